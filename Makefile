@@ -1,0 +1,63 @@
+# uPhone: one entry point for the desktop simulator, the tests, the benchmarks and the real phone.
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+PORT    ?= /dev/ttyUSB0
+CONFIG  ?= config.json
+FIRMWARE_BIN ?=
+BOARD   ?= generic_max98357
+
+.PHONY: venv demo test bench table verify vectors draw sim flash deploy provision console typecheck clean
+
+$(VENV)/.stamp: requirements-dev.txt pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements-dev.txt
+	$(VPY) -m pip install -q -e . --no-deps
+	touch $@
+
+venv: $(VENV)/.stamp
+
+demo: venv
+	$(VPY) -m host_tools demo
+
+test: venv
+	$(VPY) -m host_tools table verify
+	$(VPY) -m pytest -q tests
+
+bench: venv
+	$(VPY) -m bench
+
+table: venv
+	$(VPY) -m host_tools table compile
+
+verify: venv
+	$(VPY) -m host_tools table verify
+
+vectors: venv
+	$(VPY) -m host_tools vectors run --target cpython
+	$(VPY) -m host_tools vectors run --target micropython
+
+draw: venv
+	$(VPY) -m host_tools table draw -o table.svg
+
+sim: venv
+	$(VPY) -m host_tools sim --config $(CONFIG)
+
+typecheck: venv
+	$(VPY) -m host_tools typecheck
+
+flash: venv
+	$(VPY) -m host_tools flash --port $(PORT) $(if $(FIRMWARE_BIN),--firmware $(FIRMWARE_BIN),)
+
+deploy: venv
+	$(VPY) -m host_tools deploy --port $(PORT) --board $(BOARD)
+
+provision: venv
+	$(VPY) -m host_tools provision --port $(PORT) --config $(CONFIG)
+
+console: venv
+	$(VPY) -m host_tools console --port $(PORT)
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

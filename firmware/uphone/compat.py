@@ -1,0 +1,21 @@
+# uPhone: shims so one source runs on MicroPython and CPython.
+# Only tiny things live here; anything bigger gets its own module.
+try:
+    from micropython import const  # noqa: F401
+except ImportError:
+    def const(x):
+        return x
+
+try:
+    from time import ticks_ms, ticks_diff, ticks_add  # MicroPython
+except ImportError:
+    import time as _t
+
+    def ticks_ms():
+        return int(_t.monotonic() * 1000)
+
+    def ticks_diff(a, b):
+        return a - b
+
+    def ticks_add(a, b):
+        return a + b

@@ -1,0 +1,33 @@
+# Shared pytest setup: firmware/ on sys.path (as on the phone), and a MicroPython VM runner.
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+for p in (FIRMWARE, ROOT):
+    if p not in sys.path:
+        sys.path.insert(0, p)
+
+
+def require_peers():
+    """True when CI asked for real peers: a missing peer must fail, not skip."""
+    return os.environ.get("UPHONE_REQUIRE_PEERS") == "1"
+
+
+def need_binary(name):
+    import shutil
+    path = shutil.which(name)
+    if path:
+        return path
+    if require_peers():
+        pytest.fail("%s is required (UPHONE_REQUIRE_PEERS=1) but not installed" % name)
+    pytest.skip("%s not installed" % name)
+
+
+@pytest.fixture
+def mpvm():
+    """Run code inside MicroPython v1.27 (WASI) with firmware/ mounted read-only at /input."""
+    from tests.mpvm import run_mp
+    return run_mp
