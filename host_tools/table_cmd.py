@@ -55,7 +55,7 @@ def cmd_compile(args):
     with open(tablec.OUT, "w") as f:
         f.write(text)
     enc = tablec.encode(m)
-    size = sum(len(enc[k]) for k in ("CELLS", "ROWS", "CFX", "ACTS", "KIND_START"))
+    size = tablec.const_bytes(enc)
     print("wrote firmware/uphone/table.py: %d states, %d events, %d transitions, %d actions, %d bytes of tables"
           % (len(m.states), len(m.events), len(m.rows), len(m.actions), size))
     return 0

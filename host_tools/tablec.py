@@ -7,8 +7,7 @@ SPEC = os.path.join(ROOT, "firmware", "uphone", "table_spec.txt")
 OUT = os.path.join(ROOT, "firmware", "uphone", "table.py")
 ROLES = ("Both", "UAC", "UAS")
 NONE = 0xFF
-ROW_SIZE = 6     # flags(kind|role<<3|more<<5), next, reason, cfx, act_lo, act_hi
-CFX_SIZE = 8     # require, forbid, set, clear: uint16 LE each
+ROW_SIZE = 5     # see encode()
 
 
 class SpecError(Exception):
@@ -197,7 +196,15 @@ def check_actions(m, impl=None, unsupported=None):
 
 
 def encode(m):
-    """-> dict of the binary tables (used by emit and by the bench)."""
+    """-> dict of the binary tables (used by emit and by the bench).
+
+    CELLS: state x event -> first row id (0xFF none). ROWS: 5 bytes per row, rows of one cell consecutive:
+    flags (kind | role << 3 | more << 5 | has-guard << 6 | sets-conditions << 7), next state, failure reason
+    (non-zero only on rows entering Failed), CFX index, ACTL index.
+    CFX: tuple of (require, forbid, set, clear) bit masks. ACTL: one bytes object per distinct action list,
+    holding call ids; a call id is one (action, arguments) pair: CALL_ACTION[call] is the action id,
+    CALL_ARG[call] its index in ARGS, the argument pool (ARGS[0] is None: no arguments).
+    """
     ns, ne = len(m.states), len(m.events)
     assert ns < 255 and ne < 255 and len(m.actions) < 255 and len(m.kinds) <= 8
     sid = {s: i for i, s in enumerate(m.states)}
@@ -205,53 +212,62 @@ def encode(m):
     cid = {c: i for i, c in enumerate(m.conds)}
     kid = {k[0]: i for i, k in enumerate(m.kinds)}
     aid = {a: i for i, a in enumerate(m.actions)}
-    assert len(m.conds) <= 16
-    # rows sorted by cell so one cell's rows are consecutive (a chain); within a cell, by kind then role
+    assert len(m.conds) <= 30
     order = sorted(range(len(m.rows)), key=lambda i: (sid[m.rows[i].state], eid[m.rows[i].event],
                                                        kid[m.rows[i].kind], ROLES.index(m.rows[i].role)))
     assert len(order) < 255
     cells = bytearray([NONE]) * (ns * ne)
     rows = bytearray()
-    cfx_pool, cfx_index = bytearray(), {}
-    acts, act_index = bytearray(), {}
-    args, arg_index = [], {}
-    tid_of_line = {}
+    cfx_list, cfx_index = [], {}
+    actl, act_index = [], {}
+    args, arg_index = [None], {}
+    calls, call_index = [], {}
+
+    def mask(names):
+        return sum(1 << cid[n] for n in names)
     for pos, i in enumerate(order):
         r = m.rows[i]
-        tid_of_line[r.line] = pos
         c = sid[r.state] * ne + eid[r.event]
         if cells[c] == NONE:
             cells[c] = pos
-        more = pos + 1 < len(order) and (m.rows[order[pos + 1]].state, m.rows[order[pos + 1]].event) == (r.state, r.event)
-        mask = lambda names: sum(1 << cid[n] for n in names)
+        nxt = order[pos + 1] if pos + 1 < len(order) else None
+        more = nxt is not None and (m.rows[nxt].state, m.rows[nxt].event) == (r.state, r.event)
         fx = (mask(r.req), mask(r.forbid), mask(r.set), mask(r.clear))
         if fx not in cfx_index:
-            cfx_index[fx] = len(cfx_index)
-            for v in fx:
-                cfx_pool += bytes((v & 0xFF, v >> 8))
-        al = bytearray([len(r.actions)])
+            cfx_index[fx] = len(cfx_list)
+            cfx_list.append(fx)
+        al = bytearray()
         for name, a in r.actions:
-            if a:
-                if a not in arg_index:
-                    arg_index[a] = len(args)
-                    args.append(a)
-                al += bytes((aid[name], arg_index[a]))
-            else:
-                al += bytes((aid[name], NONE))
+            if a and a not in arg_index:
+                arg_index[a] = len(args)
+                args.append(a)
+            call = (aid[name], arg_index[a] if a else 0)
+            if call not in call_index:
+                call_index[call] = len(calls)
+                calls.append(call)
+            al.append(call_index[call])
         al = bytes(al)
         if al not in act_index:
-            act_index[al] = len(acts)
-            acts += al
+            act_index[al] = len(actl)
+            actl.append(al)
         off = act_index[al]
+        assert off < 256 and len(calls) < 256
         reason = 0 if r.reason is None else 1 + m.reasons.index(r.reason)
-        rows += bytes((kid[r.kind] | ROLES.index(r.role) << 3 | (0x20 if more else 0), sid[r.next], reason,
-                       cfx_index[fx], off & 0xFF, off >> 8))
-    assert len(cfx_index) < 255 and len(args) < 255
+        flags = kid[r.kind] | ROLES.index(r.role) << 3 | (0x20 if more else 0)
+        flags |= (0x40 if fx[0] or fx[1] else 0) | (0x80 if fx[2] or fx[3] else 0)
+        rows += bytes((flags, sid[r.next], reason, cfx_index[fx], off))
+    assert len(cfx_list) < 255 and len(args) < 255
     kstart = bytes(sid[k[1]] for k in m.kinds)
     kfinal = tuple(bytes(sid[s] for s in k[2]) for k in m.kinds)
-    return {"CELLS": bytes(cells), "ROWS": bytes(rows), "CFX": bytes(cfx_pool), "ACTS": bytes(acts),
-            "ARGS": tuple(args), "KIND_START": kstart, "KIND_FINAL": kfinal, "order": order,
-            "tid_of_line": tid_of_line}
+    return {"CELLS": bytes(cells), "ROWS": bytes(rows), "CFX": tuple(cfx_list), "ACTL": tuple(actl),
+            "CALL_ACTION": bytes(c[0] for c in calls), "CALL_ARG": bytes(c[1] for c in calls),
+            "ARGS": tuple(args), "KIND_START": kstart, "KIND_FINAL": kfinal, "order": order}
+
+
+def const_bytes(enc):
+    """Bytes the table's constants take (bytes objects + condition masks as 4 x uint16)."""
+    return (sum(len(enc[k]) for k in ("CELLS", "ROWS", "CALL_ACTION", "CALL_ARG", "KIND_START"))
+            + sum(len(b) for b in enc["ACTL"]) + 8 * len(enc["CFX"]))
 
 
 def _bytes_lit(b, indent="    "):
@@ -264,13 +280,14 @@ def _bytes_lit(b, indent="    "):
 def emit(m):
     t = encode(m)
     L = ["# GENERATED by `phonectl table compile` from table_spec.txt: do not edit by hand.",
-         "# Dense cell index (state x event -> first row), 6-byte rows, condition masks and action lists; see engine.py.",
+         "# Dense cell index (state x event -> first row), 5-byte rows, condition masks, action lists, argument pool:",
+         "# the layout is described in host_tools/tablec.py encode().",
          "from uphone.compat import const", ""]
     L.append("N_STATES = const(%d)" % len(m.states))
     L.append("N_EVENTS = const(%d)" % len(m.events))
     L.append("N_ACTIONS = const(%d)" % len(m.actions))
     L.append("N_ROWS = const(%d)" % len(m.rows))
-    for prefix, names in (("S_", m.states), ("E_", m.events), ("A_", m.actions), ("C_", m.conds)):
+    for prefix, names in (("S_", m.states), ("E_", m.events), ("C_", m.conds)):
         L.append("")
         for i, n in enumerate(names):
             L.append("%s%s = const(%d)" % (prefix, n, i if prefix != "C_" else 1 << i))
@@ -283,14 +300,15 @@ def emit(m):
     L.append("# names for logs and the console (ids index these tuples)")
     for name, seq in (("STATES", m.states), ("EVENTS", m.events), ("ACTIONS", m.actions), ("CONDS", m.conds),
                       ("REASONS", ["-"] + m.reasons), ("KINDS", [k[0] for k in m.kinds]),
-                      ("CORE_EVENTS", sorted(m.core))):
+                      ("CORE_EVENTS", sorted(m.core)), ("ROLES", list(ROLES))):
         L.append("%s = (%s)" % (name, "".join("%r, " % s for s in seq).rstrip()))
-    L.append("ROLES = ('Both', 'UAC', 'UAS')")
     L.append("")
     L.append("KIND_START = %r" % t["KIND_START"])
     L.append("KIND_FINAL = %r" % (t["KIND_FINAL"],))
     L.append("ARGS = %r" % (t["ARGS"],))
-    for name in ("CELLS", "ROWS", "CFX", "ACTS"):
+    L.append("CFX = %r" % (t["CFX"],))
+    L.append("ACTL = (\n%s)" % "".join("    %r,\n" % b for b in t["ACTL"]))
+    for name in ("CELLS", "ROWS", "CALL_ACTION", "CALL_ARG"):
         L.append("%s = %s" % (name, _bytes_lit(t[name])))
     return "\n".join(L) + "\n"
 

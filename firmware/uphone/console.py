@@ -165,9 +165,7 @@ class Console:
             self.write("err bad event")
 
     def _guard_text(self, row, s):
-        c = T.ROWS[row * 6 + 3] * 8
-        req = T.CFX[c] | T.CFX[c + 1] << 8
-        forbid = T.CFX[c + 2] | T.CFX[c + 3] << 8
+        req, forbid = T.CFX[T.ROWS[row * 5 + 3]][:2]
         parts = [T.CONDS[i] for i in range(len(T.CONDS)) if (req >> i & 1) and not (s.cond >> i & 1)]
         parts += ["!" + T.CONDS[i] for i in range(len(T.CONDS)) if (forbid >> i & 1) and (s.cond >> i & 1)]
         return ",".join(parts)

@@ -31,7 +31,7 @@ class Session:
         self.role = role
         self.state = T.KIND_START[kind]
         self.cond = 0           # condition bits (T.C_*)
-        self.reason = 0         # failure reason (T.R_*) once in Failed
+        self.reason = 0         # failure reason (T.R_*): meaningful only while the state is Failed
         self.ctx = None         # what the effects object keeps for this session (dialog, media...)
 
     def reset(self, state=None, cond=0):
@@ -43,6 +43,14 @@ class Session:
         return self.state in T.KIND_FINAL[self.kind]
 
 
+# the table's constants as module globals: one lookup each on the hot path instead of two (T.X)
+_CELLS = T.CELLS
+_ROWS = T.ROWS
+_CFX = T.CFX
+_ACTL = T.ACTL
+_NEV = T.N_EVENTS
+
+
 class Engine:
     """Dispatches events; `actions` is a tuple indexed by action id of callables
     (session, arg_tuple_or_None, evargs) -> 0 or an ERR_* code. `observer(session, from_state, event, row)` is
@@ -51,87 +59,94 @@ class Engine:
     def __init__(self, actions, observer=None):
         assert len(actions) == T.N_ACTIONS
         self.actions = actions
+        # call id -> (bound action, its arguments), resolved once here so a dispatch only indexes
+        n = len(T.CALL_ACTION)
+        self.fns = tuple(actions[T.CALL_ACTION[k]] for k in range(n))
+        self.cargs = tuple(T.ARGS[T.CALL_ARG[k]] for k in range(n))
         self.observer = observer
-        # last outcome details, kept as ints so a dispatch allocates nothing
-        self.last_row = _NONE
-        self.last_action = _NONE
-        self.last_error = 0
+        # last outcome: [row id or -1, failing action id, action error]. A list slot, not attributes: storing an
+        # instance attribute costs MicroPython a class lookup (descriptor check), ~3x a whole list store.
+        self.last = [-1, _NONE, 0]
+
+    @property
+    def last_row(self):
+        return self.last[0]
+
+    @property
+    def last_action(self):
+        return self.last[1]
+
+    @property
+    def last_error(self):
+        return self.last[2]
 
     def find_row(self, s, ev):
         """Row id for this session's kind and role, or -1 (no allocation)."""
-        if ev < 0 or ev >= T.N_EVENTS:
+        if ev < 0 or ev >= _NEV:
             return -1
-        r = T.CELLS[s.state * T.N_EVENTS + ev]
+        r = _CELLS[s.state * _NEV + ev]
         if r == _NONE:
             return -1
-        rows = T.ROWS
-        while True:
-            f = rows[r * 6]
-            role = (f >> 3) & 3
-            if (f & 7) == s.kind and (role == ROLE_BOTH or role == s.role):
-                return r
+        o = r * 5
+        f = _ROWS[o]
+        # a cell's rows are consecutive; bit 5 says another row of the same cell follows
+        while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
             if not f & 0x20:
                 return -1
-            r += 1
+            o += 5
+            f = _ROWS[o]
+        return o // 5
 
     def dispatch(self, s, ev, evargs=None):
-        self.last_action = _NONE
-        self.last_error = 0
-        if ev < 0 or ev >= T.N_EVENTS:
+        # find_row() and the state commit are inlined here: a method call costs more than the rest of a dispatch
+        last = self.last
+        if ev < 0 or ev >= _NEV:
+            last[0] = -1
             return BAD_EVENT
-        r = self.find_row(s, ev)
-        self.last_row = r
-        if r < 0:
+        r = _CELLS[s.state * _NEV + ev]
+        if r == _NONE:
+            last[0] = -1
             return UNHANDLED
-        o = r * 6
-        rows = T.ROWS
-        cfx = T.CFX
-        c = rows[o + 3] * 8
-        req = cfx[c] | cfx[c + 1] << 8
-        forbid = cfx[c + 2] | cfx[c + 3] << 8
-        if (s.cond & req) != req or (s.cond & forbid):
-            return GUARD
-        acts = T.ACTS
-        args = T.ARGS
-        run = self.actions
-        a = rows[o + 4] | rows[o + 5] << 8
-        n = acts[a]
-        a += 1
-        while n:
-            aid = acts[a]
-            ai = acts[a + 1]
-            err = run[aid](s, None if ai == _NONE else args[ai], evargs)
+        rows = _ROWS
+        o = r * 5
+        f = rows[o]
+        while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
+            if not f & 0x20:
+                last[0] = -1
+                return UNHANDLED
+            o += 5
+            f = rows[o]
+        r = o // 5
+        last[0] = r
+        if f & 0xC0:        # flag bits: the row has guards (0x40) / changes conditions (0x80)
+            fx = _CFX[rows[o + 3]]
+            c = s.cond
+            if c & fx[0] != fx[0] or c & fx[1]:
+                return GUARD
+        fns = self.fns
+        cargs = self.cargs
+        # iterating a bytes object uses a stack iterator in MicroPython: no heap allocation
+        for k in _ACTL[rows[o + 4]]:
+            err = fns[k](s, cargs[k], evargs)
             if err:
-                self.last_action = aid
-                self.last_error = err
+                last[1] = T.CALL_ACTION[k]
+                last[2] = err
                 return FAILED
-            a += 2
-            n -= 1
+        # commit: the only place a session's state changes (PJSIP-style single setter)
         frm = s.state
-        self._commit(s, rows[o + 1], rows[o + 2])
-        s.cond = (s.cond & ~(cfx[c + 6] | cfx[c + 7] << 8)) | (cfx[c + 4] | cfx[c + 5] << 8)
+        s.state = rows[o + 1]
+        if rows[o + 2]:
+            s.reason = rows[o + 2]          # only rows entering Failed carry a reason
+        if f & 0x80:
+            s.cond = (c & ~fx[3]) | fx[2]
         if self.observer is not None:
             self.observer(s, frm, ev, r)
         return OK
 
-    def _commit(self, s, nxt, reason):
-        # the one place a state changes (PJSIP-style): invariants checked here
-        assert nxt < T.N_STATES
-        s.state = nxt
-        if nxt == T.S_Failed:
-            s.reason = reason
-        elif reason == 0:
-            s.reason = 0
-
     # helpers for logs (allocate; not on the dispatch path)
     def row_actions(self, r):
         """[(action_id, args_or_None)] of row r."""
-        a = T.ROWS[r * 6 + 4] | T.ROWS[r * 6 + 5] << 8
-        out = []
-        for i in range(T.ACTS[a]):
-            aid, ai = T.ACTS[a + 1 + 2 * i], T.ACTS[a + 2 + 2 * i]
-            out.append((aid, None if ai == _NONE else T.ARGS[ai]))
-        return out
+        return [(T.CALL_ACTION[k], T.ARGS[T.CALL_ARG[k]]) for k in T.ACTL[T.ROWS[r * 5 + 4]]]
 
     def row_actions_text(self, r):
         out = []

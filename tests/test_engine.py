@@ -1,0 +1,115 @@
+# Engine: lookup, role/kind filtering, guards, actions in order, failure leaves state, commit, conditions.
+from uphone import table as T
+from uphone import actions
+from uphone.engine import Engine, Session, OK, UNHANDLED, GUARD, FAILED, BAD_EVENT, ROLE_UAC, ROLE_UAS, \
+    ERR_FAILED, ERR_UNSUPPORTED, state_text
+
+
+def recorder(fail=None):
+    log = []
+
+    def make(name):
+        def run(s, arg, ev):
+            log.append((name, arg))
+            return (fail or {}).get(name, 0)
+        return run
+    return log, actions.bind_all(make)
+
+
+def test_actions_run_in_order_then_state_and_conditions_commit():
+    log, acts = recorder()
+    seen = []
+    e = Engine(acts, lambda s, frm, ev, row: seen.append((T.STATES[frm], T.EVENTS[ev], T.STATES[s.state])))
+    s = Session("c1", T.K_call, ROLE_UAC)
+    assert e.dispatch(s, T.E_MakeCall) == OK
+    assert [n for n, _ in log] == ["CreateDialog", "CreateMediaSession", "GenerateLocalSDP", "SendINVITE"]
+    assert s.state == T.S_Initiating and s.cond == T.C_HasMediaSession
+    assert seen == [("Idle", "MakeCall", "Initiating")]
+
+
+def test_arguments_come_from_the_pool():
+    log, acts = recorder()
+    e = Engine(acts)
+    s = Session("c1", T.K_call, ROLE_UAS)
+    assert e.dispatch(s, T.E_IncomingCall) == OK
+    assert ("SendSIPResponse", (180, "Ringing")) in log
+
+
+def test_failing_action_leaves_state_and_conditions():
+    log, acts = recorder({"GenerateLocalSDP": ERR_FAILED})
+    e = Engine(acts)
+    s = Session("c1", T.K_call, ROLE_UAC)
+    assert e.dispatch(s, T.E_MakeCall) == FAILED
+    assert s.state == T.S_Idle and s.cond == 0
+    assert T.ACTIONS[e.last_action] == "GenerateLocalSDP" and e.last_error == ERR_FAILED
+    assert [n for n, _ in log] == ["CreateDialog", "CreateMediaSession", "GenerateLocalSDP"]   # stops at the failure
+
+
+def test_guard_and_role_and_kind():
+    log, acts = recorder()
+    e = Engine(acts)
+    s = Session("c1", T.K_call, ROLE_UAS)
+    s.reset(T.S_Ringing)
+    assert e.dispatch(s, T.E_AcceptCall) == GUARD and log == [] and s.state == T.S_Ringing
+    s.cond = T.C_HasMediaSession
+    assert e.dispatch(s, T.E_AcceptCall) == OK and s.state == T.S_Active
+    uac = Session("c2", T.K_call, ROLE_UAC)
+    uac.reset(T.S_Ringing)
+    assert e.dispatch(uac, T.E_AcceptCall) == UNHANDLED          # a caller cannot accept
+    reg = Session("r1", T.K_registration)
+    assert reg.state == T.S_Idle
+    assert e.dispatch(reg, T.E_MakeCall) == UNHANDLED            # calls are not registrations
+    b = Session("b1", T.K_bridge)
+    b.reset(T.S_Terminating)
+    assert e.dispatch(b, T.E_DialogBYE) == UNHANDLED             # call-kind row, not the bridge's
+    assert e.dispatch(b, 200) == BAD_EVENT and e.dispatch(b, -1) == BAD_EVENT
+
+
+def test_failed_carries_reason_and_reset_leaves_it():
+    log, acts = recorder()
+    e = Engine(acts)
+    s = Session("c1", T.K_call, ROLE_UAC)
+    s.reset(T.S_Initiating)
+    assert e.dispatch(s, T.E_Dialog5xxFailure) == OK
+    assert state_text(s) == "Failed(NetworkError)" and s.reason == T.R_NetworkError
+    assert e.dispatch(s, T.E_Reset) == OK and s.state == T.S_Idle and state_text(s) == "Idle"
+
+
+def test_unsupported_actions_refuse_cleanly_on_the_real_bindings():
+    class Fx:
+        pass
+    e = Engine(actions.bind(Fx()))
+    s = Session("c1", T.K_call, ROLE_UAC)
+    s.reset(T.S_Active)
+    assert e.dispatch(s, T.E_CreateConference) == FAILED
+    assert e.last_error == ERR_UNSUPPORTED and T.ACTIONS[e.last_action] == "CreateAudioMixer"
+    assert s.state == T.S_Active and s.cond == 0
+
+
+def test_dispatch_allocates_nothing_in_micropython(mpvm):
+    code = """
+import gc
+from uphone import table as T, actions
+from uphone.engine import Engine, Session, ROLE_UAC
+def ok(s, a, e):
+    return 0
+e = Engine(actions.bind_all(lambda n: ok))
+s = Session('c1', T.K_call, ROLE_UAC)
+EV = (T.E_MakeCall, T.E_Dialog180Ringing, T.E_HangupCall, T.E_Reset)
+for i in range(8):
+    e.dispatch(s, EV[i % 4])
+gc.collect()
+gc.disable()
+before = gc.mem_alloc()
+i = 0
+while i < 10000:
+    e.dispatch(s, EV[i & 3])
+    i += 1
+after = gc.mem_alloc()
+gc.enable()
+print(T.STATES[s.state], after - before)
+"""
+    out, _ = mpvm(code)
+    state, delta = out.split()
+    assert state == "Idle"
+    assert int(delta) == 0, "dispatch allocated %s bytes over 10,000 dispatches" % delta

@@ -1,0 +1,118 @@
+# The table compiler and verifier: generated file fresh and deterministic, bad sources refused, no verify errors.
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from host_tools import tablec, table_cmd
+
+ROOT = tablec.ROOT
+SPEC_TEXT = open(tablec.SPEC).read()
+
+
+def phonectl(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "host_tools"] + list(args), cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+def test_generated_table_is_fresh_and_deterministic():
+    m = tablec.load()
+    a, b = tablec.emit(m), tablec.emit(tablec.parse(SPEC_TEXT))
+    assert a == b
+    assert open(tablec.OUT).read() == a, "firmware/uphone/table.py is stale: run `phonectl table compile`"
+    r = phonectl("table", "compile", "--check")
+    assert r.returncode == 0, r.stderr
+
+
+def test_every_seed_state_is_in_the_table():
+    seed = ("Idle Initiating Ringing EarlyMedia Active OnHold Resuming Muted ConferenceHost InConference "
+            "ConferenceOnHold Transferring ConsultationCall Bridged Terminating Terminated Cancelled Failed "
+            "Registering Registered Unregistering Subscribing Subscribed Publishing BridgeInitiating "
+            "BridgeActive").split()
+    m = tablec.load()
+    assert m.states[:26] == seed
+    used = {r.state for r in m.rows} | {r.next for r in m.rows}
+    assert set(seed) <= used
+
+
+def _with_row(row, kind="call"):
+    return SPEC_TEXT.replace("kind registration", row + "\n\nkind registration", 1)
+
+
+@pytest.mark.parametrize("row, msg", [
+    ("Idle | MakeCal | UAC | - | Initiating | SendINVITE | -", "unknown event 'MakeCal'"),
+    ("Idel | MakeCall | UAC | - | Initiating | SendINVITE | -", "unknown state 'Idel'"),
+    ("Idle | MakeCall | UAX | - | Initiating | SendINVITE | -", "unknown role"),
+    ("Idle | Reset | Both | HasMedia | Idle | - | -", "unknown condition 'HasMedia'"),
+    ("Idle | Reset | Both | - | Failed | - | -", "Failed carries a reason"),
+    ("Idle | Reset | Both | - | Failed(Oops) | - | -", "unknown failure reason"),
+    ("Idle | Reset | Both | - | Idle | - | +Nope", "conditions are +Cond or -Cond"),
+    ("Idle | MakeCall | UAC | - | Ringing | SendINVITE | -", "duplicate cell (call, Idle, MakeCall, UAC"),
+    ("Idle | MakeCall | Both | - | Ringing | SendINVITE | -", "overlaps the Both row"),
+    ("Idle | Reset | Both | - | Idle | -", "7 columns"),
+])
+def test_compiler_rejects_bad_rows(row, msg):
+    with pytest.raises(tablec.SpecError) as e:
+        tablec.parse(_with_row(row))
+    assert msg in str(e.value)
+
+
+def test_compiler_rejects_actions_without_firmware_implementation():
+    m = tablec.parse(_with_row("Idle | Reset | Both | - | Idle | LaunchRocket | -"))
+    errs = tablec.check_actions(m)
+    assert any("LaunchRocket has no implementation" in e for e in errs)
+    assert tablec.check_actions(tablec.load()) == []
+
+
+def test_verify_has_no_errors_and_lists_unsupported():
+    errors, warnings, info = table_cmd.verify(tablec.load())
+    assert errors == []
+    assert any(w.startswith("actions still unsupported") and "CreateAudioMixer" in w for w in warnings)
+    r = phonectl("table", "verify")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 errors" in r.stdout
+
+
+def test_verify_finds_dead_ends_unreachable_states_and_missing_part2_rows():
+    text = SPEC_TEXT
+    # drop the only way out of Terminating and the Part 2 row OnHold x DialogBYE
+    text = "\n".join(l for l in text.splitlines()
+                     if not l.startswith("Terminating | InternalCleanupComplete")
+                     and not l.startswith("Terminating | DialogTimeout")
+                     and not l.startswith("OnHold     | DialogBYE")
+                     and not l.startswith("Active     | InitiateBridge"))
+    m = tablec.parse(text)
+    errors, _, _ = table_cmd.verify(m)
+    joined = "\n".join(errors)
+    assert "kind call: state Terminating has no path to a final state" in joined
+    assert "seed Part 2 says OnHold accepts DialogBYE but no row handles it" in joined
+    assert "kind call: state Bridged is unreachable from Idle" in joined
+
+
+def test_dump_is_one_json_object_per_transition():
+    r = phonectl("table", "dump")
+    assert r.returncode == 0
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(tablec.load().rows)
+    first = json.loads(lines[0])
+    assert set(first) >= {"state", "event", "role", "guards", "next", "actions", "set", "clear"}
+    assert first["state"] == "Idle" and first["event"] == "MakeCall" and first["next"] == "Initiating"
+    assert "SendINVITE" in first["actions"] and "HasMediaSession" in first["set"]
+    failed = [json.loads(l) for l in lines if '"Failed(' in l]
+    assert failed and all("(" in f["next"] for f in failed)
+
+
+@pytest.mark.parametrize("ext", [".dot", ".svg"])
+def test_draw(tmp_path, ext):
+    out = tmp_path / ("t" + ext)
+    r = phonectl("table", "draw", "-o", str(out))
+    if ext == ".svg" and r.returncode == 2 and "Graphviz" in r.stderr:
+        from tests.conftest import need_binary
+        need_binary("dot")
+    assert r.returncode == 0, r.stderr
+    text = out.read_text()
+    for kind in ("call", "registration", "subscription", "publication", "bridge"):
+        assert "cluster_%s" % kind in text or ">%s<" % kind in text
+
