@@ -58,11 +58,13 @@ class StdioConsole:
 
 
 class Loop:
-    def __init__(self, console_io=None, phone=None, clock=ticks_ms):
+    def __init__(self, console_io=None, phone=None, clock=ticks_ms, phones=None):
         self.clock = clock
         self.poller = select.poll()
         self.handlers = {}
         self.phone = phone
+        # several phones on one loop (the desktop demo); the console talks to the first
+        self.phones = list(phones) if phones else ([phone] if phone is not None else [])
         self.io = console_io
         self.stopped = False
         self._buf = ""
@@ -71,8 +73,8 @@ class Loop:
         if console_io is not None:
             self.console = Console(phone, console_io.write)
             self._register(console_io.pollable, self._on_console)
-        if phone is not None:
-            phone.attach(self)
+        for p in self.phones:
+            p.attach(self)
 
     # -- what the phone may use (a loopback test double offers the same)
     def now(self):
@@ -104,12 +106,19 @@ class Loop:
         try:
             s.sendto(data, socket.getaddrinfo(addr[0], addr[1])[0][-1])
         except OSError as e:
-            if self.phone is not None:
-                self.phone.on_send_error(addr, e)
+            for p in self.phones:
+                if p.is_sip_socket(s):
+                    p.on_send_error(addr, e)
             return False
-        if self.pcap is not None and self.phone is not None and self.phone.is_sip_socket(s):
+        if self.pcap is not None and self._is_sip(s):
             self.pcap.write(data, self._sockname(s), (addr[0], addr[1]))
         return True
+
+    def _is_sip(self, s):
+        for p in self.phones:
+            if p.is_sip_socket(s):
+                return True
+        return False
 
     def _sockname(self, s):
         try:
@@ -144,7 +153,7 @@ class Loop:
                 src = (addr[0], addr[1])
             else:  # MicroPython gives a raw sockaddr: decode it without allocating a resolver call
                 src = _mp_addr(addr)
-            if self.pcap is not None and self.phone is not None and self.phone.is_sip_socket(s):
+            if self.pcap is not None and self._is_sip(s):
                 self.pcap.write(data, src, self._sockname(s))
             handler(data, src)
 
@@ -172,16 +181,17 @@ class Loop:
     def run_once(self, max_wait_ms=_FRAME_MS):
         now = self.clock()
         wait = max_wait_ms
-        if self.phone is not None:
-            d = self.phone.next_deadline()
+        for p in self.phones:
+            d = p.next_deadline()
             if d is not None:
                 wait = max(0, min(wait, ticks_diff(d, now)))
         for ev in self.poller.poll(wait):
             fn = self.handlers.get(ev[0])
             if fn is not None:
                 fn()
-        if self.phone is not None:
-            self.phone.tick(self.clock())
+        now = self.clock()
+        for p in self.phones:
+            p.tick(now)
 
     def run(self, duration_ms=None, until=None):
         start = self.clock()
