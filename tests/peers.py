@@ -1,0 +1,315 @@
+# Real SIP peers on 127.0.0.1 for interop tests: sipp, Kamailio (registrar + proxy with digest auth), baresip.
+# Each helper starts a bounded process and stops it by PID; a missing binary skips locally and fails in CI.
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import wave
+
+from tests.conftest import need_binary, ROOT
+
+KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+
+def free_udp_port(start=30000):
+    for p in range(start, start + 2000, 2):
+        for port in (p, p + 1):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                break
+            finally:
+                s.close()
+        else:
+            return p
+    raise RuntimeError("no free UDP port")
+
+
+def stop(proc, timeout=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+def write_tone_wav(path, freq, seconds=5.0, rate=8000, amp=8000):
+    import math
+    n = int(rate * seconds)
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(b"".join(struct.pack("<h", int(amp * math.sin(2 * math.pi * freq * i / rate)))
+                               for i in range(n)))
+
+
+# ---- sipp -------------------------------------------------------------------------------------------------
+
+def sipp(args, timeout=60, cwd=None):
+    """Run sipp to completion (bounded); returns CompletedProcess."""
+    exe = need_binary("sipp")
+    return subprocess.run([exe] + args + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-timeout",
+                                          "%ds" % max(5, timeout - 5), "-timeout_error"],
+                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def sipp_background(args, cwd=None):
+    exe = need_binary("sipp")
+    return subprocess.Popen([exe] + args + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+
+
+# ---- Kamailio -----------------------------------------------------------------------------------------------
+
+KAMAILIO_CFG = r'''#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+disable_tcp=yes
+auto_aliases=no
+listen=udp:127.0.0.1:%(port)d
+alias="127.0.0.1:%(port)d"
+alias="127.0.0.1"
+mpath="%(mpath)s"
+loadmodule "kex.so"
+loadmodule "corex.so"
+loadmodule "tm.so"
+loadmodule "tmx.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+loadmodule "db_text.so"
+loadmodule "auth.so"
+loadmodule "auth_db.so"
+modparam("usrloc","db_mode",0)
+modparam("registrar","min_expires",%(min_expires)d)
+modparam("registrar","max_expires",%(max_expires)d)
+modparam("registrar","default_expires",%(max_expires)d)
+modparam("auth_db","db_url","text://%(dbdir)s")
+modparam("auth_db","calculate_ha1",yes)
+modparam("auth_db","password_column","password")
+modparam("auth_db","load_credentials","")
+modparam("auth_db","use_domain",0)
+request_route {
+  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483","Too Many Hops"); exit; }
+  if (!sanity_check("17895","7")) exit;
+  if (has_totag()) {
+    if (loose_route()) { t_relay(); exit; }
+    if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
+    sl_send_reply("404","Not here"); exit;
+  }
+  if (is_method("CANCEL")) { if (t_check_trans()) t_relay(); exit; }
+  if (t_precheck_trans()) { t_check_trans(); exit; }
+  t_check_trans();
+  if (is_method("REGISTER")) {
+    if (!auth_check("$fd","subscriber","1")) { auth_challenge("$fd","1"); exit; }
+    consume_credentials();
+    if (!save("location")) sl_reply_error();
+    exit;
+  }
+  if (is_method("INVITE|MESSAGE|OPTIONS") && from_uri==myself) {
+    if (!proxy_authorize("$fd","subscriber")) { proxy_challenge("$fd","1"); exit; }
+    consume_credentials();
+  }
+  if (is_method("INVITE|SUBSCRIBE")) record_route();
+  if ($rU==$null) { sl_send_reply("484","Address Incomplete"); exit; }
+  if (!lookup("location")) { sl_send_reply("404","Not Found"); exit; }
+  if (!t_relay()) sl_reply_error();
+  exit;
+}
+'''
+
+
+class Kamailio:
+    def __init__(self, tmp, port=5060, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
+                 max_expires=3600):
+        self.exe = need_binary("kamailio")
+        self.dir = str(tmp)
+        self.port = port
+        db = os.path.join(self.dir, "db")
+        os.makedirs(db, exist_ok=True)
+        with open(os.path.join(db, "version"), "w") as f:
+            f.write("id(int,auto) table_name(string) table_version(int) \n0:subscriber:7\n")
+        with open(os.path.join(db, "subscriber"), "w") as f:
+            f.write("id(int,auto) username(string) domain(string) password(string) ha1(string,null) "
+                    "ha1b(string,null) \n")
+            for i, (u, p) in enumerate(users, 1):
+                f.write("%d:%s:127.0.0.1:%s::\n" % (i, u, p))
+        self.cfg = os.path.join(self.dir, "kamailio.cfg")
+        with open(self.cfg, "w") as f:
+            f.write(KAMAILIO_CFG % {"port": port, "mpath": KAMAILIO_MODULES, "dbdir": db,
+                                    "min_expires": min_expires, "max_expires": max_expires})
+        self.proc = None
+        self.log = os.path.join(self.dir, "kamailio.log")
+
+    def start(self):
+        chk = subprocess.run([self.exe, "-c", "-f", self.cfg], capture_output=True, text=True, timeout=30)
+        if chk.returncode != 0:
+            raise RuntimeError("kamailio config check failed:\n" + chk.stderr[-3000:])
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen([self.exe, "-DD", "-E", "-f", self.cfg, "-Y", self.dir, "-P",
+                                      os.path.join(self.dir, "kamailio.pid")], stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("kamailio exited:\n" + open(self.log).read()[-3000:])
+            if _sip_options_ok(self.port):
+                return self
+            time.sleep(0.2)
+        raise RuntimeError("kamailio did not answer on 127.0.0.1:%d" % self.port)
+
+    def stop(self):
+        stop(self.proc)
+        if self.proc is not None:
+            self.logf.close()
+
+
+def _sip_options_ok(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.3)
+    try:
+        s.bind(("127.0.0.1", 0))
+        lp = s.getsockname()[1]
+        msg = ("OPTIONS sip:127.0.0.1:%d SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKprobe%d\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\n"
+               "Call-ID: probe%d@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+               % (port, lp, time.time_ns(), time.time_ns())).encode()
+        s.sendto(msg, ("127.0.0.1", port))
+        data, _ = s.recvfrom(4096)
+        return data.startswith(b"SIP/2.0")
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+# ---- baresip ------------------------------------------------------------------------------------------------
+
+BARESIP_CONFIG = """poll_method      epoll
+sip_listen       127.0.0.1:%(port)d
+net_interface    127.0.0.1
+dns_server       127.0.0.1:53
+audio_player     aubridge,sink
+audio_source     aufile,%(source)s
+audio_alert      aubridge,alert
+rtp_ports        %(rtp_lo)d-%(rtp_hi)d
+module_path      %(modpath)s
+module           g711.so
+module           aufile.so
+module           aubridge.so
+module           sndfile.so
+module_tmp       uuid.so
+module_tmp       account.so
+module_app       contact.so
+module_app       menu.so
+module_app       ctrl_tcp.so
+ctrl_tcp_listen  127.0.0.1:%(ctrl)d
+snd_path         %(dumps)s
+"""
+
+
+def baresip_modpath():
+    for p in ("/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"):
+        if os.path.isdir(p):
+            return p
+    return "/usr/lib/baresip/modules"
+
+
+class Baresip:
+    def __init__(self, tmp, account, port=5080, ctrl=4444, tone_hz=700):
+        self.exe = need_binary("baresip")
+        self.dir = str(tmp)
+        self.port, self.ctrl = port, ctrl
+        self.dumps = os.path.join(self.dir, "dumps")
+        os.makedirs(self.dumps, exist_ok=True)
+        self.source = os.path.join(self.dir, "tone.wav")
+        write_tone_wav(self.source, tone_hz, seconds=10)
+        with open(os.path.join(self.dir, "config"), "w") as f:
+            f.write(BARESIP_CONFIG % {"port": port, "source": self.source, "rtp_lo": 20160, "rtp_hi": 20180,
+                                      "modpath": baresip_modpath(), "ctrl": ctrl, "dumps": self.dumps})
+        with open(os.path.join(self.dir, "accounts"), "w") as f:
+            f.write(account + "\n")
+        self.proc = None
+        self.sock = None
+        self.events = []
+        self._buf = b""
+
+    def start(self):
+        self.logf = open(os.path.join(self.dir, "baresip.log"), "w")
+        self.proc = subprocess.Popen([self.exe, "-4", "-f", self.dir], stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("baresip exited:\n" + open(os.path.join(self.dir, "baresip.log")).read()[-3000:])
+            try:
+                self.sock = socket.create_connection(("127.0.0.1", self.ctrl), timeout=1)
+                self.sock.setblocking(False)
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("baresip ctrl_tcp did not come up")
+
+    def command(self, cmd, params=""):
+        import json
+        body = json.dumps({"command": cmd, "params": params, "token": str(time.time_ns())}).encode()
+        self.sock.sendall(b"%d:%s," % (len(body), body))
+
+    def poll_events(self):
+        """Netstring JSON events from ctrl_tcp -> list of dicts (also kept in self.events)."""
+        import json
+        try:
+            while True:
+                d = self.sock.recv(65536)
+                if not d:
+                    break
+                self._buf += d
+        except (BlockingIOError, OSError):
+            pass
+        out = []
+        while b":" in self._buf:
+            n, _, rest = self._buf.partition(b":")
+            if not n.isdigit() or len(rest) < int(n) + 1:
+                break
+            body, self._buf = rest[:int(n)], rest[int(n) + 1:]
+            try:
+                out.append(json.loads(body))
+            except ValueError:
+                pass
+        self.events += out
+        return out
+
+    def saw(self, word):
+        self.poll_events()
+        return any(word in (e.get("type") or "") for e in self.events)
+
+    def stop(self):
+        if self.sock is not None:
+            try:
+                self.command("quit")
+            except OSError:
+                pass
+            self.sock.close()
+        stop(self.proc)
+        if self.proc is not None:
+            self.logf.close()
+
+    def dumps_wavs(self):
+        return [os.path.join(self.dumps, f) for f in sorted(os.listdir(self.dumps)) if f.endswith(".wav")]
