@@ -1,0 +1,114 @@
+# Whole calls between two phones through the real SIP and media cores, on the in-memory network.
+import pytest
+
+from uphone import table as T
+from tests.phone_rig import Rig
+
+
+@pytest.fixture
+def rig():
+    r = Rig()
+    r.add("alice", 5062, 21000)
+    r.add("bob", 5064, 21100, features={"auto_answer": True, "auto_answer_delay_ms": 100})
+    return r
+
+
+def test_call_answer_hold_resume_dtmf_hangup(rig):
+    res, s, why = rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert s is not None, why
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    assert any(" Initiating Dialog180Ringing Ringing " in l for l in rig.tr("alice"))
+    rig.run(500)
+    a, b = rig.call("alice").ctx.media.stats(), rig.call("bob").ctx.media.stats()
+    assert a["sent"] > 10 and b["received"] > 10 and b["sent"] > 10 and a["received"] > 10
+    rig.ev("alice", "HoldCall")
+    assert rig.run(2000, until=lambda: rig.state("alice") == "OnHold" and not rig.call("alice").ctx.txns)
+    assert rig.call("bob").ctx.neg.direction == "recvonly"      # bob learnt it is on hold
+    rig.ev("alice", "ResumeCall")
+    assert rig.run(2000, until=lambda: rig.state("alice") == "Active")
+    assert rig.call("bob").ctx.neg.direction == "sendrecv"
+    rig.ev("alice", "SendDTMF", digits="159#")
+    rig.run(2000)
+    assert rig.call("bob").ctx.digits == "159#"
+    rig.ev("alice", "HangupCall")
+    assert rig.run(3000, until=lambda: rig.call("alice") is None and rig.call("bob") is None)
+    assert any("Active DialogBYE Terminating" in l for l in rig.tr("bob"))
+    assert any("Terminating InternalCleanupComplete Terminated" in l for l in rig.tr("alice"))
+
+
+def test_rejected_call(rig):
+    rig.phones["bob"].cfg["features"]["auto_answer"] = False
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(2000, until=lambda: rig.state("bob") == "Ringing")
+    rig.ev("bob", "RejectCall")
+    assert rig.run(2000, until=lambda: rig.call("alice") is None)
+    assert any("Initiating Dialog4xxFailure Failed(Rejected)" in l or "Ringing Dialog4xxFailure Failed(Rejected)" in l
+               for l in rig.tr("alice"))
+
+
+def test_cancel_before_answer(rig):
+    rig.phones["bob"].cfg["features"]["auto_answer"] = False
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(2000, until=lambda: rig.state("alice") == "Ringing" and rig.state("bob") == "Ringing")
+    rig.ev("alice", "HangupCall")
+    assert rig.run(3000, until=lambda: rig.call("alice") is None and rig.call("bob") is None)
+    assert any("Ringing DialogCANCEL Cancelled" in l for l in rig.tr("bob"))
+    assert any("Cancelled Dialog4xxFailure Cancelled" in l for l in rig.tr("alice"))   # the 487
+
+
+def test_200_after_cancel_is_acked_then_byed(rig):
+    # bob answers at the same moment alice cancels: the 200 crosses the CANCEL (DESIGN race)
+    rig.phones["bob"].cfg["features"]["auto_answer"] = False
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(2000, until=lambda: rig.state("bob") == "Ringing" and rig.state("alice") == "Ringing")
+    rig.ev("bob", "AcceptCall")          # 200 OK is in flight (1 ms one-way)...
+    rig.ev("alice", "HangupCall")        # ...when alice cancels
+    assert rig.run(5000, until=lambda: rig.call("alice") is None and rig.call("bob") is None)
+    assert any("Cancelled Dialog200OK Cancelled SendACK,SendBYE" in l for l in rig.tr("alice"))
+    assert any("Active DialogBYE Terminating" in l for l in rig.tr("bob"))
+
+
+def test_busy_without_call_waiting(rig):
+    rig.phones["bob"].cfg["features"]["call_waiting"] = False
+    carol = rig.add("carol", 5066, 21200)
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("bob") == "Active")
+    rig.ev("carol", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.call("carol") is None)
+    assert any("Dialog4xxFailure Failed(Rejected)" in l for l in rig.tr("carol"))
+
+
+def test_glare_on_reinvite_retries(rig):
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    rig.ev("alice", "HoldCall")
+    rig.ev("bob", "HoldCall")            # both re-INVITE at once: each answers the other 491
+    assert rig.run(10000, until=lambda: rig.state("alice") == "OnHold" and rig.state("bob") == "OnHold"
+                   and not rig.call("alice").ctx.txns and not rig.call("bob").ctx.txns)
+    assert any("Dialog491Glare OnHold StartGlareTimer" in l for l in rig.tr("alice") + rig.tr("bob"))
+    assert any("GlareRetry OnHold SendReINVITE" in l for l in rig.tr("alice") + rig.tr("bob"))
+
+
+def test_unsupported_action_refused_cleanly(rig):
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active")
+    res, s, _ = rig.ev("alice", "CreateConference")
+    assert res != 0 and rig.state("alice") == "Active"
+    assert any("CreateAudioMixer unsupported" in l for l in rig.lines["alice"])
+
+
+def test_options_answered_and_unknown_dialog_gets_481(rig):
+    from uphone.sip import message as M
+    got = []
+    rig.net.socks[("127.0.0.1", 5099)] = lambda d, a: got.append(M.parse(d))
+    for method, extra in (("OPTIONS", ""), ("BYE", ";tag=nope")):
+        raw = ("%s sip:bob@127.0.0.1:5064 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK%s\r\n"
+               "Max-Forwards: 70\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>%s\r\n"
+               "Call-ID: t-%s@127.0.0.1\r\nCSeq: 1 %s\r\nContent-Length: 0\r\n\r\n"
+               % (method, method, extra, method, method)).encode()
+        rig.net.queue.append((rig.net.t, raw, ("127.0.0.1", 5099), ("127.0.0.1", 5064)))
+    rig.run(200)
+    codes = {m.cseq_method: m.status for m in got}
+    assert codes == {"OPTIONS": 200, "BYE": 481}
+    opt = [m for m in got if m.cseq_method == "OPTIONS"][0]
+    assert "INVITE" in opt.get("Allow") and opt.get("Accept")
