@@ -1,0 +1,320 @@
+# SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, and the UAS core's 2xx
+# retransmission (13.3.1.4). Sans-I/O: time comes in as int ms, bytes leave through send(data, dest).
+from uphone.compat import const, ticks_diff, ticks_add
+from uphone.sip import message as M
+from uphone.sip import transport
+
+# one state numbering for both sides; the INVITE client's "Calling" is _TRYING
+_TRYING = const(0)
+_PROCEEDING = const(1)
+_COMPLETED = const(2)
+_CONFIRMED = const(3)
+_ACCEPTED = const(4)
+_TIMER_D = const(32000)
+# an INVITE client that saw a 1xx has no RFC timer; this bounds memory like a proxy's Timer C (> 3 min, 16.6)
+_RING_GUARD = const(180000)
+# a server transaction whose TU never answers is forgotten after this (the TU may still answer through it)
+_UAS_GUARD = const(600000)
+
+
+def _due(now, t):
+    return t is not None and ticks_diff(now, t) >= 0
+
+
+def _earlier(a, b):
+    if a is None:
+        return b
+    if b is None or ticks_diff(a, b) < 0:
+        return a
+    return b
+
+
+def _reliable(dest):
+    return len(dest) > 2 and dest[2].lower() != "udp"
+
+
+def _top_via(msg):
+    vias = msg.get_all("Via")
+    return vias[0] if vias else None
+
+
+class ClientTxn:
+    def __init__(self, layer, msg, dest, now):
+        self.layer, self.request, self.dest, self.method = layer, msg, dest, msg.method
+        self.key = (msg.branch, msg.method)
+        self.state = _TRYING
+        self.got_provisional = False
+        self.data = msg.to_bytes()
+        self.ack = None
+        t1 = layer.t1
+        self.interval = t1
+        self.retx_at = None if _reliable(dest) else ticks_add(now, t1)
+        self.end_at = ticks_add(now, 64 * t1)      # Timer B / F
+
+    def _copy(self, method, to):
+        """A request sharing this one's transaction identity: 9.1 (CANCEL) and 17.1.1.3 (ACK)."""
+        req = self.request
+        hs = [("Via", _top_via(req)), ("Max-Forwards", "70")]
+        for r in req.get_all("Route"):
+            hs.append(("Route", r))
+        hs += [("From", req.get("From")), ("To", to), ("Call-ID", req.call_id),
+               ("CSeq", "%d %s" % (req.cseq_num, method))]
+        return M.make_request(method, req.uri, hs)
+
+    def cancel_request(self):
+        if self.state <= _PROCEEDING:
+            # 9.1: without a final response 64*T1 after the CANCEL the INVITE transaction is given up
+            self.end_at = _earlier(self.end_at, ticks_add(self.layer.now, 64 * self.layer.t1))
+        return self._copy("CANCEL", self.request.get("To"))
+
+
+class ServerTxn:
+    def __init__(self, layer, msg, src, key, now):
+        self.layer, self.request, self.method, self.key = layer, msg, msg.method, key
+        self.dest = transport.response_dest(msg, src)
+        self.state = _TRYING
+        self.cancel_target = None
+        self.last = None
+        self.to_tag = None        # of our final response: an RFC 2543 ACK matches on it
+        self.interval = layer.t1
+        self.retx_at = None
+        self.end_at = ticks_add(now, _UAS_GUARD if msg.method == "INVITE" else 64 * layer.t1)
+
+    def respond(self, resp, now):
+        lay = self.layer
+        lay.now = now
+        if self.state >= _COMPLETED:
+            return                # a final response was already sent; the transaction owns it now
+        data = resp.to_bytes()
+        self.last = data
+        lay._out(data, self.dest)
+        st = resp.status
+        if st < 200:
+            self.state = _PROCEEDING
+            return
+        self.to_tag = resp.to_tag
+        t64 = 64 * lay.t1
+        rel = _reliable(self.dest)
+        if self.method == "INVITE" and st < 300:
+            self.state = _ACCEPTED            # RFC 6026: INVITE retransmissions absorbed for 64*T1
+            self.end_at = ticks_add(now, t64)
+        elif self.method == "INVITE":
+            self.state = _COMPLETED
+            self.interval = lay.t1
+            self.retx_at = None if rel else ticks_add(now, lay.t1)     # Timer G
+            self.end_at = ticks_add(now, t64)                          # Timer H
+        else:
+            self.state = _COMPLETED
+            self.end_at = ticks_add(now, 0 if rel else t64)            # Timer J
+        lay._srv[self.key] = self         # back in the table even if the guard had dropped it
+
+
+class TransactionLayer:
+    def __init__(self, tu, send, t1=500, t2=4000, t4=5000):
+        self.tu, self._send = tu, send
+        self.t1, self.t2, self.t4 = t1, t2, t4
+        self.now = 0
+        self._cli = {}        # (branch, method) -> ClientTxn
+        self._srv = {}        # see _skey -> ServerTxn
+        self._ok = {}         # (call_id, cseq) -> [data, dest, interval, next_at, give_up_at]
+        self._sending = False
+
+    def _out(self, data, dest):
+        # a send error may call on_transport_error() from inside this call; it then defers to tick()
+        prev = self._sending
+        self._sending = True
+        try:
+            self._send(data, dest)
+        finally:
+            self._sending = prev
+
+    # -- client side ------------------------------------------------------------------------------------
+    def request(self, msg, dest, now):
+        self.now = now
+        if msg.method == "ACK":
+            self._out(msg.to_bytes(), dest)   # an ACK for a 2xx is not a transaction (17.1.1.1)
+            return None
+        c = ClientTxn(self, msg, dest, now)
+        self._cli[c.key] = c                  # registered before sending, so a send error can find it
+        self._out(c.data, dest)
+        return c
+
+    def _on_response(self, msg, now):
+        c = self._cli.get((msg.branch, msg.cseq_method))
+        st = msg.status
+        if c is None:
+            if msg.cseq_method == "INVITE" and 200 <= st < 300:
+                self.tu.on_response(None, msg)    # 2xx retransmission or another fork (13.2.2.4)
+            return
+        live = c.state <= _PROCEEDING
+        if st < 200:
+            if live:
+                c.state = _PROCEEDING
+                c.got_provisional = True
+                if c.method == "INVITE":
+                    c.retx_at = None                              # Timer A stops
+                    c.end_at = ticks_add(now, _RING_GUARD)
+                else:
+                    c.interval = self.t2                          # Timer E now runs at T2
+                self.tu.on_response(c, msg)
+            return
+        if c.method == "INVITE":
+            if st < 300:
+                if live:
+                    self._drop_cli(c)
+                    self.tu.on_response(c, msg)
+                else:
+                    self.tu.on_response(None, msg)
+                return
+            if not live:
+                self._out(c.ack, c.dest)              # retransmitted final: ACK again
+                return
+            c.state = _COMPLETED
+            c.ack = c._copy("ACK", msg.get("To")).to_bytes()
+            c.retx_at = None
+            c.end_at = ticks_add(now, 0 if _reliable(c.dest) else _TIMER_D)
+            self._out(c.ack, c.dest)
+            self.tu.on_response(c, msg)
+            return
+        if not live:
+            return                                    # retransmitted final absorbed in Completed
+        c.state = _COMPLETED
+        c.retx_at = None
+        c.end_at = ticks_add(now, 0 if _reliable(c.dest) else self.t4)    # Timer K
+        self.tu.on_response(c, msg)
+
+    def _drop_cli(self, c):
+        if self._cli.get(c.key) is c:
+            del self._cli[c.key]
+
+    def on_transport_error(self, dest):
+        """ICMP unreachable / send failure: pending client transactions to dest time out (8.1.3.1)."""
+        for c in list(self._cli.values()):
+            if c.state > _PROCEEDING or c.dest[0] != dest[0] or c.dest[1] != dest[1]:
+                continue
+            if self._sending:
+                c.retx_at = None
+                c.end_at = self.now       # re-entered from our own send: fail on the next tick
+            else:
+                self._drop_cli(c)
+                self.tu.on_timeout(c)
+
+    # -- server side ------------------------------------------------------------------------------------
+    def _skey(self, msg, via, method):
+        b = via.branch
+        if b and b.startswith(transport.MAGIC):
+            return (b, via.host.lower(), via.port, method)
+        # RFC 2543 peer (17.2.3): the To tag is checked separately since an ACK carries our tag
+        return (msg.uri, msg.from_tag, msg.call_id, msg.cseq_num, _top_via(msg), method)
+
+    def _match(self, msg, via, method, to_check):
+        stx = self._srv.get(self._skey(msg, via, method))
+        if stx is None or not to_check or (via.branch or "").startswith(transport.MAGIC):
+            return stx
+        want = stx.to_tag if msg.method == "ACK" else stx.request.to_tag
+        return stx if msg.to_tag == want else None
+
+    def _on_request(self, msg, src, now):
+        top = _top_via(msg)
+        if top is None:
+            return
+        try:
+            via = M.parse_via(top)
+        except ValueError:
+            return
+        m = msg.method
+        if m == "ACK":
+            stx = self._match(msg, via, "INVITE", True)
+            if stx is None or stx.state == _ACCEPTED:
+                self.tu.on_request(None, msg, src)       # ACK for a 2xx belongs to the UAS core
+            elif stx.state == _COMPLETED:
+                stx.state = _CONFIRMED
+                stx.retx_at = None
+                stx.end_at = ticks_add(now, 0 if _reliable(stx.dest) else self.t4)    # Timer I
+            return
+        key = self._skey(msg, via, m)
+        stx = self._match(msg, via, m, True)
+        if stx is not None:
+            # a retransmission: answer with what we last said; never to the TU again
+            if stx.state == _ACCEPTED:
+                ok = self._ok.get((msg.call_id, msg.cseq_num))
+                if ok is not None:
+                    self._out(ok[0], ok[1])
+            elif stx.last is not None:
+                self._out(stx.last, stx.dest)
+            return
+        stx = ServerTxn(self, msg, src, key, now)
+        self._srv[key] = stx
+        if m == "CANCEL":
+            stx.cancel_target = self._match(msg, via, "INVITE", True)
+        elif m == "INVITE":
+            stx.respond(M.make_response(msg, 100, "Trying"), now)    # 17.2.1: quench retransmissions
+        self.tu.on_request(stx, msg, src)
+
+    def receive(self, msg, src, now):
+        self.now = now
+        if msg.is_request:
+            self._on_request(msg, src, now)
+        else:
+            self._on_response(msg, now)
+
+    # -- UAS core 2xx retransmission (13.3.1.4) ----------------------------------------------------------
+    def send_2xx(self, resp, dest, now):
+        self.now = now
+        self._ok[(resp.call_id, resp.cseq_num)] = [resp.to_bytes(), dest, self.t1, ticks_add(now, self.t1),
+                                                   ticks_add(now, 64 * self.t1)]
+
+    def ack_received(self, call_id, cseq_num):
+        self._ok.pop((call_id, cseq_num), None)
+
+    # -- timers -------------------------------------------------------------------------------------------
+    def tick(self, now):
+        self.now = now
+        tu = self.tu
+        for c in list(self._cli.values()):
+            if _due(now, c.end_at):
+                self._drop_cli(c)
+                if c.state <= _PROCEEDING:
+                    tu.on_timeout(c)                          # Timer B / F (or a deferred transport error)
+            elif _due(now, c.retx_at):
+                if c.method == "INVITE":
+                    c.interval *= 2                           # Timer A doubles without a cap
+                elif c.state == _PROCEEDING:
+                    c.interval = self.t2
+                else:
+                    c.interval = min(c.interval * 2, self.t2)     # Timer E
+                c.retx_at = ticks_add(now, c.interval)
+                self._out(c.data, c.dest)
+        for s in list(self._srv.values()):
+            if _due(now, s.end_at):
+                if self._srv.get(s.key) is s:
+                    del self._srv[s.key]                      # Timers H, I, J, Accepted, or the guard
+            elif _due(now, s.retx_at):
+                s.interval = min(s.interval * 2, self.t2)     # Timer G
+                s.retx_at = ticks_add(now, s.interval)
+                self._out(s.last, s.dest)
+        for key in list(self._ok):
+            r = self._ok.get(key)
+            if r is None:
+                continue
+            if _due(now, r[4]):
+                del self._ok[key]
+                tu.on_ack_timeout(key)
+            elif _due(now, r[3]):
+                r[2] = min(r[2] * 2, self.t2)
+                r[3] = ticks_add(now, r[2])
+                self._out(r[0], r[1])
+
+    def next_deadline(self):
+        d = None
+        for c in self._cli.values():
+            d = _earlier(_earlier(d, c.end_at), c.retx_at)
+        for s in self._srv.values():
+            d = _earlier(_earlier(d, s.end_at), s.retx_at)
+        for r in self._ok.values():
+            d = _earlier(_earlier(d, r[3]), r[4])
+        return d
+
+    def counts(self):
+        """(client, server, 2xx retransmitters) alive: for tests and the console's status."""
+        return len(self._cli), len(self._srv), len(self._ok)
