@@ -83,10 +83,14 @@ def test_glare_on_reinvite_retries(rig):
     assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
     rig.ev("alice", "HoldCall")
     rig.ev("bob", "HoldCall")            # both re-INVITE at once: each answers the other 491
-    assert rig.run(10000, until=lambda: rig.state("alice") == "OnHold" and rig.state("bob") == "OnHold"
+    # each side got 491, waits its RFC 3261 14.1 interval (Call-ID owner 2.1-4 s, the other 0-2 s), then retries
+    retried = lambda: all(any("GlareRetry OnHold SendReINVITE" in l for l in rig.tr(n)) for n in ("alice", "bob"))
+    assert rig.run(10000, until=lambda: retried() and rig.state("alice") == "OnHold" and rig.state("bob") == "OnHold"
                    and not rig.call("alice").ctx.txns and not rig.call("bob").ctx.txns)
-    assert any("Dialog491Glare OnHold StartGlareTimer" in l for l in rig.tr("alice") + rig.tr("bob"))
-    assert any("GlareRetry OnHold SendReINVITE" in l for l in rig.tr("alice") + rig.tr("bob"))
+    assert all(any("Dialog491Glare OnHold StartGlareTimer" in l for l in rig.tr(n)) for n in ("alice", "bob"))
+    # both holds went through in the end: each side's offer was answered, neither sends audio now
+    assert rig.call("alice").ctx.neg.direction in ("sendonly", "inactive")
+    assert rig.call("bob").ctx.neg.direction in ("sendonly", "inactive")
 
 
 def test_unsupported_action_refused_cleanly(rig):

@@ -1,0 +1,408 @@
+# The phone: table sessions + the SIP and media cores. Routes SIP messages, user events and timers to sessions
+# and implements the table's actions (a_<Name> methods, split by topic into the ua_* mixins).
+from uphone import table as T
+from uphone import actions
+from uphone.engine import (Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_UAS, ROLE_BOTH, state_text)
+from uphone.compat import ticks_diff, ticks_add
+from uphone.sip import message as M
+from uphone.sip import validate, transport
+from uphone.sip.transaction import TransactionLayer
+from uphone.ua_call import CallActions
+from uphone.ua_media import MediaActions
+from uphone.ua_reg import RegActions
+
+ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE")
+ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
+          "text/plain")
+SUPPORTED = ()
+_FINAL_CALL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
+
+
+class Ctx:
+    """What a session keeps besides its state byte: SIP and media handles (None until an action makes them)."""
+
+    def __init__(self, account):
+        self.account = account
+        self.dialog = None          # sip.dialog.Dialog once early/confirmed
+        self.call_id = None
+        self.local_tag = None
+        self.remote_uri = None      # who we call / who called
+        self.invite = None          # our INVITE (UAC) or theirs (UAS)
+        self.invite_ctx = None      # client transaction of our INVITE
+        self.invite_stx = None      # server transaction of their INVITE
+        self.cancel_pending = False
+        self.txns = []              # [client transaction, purpose]
+        self.remote_sdp = None
+        self.local_sdp = None
+        self.sdp = None             # [o= session id, version] of the SDP we send
+        self.neg = None             # sip.sdp.Negotiated
+        self.local_dir = "sendrecv"
+        self.media = None           # media.session.MediaSession
+        self.rtp_sock = None
+        self.rtp_port = 0
+        self.flowing = False
+        self.tone = None
+        self.next_frame = 0
+        self.last_ack = None        # (bytes, dest) to repeat on 2xx retransmissions
+        self.digits = ""            # DTMF received, for the console and tests
+        self.recording = None
+        self.refer_target = None
+        self.extra = {}             # registration/subscription data
+
+
+class Phone(CallActions, MediaActions, RegActions):
+    def __init__(self, cfg, base_dir=""):
+        self.cfg = cfg
+        self.base_dir = base_dir
+        self.engine = Engine(actions.bind(self), self._observer)
+        self.listeners = []
+        self._sessions = []
+        self._n = {}
+        self.queue = []             # deferred (session, event, args): dispatched after the current one
+        self.timers = []            # [deadline, session, state, event, args]
+        self.rt = None
+        self.sock = None
+        sip = cfg["sip"]
+        self.local_ip = sip.get("local_ip") or "127.0.0.1"
+        self.local_port = sip.get("local_port", 5060)
+        self.txl = None
+        self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
+        self._rtp_next = cfg["media"].get("rtp_port_min", 20000)
+        self.now = 0
+
+    # -- wiring ------------------------------------------------------------------------------------------
+    def add_listener(self, fn):
+        self.listeners.append(fn)
+
+    def emit(self, line):
+        for fn in self.listeners:
+            fn(line)
+
+    def sessions(self):
+        return self._sessions
+
+    def attach(self, rt):
+        """Called by the runtime loop: open the SIP socket, start registrations and subscriptions."""
+        self.rt = rt
+        self.now = rt.now()
+        self.sock = rt.udp_open(self.local_ip, self.local_port, self.on_sip)
+        if self.local_port == 0:
+            self.local_port = rt.local_port(self.sock)
+        sip = self.cfg["sip"]
+        self.txl = TransactionLayer(self, self._send_sip, t1=sip.get("t1_ms", 500), t2=sip.get("t2_ms", 4000),
+                                    t4=sip.get("t4_ms", 5000))
+        self.start_accounts()
+
+    def is_sip_socket(self, s):
+        return s is self.sock
+
+    def shutdown(self, loop=None, wait_ms=2000):
+        """Unregister (RFC 3261 10.2.2) and hang up before the process ends."""
+        for s in list(self._sessions):
+            if s.kind == T.K_call and s.state not in _FINAL_CALL and s.state != T.S_Idle:
+                self.dispatch(s, T.E_HangupCall)
+            elif s.kind == T.K_registration and s.state == T.S_Registered:
+                self.dispatch(s, T.E_Unregister)
+        if loop is not None:
+            start = self.rt.now()
+            loop.run(until=lambda: (ticks_diff(self.rt.now(), start) > wait_ms) or not any(
+                s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
+
+    def _send_sip(self, data, dest):
+        self.rt.sendto(self.sock, data, (dest[0], dest[1]))
+
+    def on_send_error(self, addr, err):
+        if self.txl is not None:
+            self.txl.on_transport_error((addr[0], addr[1], "udp"))
+
+    # -- sessions ------------------------------------------------------------------------------------------
+    def new_session(self, kind, role=ROLE_BOTH, account=0):
+        prefix = "crspb"[kind]
+        n = self._n.get(prefix, 0) + 1
+        self._n[prefix] = n
+        s = Session("%s%d" % (prefix, n), kind, role)
+        s.ctx = Ctx(account)
+        self._sessions.append(s)
+        return s
+
+    def drop_session(self, s):
+        self.release_media(s)
+        self.timers = [t for t in self.timers if t[1] is not s]
+        if s in self._sessions:
+            self._sessions.remove(s)
+
+    def calls(self):
+        return [s for s in self._sessions if s.kind == T.K_call]
+
+    def current_call(self):
+        """The call user events go to: the newest one not yet over."""
+        for s in reversed(self._sessions):
+            if s.kind == T.K_call and s.state not in _FINAL_CALL:
+                return s
+        return None
+
+    # -- dispatch ----------------------------------------------------------------------------------------
+    def _observer(self, s, frm, ev, row):
+        self.emit("tr %s %s %s %s %s" % (s.sid, T.STATES[frm], T.EVENTS[ev], state_text(s),
+                                         self.engine.row_actions_text(row)))
+
+    def dispatch(self, s, ev, args=None):
+        """Run one event now, then whatever it queued. Returns the engine result."""
+        res = self.engine.dispatch(s, ev, args)
+        if res == FAILED:
+            self.emit("err %s %s in %s: %s %s" % (s.sid, T.EVENTS[ev], state_text(s),
+                                                  T.ACTIONS[self.engine.last_action],
+                                                  ("ok", "unsupported", "failed")[self.engine.last_error]))
+        elif res == OK:
+            self._after(s)
+        while self.queue:
+            s2, ev2, a2 = self.queue.pop(0)
+            if s2 in self._sessions:
+                self.dispatch(s2, ev2, a2)
+        return res
+
+    def post(self, s, ev, args=None):
+        self.queue.append((s, ev, args))
+
+    def _after(self, s):
+        """Housekeeping the table implies: finished calls go back to Idle and are freed."""
+        if s.kind == T.K_call:
+            if s.state == T.S_Terminating and not self._busy(s, "bye"):
+                self.post(s, T.E_InternalCleanupComplete)
+            elif s.state in _FINAL_CALL and not self._busy(s, None):
+                self.emit("end %s %s" % (s.sid, state_text(s)))
+                self.post(s, T.E_Reset)
+            elif s.state == T.S_Idle and s.ctx.invite is not None:
+                self.drop_session(s)
+
+    def _busy(self, s, purpose):
+        return any(p == purpose or purpose is None for _c, p in s.ctx.txns)
+
+    def user_event(self, sid, ev, args):
+        """Console / keypad event -> (result, session, why)."""
+        if sid is not None:
+            s = next((x for x in self._sessions if x.sid == sid), None)
+            if s is None:
+                return UNHANDLED, None, "no session %s" % sid
+        elif ev == T.E_MakeCall:
+            if "target" not in args:
+                return UNHANDLED, None, "MakeCall needs target=<sip uri or number>"
+            s = self.new_session(T.K_call, ROLE_UAC, int(args.get("account", 0)))
+        elif ev in (T.E_Register, T.E_Unregister, T.E_RefreshRegistration, T.E_SendOptions, T.E_SendMessage):
+            s = next((x for x in self._sessions if x.kind == T.K_registration), None)
+        elif ev in (T.E_Subscribe, T.E_Unsubscribe, T.E_RefreshSubscription):
+            s = next((x for x in self._sessions if x.kind == T.K_subscription), None)
+            if s is None and ev == T.E_Subscribe:
+                s = self.new_session(T.K_subscription)
+        else:
+            s = self.current_call()
+        if s is None:
+            return UNHANDLED, None, "no session takes %s" % T.EVENTS[ev]
+        res = self.dispatch(s, ev, args)
+        if res != OK and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None:
+            self.drop_session(s)     # a MakeCall that did not start leaves nothing behind
+        return res, s, ""
+
+    # -- timers (each belongs to the state it was started for, and dies with it) -------------------------------
+    def entering_state(self):
+        """The state the transition being run will commit (actions run before the commit)."""
+        r = self.engine.last_row
+        return T.ROWS[r * 5 + 1] if r >= 0 else -1
+
+    def start_timer(self, s, ms, ev, args=None, state=None):
+        st = self.entering_state() if state is None else state
+        self.timers.append([ticks_add(self.now, int(ms)), s, st, ev, args])
+
+    def next_deadline(self):
+        d = self.txl.next_deadline() if self.txl is not None else None
+        for t in self.timers:
+            if d is None or ticks_diff(t[0], d) < 0:
+                d = t[0]
+        m = self.media_deadline()
+        if m is not None and (d is None or ticks_diff(m, d) < 0):
+            d = m
+        return d
+
+    def tick(self, now):
+        self.now = now
+        if self.txl is not None:
+            self.txl.tick(now)
+        due = [t for t in self.timers if ticks_diff(now, t[0]) >= 0]
+        if due:
+            self.timers = [t for t in self.timers if ticks_diff(now, t[0]) < 0]
+            for _d, s, st, ev, args in due:
+                if s in self._sessions and s.state == st:
+                    self.dispatch(s, ev, args)
+        self.media_tick(now)
+
+    # -- SIP in ------------------------------------------------------------------------------------------------
+    def on_sip(self, data, src):
+        self.now = self.rt.now()
+        if data in (b"\r\n", b"\r\n\r\n"):       # keepalive (RFC 5626 4.4.1)
+            return
+        try:
+            msg = M.parse(data)
+        except M.ParseError as e:
+            p = e.partial
+            if p is not None and p.is_request and p.method != "ACK" and _can_answer(p):
+                transport.stamp_received(p, src[0], src[1])
+                self._stateless(p, e.code, e.reason, (), src)
+            return
+        if msg.is_request:
+            transport.stamp_received(msg, src[0], src[1])
+            if msg.method != "ACK":
+                err = validate.check_request(msg, ALLOW, ACCEPT, SUPPORTED)
+                if err is not None:
+                    self._stateless(msg, err[0], err[1], err[2], src)
+                    return
+        self.txl.receive(msg, (src[0], src[1], "udp"), self.now)
+
+    def _stateless(self, req, code, reason, headers, src):
+        resp = M.make_response(req, code, reason, to_tag=transport.new_tag() if not req.to_tag else None,
+                               headers=list(headers) + self.common_headers())
+        d = transport.response_dest(req, (src[0], src[1], "udp"))
+        self._send_sip(resp.to_bytes(), d)
+
+    def common_headers(self):
+        return [("User-Agent", self.cfg["sip"].get("user_agent", "uPhone/0.1"))]
+
+    def options_headers(self):
+        return validate.options_response_headers(ALLOW, ACCEPT, SUPPORTED)
+
+    def find_dialog(self, msg):
+        """The session whose dialog (or INVITE) this in-dialog message belongs to."""
+        cid, lt = msg.call_id, msg.to_tag if msg.is_request else msg.from_tag
+        for s in self._sessions:
+            c = s.ctx
+            if c.call_id == cid and (lt is None or c.local_tag == lt):
+                return s
+        return None
+
+    # transaction user (TransactionLayer calls these)
+    def on_request(self, stx, msg, src):
+        self.now = self.rt.now()
+        m = msg.method
+        if m == "INVITE" and not msg.to_tag:
+            return self.incoming_invite(stx, msg, src)
+        if m == "OPTIONS":
+            return self.respond(stx, msg, 200, "OK", self.options_headers())
+        if m == "CANCEL":
+            return self.incoming_cancel(stx, msg)
+        if m == "NOTIFY":
+            return self.incoming_notify(stx, msg)
+        if m == "MESSAGE":
+            self.emit("msg %s %s" % (msg.get("From"), msg.body.decode("utf-8", "replace")[:200]))
+            return self.respond(stx, msg, 200, "OK")
+        s = self.find_dialog(msg)
+        if m == "ACK":
+            self.txl.ack_received(msg.call_id, msg.cseq_num)
+            if s is not None:
+                self.dispatch(s, T.E_DialogACK, {"msg": msg})
+            return
+        if s is None or s.ctx.dialog is None:
+            return self.respond(stx, msg, 481, "Call/Transaction Does Not Exist")
+        if not s.ctx.dialog.check_remote_cseq(msg):
+            return self.respond(stx, msg, 500, "CSeq Out of Order")
+        ev = {"INVITE": T.E_DialogReINVITE, "BYE": T.E_DialogBYE, "UPDATE": T.E_DialogUPDATE,
+              "INFO": T.E_DialogINFO}.get(m)
+        if m == "INVITE" and self._busy(s, "reinvite"):
+            return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
+        if m == "INFO" and self.dtmf_from_info(msg) is None:
+            return self.respond(stx, msg, 415, "Unsupported Media Type", [("Accept", "application/dtmf-relay")])
+        args = {"msg": msg, "stx": stx}
+        if m == "INFO":
+            args["digit"] = self.dtmf_from_info(msg)
+        if msg.body and msg.get("Content-Type", ) and "sdp" in msg.get("Content-Type"):
+            s.cond |= T.C_HasRemoteSDP
+        if m in ("INVITE", "UPDATE"):
+            s.ctx.dialog.refresh_target(msg)
+        res = self.dispatch(s, ev, args)
+        if res == UNHANDLED:
+            code, why = (491, "Request Pending") if m in ("INVITE", "UPDATE") else (500, "Not Now")
+            self.respond(stx, msg, code, why)
+        elif res == FAILED:
+            err = self.last_sdp_error
+            self.respond(stx, msg, err or 500, "Not Acceptable Here" if err == 488 else "Server Error")
+
+    def respond(self, stx, req, code, reason, headers=(), body=b"", ctype=None):
+        to_tag = None
+        if not req.to_tag and code > 100:
+            s = self.find_dialog(req)
+            to_tag = s.ctx.local_tag if s is not None else transport.new_tag()
+        hs = list(headers) + self.common_headers()
+        if body:
+            hs.append(("Content-Type", ctype or "application/sdp"))
+        resp = M.make_response(req, code, reason, to_tag=to_tag, headers=hs, body=body)
+        stx.respond(resp, self.now)
+        return resp
+
+    def on_response(self, ctx, msg):
+        self.now = self.rt.now()
+        owner = None
+        for s in self._sessions:
+            for t in s.ctx.txns:
+                if t[0] is ctx:
+                    owner = (s, t)
+                    break
+            if owner:
+                break
+        if owner is None:
+            # a 2xx retransmission or a forked 2xx after the INVITE transaction ended: ACK it (and end extra forks)
+            if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
+                self.stray_2xx(msg)
+            return
+        s, t = owner
+        if msg.status >= 200:
+            s.ctx.txns.remove(t)
+        if msg.status in (401, 407) and self.retry_with_auth(s, t, msg):
+            return
+        self.response_event(s, t[1], msg)
+
+    def on_timeout(self, ctx):
+        self.now = self.rt.now()
+        for s in list(self._sessions):
+            for t in s.ctx.txns:
+                if t[0] is ctx:
+                    s.ctx.txns.remove(t)
+                    self.timeout_event(s, t[1])
+                    return
+
+    def on_ack_timeout(self, key):
+        # our 2xx was never ACKed: the session ends with a BYE (RFC 3261 13.3.1.4)
+        for s in self._sessions:
+            if s.kind == T.K_call and s.ctx.call_id == key[0]:
+                self.emit("err %s no ACK for our 200 OK: hanging up" % s.sid)
+                self.dispatch(s, T.E_HangupCall)
+                return
+
+    # -- sending requests ----------------------------------------------------------------------------------
+    def send_request(self, s, msg, dest, purpose):
+        """Start a client transaction owned by session s."""
+        c = self.txl.request(msg, dest, self.now)
+        s.ctx.txns.append([c, purpose])
+        return c
+
+    def status_lines(self):
+        out = []
+        for s in self._sessions:
+            c = s.ctx
+            if c.media is not None:
+                st = c.media.stats()
+                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s" % (
+                    s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
+                    st.get("mos", 0.0), c.digits or "-"))
+        if self.mwi is not None:
+            out.append("mwi %s %s" % ("on" if self.mwi[0] else "off", self.mwi[1]))
+        return out
+
+
+def _can_answer(p):
+    try:
+        return bool(p.get("Via") and p.call_id and p.get("From") and p.get("To") and p.get("CSeq"))
+    except Exception:
+        return False
+
+
+def rand_ms(lo, hi):
+    # transport's entropy source works on every port (the WASI VM has neither random nor os.urandom)
+    return lo + transport._rand32() % (hi - lo + 1)

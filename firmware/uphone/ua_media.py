@@ -1,0 +1,382 @@
+# Media side of the phone: RTP sockets, SDP offer/answer into a MediaSession, the 20 ms frame pump (audio device
+# <-> codec <-> RTP), tones, DTMF and recording. Mixed into uphone.phone.Phone.
+from uphone import table as T
+from uphone.compat import ticks_diff, ticks_add
+from uphone.engine import ERR_FAILED
+from uphone.sip import sdp
+
+_DIGITS = "0123456789*#ABCD"
+_FRAME_MS = 20
+
+
+class Silence:
+    """Audio source/sink when the phone has no audio device (tests, headless sim)."""
+
+    def readinto(self, buf):
+        for i in range(len(buf)):
+            buf[i] = 0
+        return len(buf)
+
+    def write(self, buf):
+        return len(buf)
+
+
+class MediaActions:
+    audio_src = None
+    audio_sink = None
+
+    # -- audio devices ---------------------------------------------------------------------------------
+    def set_audio(self, src, sink):
+        self.audio_src, self.audio_sink = src, sink
+
+    def audio_rate(self):
+        return int(self.cfg.get("audio", {}).get("rate", 8000))
+
+    def _frame_bufs(self, rate):
+        # one preallocated capture buffer per rate: the frame pump never allocates
+        attr = "_buf%d" % rate
+        b = getattr(self, attr, None)
+        if b is None:
+            b = bytearray(rate // 1000 * _FRAME_MS * 2)
+            setattr(self, attr, b)
+        return b
+
+    # -- SDP -------------------------------------------------------------------------------------------
+    def codecs(self):
+        m = self.cfg.get("media", {})
+        cs = list(m.get("codecs", ["PCMU", "PCMA"]))
+        if "G722" in cs and self.audio_rate() != 16000:
+            cs.remove("G722")     # wideband only when the board's audio runs at 16 kHz
+        return cs
+
+    def dtmf_pt(self):
+        return 101 if self.cfg.get("media", {}).get("dtmf", "rfc4733") == "rfc4733" else None
+
+    def _sdp_ids(self, c):
+        if c.sdp is None:
+            c.sdp = [self.now & 0x7FFFFFFF or 1, 0]
+        c.sdp[1] += 1          # every new SDP we send gets a higher o= version (RFC 3264 5)
+        return c.sdp
+
+    def make_offer(self, s):
+        c = s.ctx
+        sid, ver = self._sdp_ids(c)
+        return sdp.make_offer(self.local_ip, c.rtp_port, codecs=self.codecs(), dtmf_pt=self.dtmf_pt(),
+                              ptime=self.cfg.get("media", {}).get("ptime", 20), direction=c.local_dir,
+                              sess_id=sid, sess_version=ver)
+
+    def a_GenerateLocalSDP(self, s, arg, ev):
+        c = s.ctx
+        if getattr(c, "answer", None) is not None:
+            c.local_sdp, c.answer = c.answer, None
+        else:
+            c.local_sdp = self.make_offer(s)
+        return 0
+
+    def a_StoreRemoteSDP(self, s, arg, ev):
+        msg = (ev or {}).get("msg")
+        if msg is None or not msg.body or "sdp" not in (msg.get("Content-Type") or "").lower():
+            self.last_sdp_error = 488
+            return ERR_FAILED
+        s.ctx.remote_sdp = msg.body
+        return 0
+
+    def a_NegotiateSDPAsUAC(self, s, arg, ev):
+        c = s.ctx
+        try:
+            neg = sdp.process_answer(c.local_sdp, c.remote_sdp)
+        except (sdp.SdpError, ValueError) as e:
+            self.emit("err %s SDP answer refused: %s" % (s.sid, e))
+            return ERR_FAILED
+        return self.apply_negotiation(s, neg)
+
+    def a_NegotiateSDPAsUAS(self, s, arg, ev):
+        c = s.ctx
+        sid, ver = self._sdp_ids(c)
+        try:
+            c.answer, neg = sdp.answer(c.remote_sdp, self.local_ip, c.rtp_port, self.codecs(),
+                                       dtmf_pt=self.dtmf_pt(), direction=c.local_dir,
+                                       sess_id=sid, sess_version=ver)
+        except (sdp.SdpError, ValueError) as e:
+            self.last_sdp_error = 488
+            self.emit("err %s SDP offer refused: %s" % (s.sid, e))
+            return ERR_FAILED
+        return self.apply_negotiation(s, neg)
+
+    def a_StoreNegotiatedConfig(self, s, arg, ev):
+        # a 200 after 183 may carry a different answer; otherwise the early negotiation stands
+        msg = (ev or {}).get("msg")
+        if msg is not None and msg.body and msg.body != s.ctx.remote_sdp:
+            s.ctx.remote_sdp = msg.body
+            return self.a_NegotiateSDPAsUAC(s, arg, ev)
+        return 0 if s.ctx.neg is not None else ERR_FAILED
+
+    def apply_negotiation(self, s, neg):
+        from uphone.media.session import MediaSession
+        c = s.ctx
+        m = c.media
+        if m is None or c.neg is None or c.neg.codec != neg.codec or c.neg.pt != neg.pt:
+            if m is not None:
+                m.close()
+            rate = 16000 if neg.codec == "G722" else 8000
+            mc = self.cfg.get("media", {})
+            m = MediaSession(codec=neg.codec, pt=neg.pt, te_pt=neg.te_pt, rate=rate, ptime=neg.ptime,
+                             dtmf_mode=mc.get("dtmf", "rfc4733"))
+            c.media = m
+        c.neg = neg
+        if neg.remote_port:
+            m.set_remote(neg.remote_addr, neg.remote_port)
+        m.set_direction(neg.direction)
+        return 0
+
+    # -- RTP sockets ---------------------------------------------------------------------------------
+    def a_CreateMediaSession(self, s, arg, ev):
+        c = s.ctx
+        mc = self.cfg.get("media", {})
+        lo, hi = mc.get("rtp_port_min", 20000), mc.get("rtp_port_max", 20100)
+        span = max(2, (hi - lo) // 2 * 2)
+        for i in range(0, span, 2):
+            port = lo + (self._rtp_next - lo + i) % span
+            try:
+                sock = self.rt.udp_open(self.local_ip, port, lambda d, a, s=s: self.on_rtp(s, d, a))
+            except OSError:
+                continue
+            try:
+                rtcp = self.rt.udp_open(self.local_ip, port + 1, lambda d, a, s=s: self.on_rtcp(s, d, a))
+            except OSError:
+                self.rt.udp_close(sock)
+                continue
+            c.rtp_sock, c.rtcp_sock, c.rtp_port = sock, rtcp, port
+            self._rtp_next = lo + (port - lo + 2) % span
+            return 0
+        self.emit("err %s no free RTP port in %d-%d" % (s.sid, lo, hi))
+        return ERR_FAILED
+
+    def on_rtp(self, s, data, src):
+        m = s.ctx.media
+        if m is not None:
+            m.rx(data, len(data), src, self.rt.now())
+
+    def on_rtcp(self, s, data, src):
+        m = s.ctx.media
+        if m is not None:
+            m.rtcp_rx(data, self.rt.now())
+
+    def release_media(self, s):
+        c = s.ctx
+        if c is None:
+            return
+        c.flowing = False
+        c.tone = None
+        if c.recording is not None:
+            if c.media is not None:
+                c.media.stop_recording()
+            c.recording.close()
+            c.recording = None
+        if c.media is not None:
+            st = c.media.stats()
+            self.emit("media %s done sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f" % (
+                s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
+                st.get("mos", 0.0)))
+            c.media.close()
+            c.media = None
+        for attr in ("rtp_sock", "rtcp_sock"):
+            sock = getattr(c, attr, None)
+            if sock is not None:
+                self.rt.udp_close(sock)
+                setattr(c, attr, None)
+
+    def a_CleanupResources(self, s, arg, ev):
+        self.release_media(s)
+        return 0
+
+    a_ReleaseAllResources = a_CleanupResources
+    a_StartMediaCleanup = a_CleanupResources
+    a_StartEmergencyCleanup = a_CleanupResources
+
+    # -- media flow ---------------------------------------------------------------------------------
+    def _start_flow(self, s):
+        c = s.ctx
+        if c.media is None:
+            return ERR_FAILED
+        if not c.flowing:
+            c.flowing = True
+            c.next_frame = self.now
+            c.rtcp_next = ticks_add(self.now, 5000)
+            self.emit("media %s %s pt=%d to %s:%d %s" % (s.sid, c.neg.codec, c.neg.pt, c.neg.remote_addr,
+                                                        c.neg.remote_port, c.neg.direction))
+        return 0
+
+    def a_StartMediaFlow(self, s, arg, ev):
+        s.ctx.tone = None
+        return self._start_flow(s)
+
+    a_StartMediaSession = a_StartMediaFlow
+    a_StartEarlyMedia = a_StartMediaFlow
+
+    def a_StopMediaFlow(self, s, arg, ev):
+        s.ctx.flowing = False
+        return 0
+
+    def a_RestoreMediaFlow(self, s, arg, ev):
+        c = s.ctx
+        if c.media is not None and c.neg is not None:
+            c.media.set_direction(c.neg.direction)
+        return self._start_flow(s)
+
+    def a_UpdateMediaDirection(self, s, arg, ev):
+        c = s.ctx
+        c.local_dir = arg[0]
+        if c.media is not None:
+            c.media.set_direction(arg[0])
+        return 0
+
+    def a_MuteLocalAudio(self, s, arg, ev):
+        if s.ctx.media is None:
+            return ERR_FAILED
+        s.ctx.media.mute(True)
+        return 0
+
+    def a_UnmuteLocalAudio(self, s, arg, ev):
+        if s.ctx.media is None:
+            return ERR_FAILED
+        s.ctx.media.mute(False)
+        return 0
+
+    def a_AttemptMediaRecovery(self, s, arg, ev):
+        c = s.ctx
+        if c.media is None or c.neg is None:
+            return ERR_FAILED
+        c.media.set_remote(c.neg.remote_addr, c.neg.remote_port)   # forget a learnt symmetric-RTP address
+        c.flowing = True
+        return 0
+
+    # -- DTMF ---------------------------------------------------------------------------------------
+    def a_SendDTMFTone(self, s, arg, ev):
+        digits = (ev or {}).get("digits") or (ev or {}).get("digit") or ""
+        if not digits or any(d not in _DIGITS for d in digits):
+            self.emit("err %s SendDTMF needs digits=<0-9*#A-D>" % s.sid)
+            return ERR_FAILED
+        c = s.ctx
+        if self.cfg.get("media", {}).get("dtmf") == "info":
+            for d in digits:
+                if self.a_SendINFO(s, None, {"digit": d}):
+                    return ERR_FAILED
+            return 0
+        if c.media is None:
+            return ERR_FAILED
+        c.media.send_dtmf(digits)
+        return 0
+
+    def a_ReportDTMF(self, s, arg, ev):
+        d = (ev or {}).get("digit")
+        if not d:
+            return ERR_FAILED
+        s.ctx.digits += d
+        self.emit("dtmf %s %s" % (s.sid, d))
+        return 0
+
+    # -- tones and recording ----------------------------------------------------------------------
+    def a_StartTone(self, s, arg, ev):
+        from uphone.media.tones import ToneGen
+        g = ToneGen(self.audio_rate())
+        g.start(self.cfg.get("features", {}).get("tones_country", "eu"), arg[0])
+        s.ctx.tone = g
+        s.ctx.next_frame = self.now
+        return 0
+
+    def a_StopTone(self, s, arg, ev):
+        s.ctx.tone = None
+        return 0
+
+    def start_call_waiting_tone(self, s):
+        from uphone.media.tones import ToneGen
+        g = ToneGen(self.audio_rate())
+        g.start(self.cfg.get("features", {}).get("tones_country", "eu"), "callwaiting")
+        s.ctx.cw_tone = g
+
+    def a_StartRecordingMedia(self, s, arg, ev):
+        c = s.ctx
+        if c.media is None or c.recording is not None:
+            return ERR_FAILED
+        path = (ev or {}).get("file") or ("%s/rec-%s.wav" % (self.base_dir or ".", s.sid))
+        try:
+            f = open(path, "wb")
+        except OSError as e:
+            self.emit("err %s cannot record to %s: %s" % (s.sid, path, e))
+            return ERR_FAILED
+        c.recording = f
+        c.media.start_recording(f)
+        self.emit("rec %s %s" % (s.sid, path))
+        return 0
+
+    def a_StopRecordingMedia(self, s, arg, ev):
+        c = s.ctx
+        if c.recording is None:
+            return ERR_FAILED
+        c.media.stop_recording()
+        c.recording.close()
+        c.recording = None
+        return 0
+
+    # -- the frame pump (runs every 20 ms from tick) -------------------------------------------------
+    def media_deadline(self):
+        d = None
+        for s in self._sessions:
+            c = s.ctx
+            if c is not None and (c.flowing or c.tone is not None):
+                if d is None or ticks_diff(c.next_frame, d) < 0:
+                    d = c.next_frame
+        return d
+
+    def media_tick(self, now):
+        if self.audio_src is None:
+            self.audio_src = Silence()
+        if self.audio_sink is None:
+            self.audio_sink = Silence()
+        for s in self._sessions:
+            c = s.ctx
+            if c is None or not (c.flowing or c.tone is not None):
+                continue
+            n = 0
+            while ticks_diff(now, c.next_frame) >= 0 and n < 5:   # catch up at most 100 ms after a stall
+                self._frame(s, c, now)
+                c.next_frame = ticks_add(c.next_frame, _FRAME_MS)
+                n += 1
+            if ticks_diff(now, c.next_frame) >= 0:
+                c.next_frame = ticks_add(now, _FRAME_MS)
+            if c.media is not None and c.flowing:
+                for e in c.media.events():
+                    if e[0] == "dtmf":
+                        self.dispatch(s, T.E_DTMFReceived, {"digit": e[1]})
+                    elif e[0] == "rtp_timeout":
+                        self.emit("err %s no RTP for %d s" % (s.sid, self.cfg.get("media", {}).get("rtp_timeout_s", 30)))
+                        self.dispatch(s, T.E_RTPTimeout)
+                    elif e[0] == "flow":
+                        self.dispatch(s, T.E_MediaFlowEstablished)
+                    if s not in self._sessions or c.media is None:
+                        break
+
+    def _frame(self, s, c, now):
+        m = c.media
+        if c.flowing and m is not None:
+            buf = self._frame_bufs(m.rate)
+            self.audio_src.readinto(buf)
+            cw = getattr(c, "cw_tone", None)
+            pkt = m.tx(buf, now)
+            if pkt is not None and m.remote is not None:
+                self.rt.sendto(c.rtp_sock, pkt, m.remote)
+            pcm = m.play(now)
+            if cw is not None and cw.active:
+                cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
+            self.audio_sink.write(pcm)
+            # no RTCP to an RFC 2543 hold address (c=0.0.0.0)
+            if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
+                c.rtcp_next = ticks_add(now, 5000)
+                pkt = m.rtcp_build(now)
+                if pkt:
+                    self.rt.sendto(c.rtcp_sock, pkt, (m.remote[0], m.remote[1] + 1))
+        elif c.tone is not None:
+            buf = self._frame_bufs(self.audio_rate())
+            c.tone.fill(buf, len(buf) // 2)
+            self.audio_sink.write(buf)
