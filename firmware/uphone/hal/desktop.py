@@ -1,0 +1,117 @@
+# uPhone: desktop audio HAL: WAV files, synthesized tones or silence stand in for mic and speaker.
+# Sources fill int16 LE frames (readinto); sinks take them (write). Same interface as hal/esp32.py.
+import math
+from uphone.compat import const
+from uphone.media.wav import WavReader, WavWriter
+
+_TONE_AMP = const(8000)
+_TABLE = const(1024)     # sine table size for tone sources
+
+
+class WavSource:
+    """spec: "tone:<hz>" (sine, amplitude ~8000, phase continuous across frames), "silence", or the path
+    of a 16-bit mono WAV file at rate (looped)."""
+
+    def __init__(self, spec, rate):
+        self.spec = spec
+        self.rate = rate
+        self._f = None
+        self._wav = None
+        self._sine = None
+        if spec == "silence":
+            return
+        if spec.startswith("tone:"):
+            try:
+                hz = float(spec[5:])
+            except ValueError:
+                raise ValueError("audio source %r: tone needs a frequency, e.g. tone:440" % (spec,))
+            if not 0 < hz < rate / 2:
+                raise ValueError("audio source %r: frequency must be between 0 and %d Hz" % (spec, rate // 2))
+            self._sine = [int(round(_TONE_AMP * math.sin(2 * math.pi * i / _TABLE))) for i in range(_TABLE)]
+            # phase = table position with 16 fractional bits (stays a small int on MicroPython)
+            self._inc = int(round(hz * _TABLE * 65536 / rate))
+            self._wrap = _TABLE << 16
+            self._ph = 0
+            return
+        self._f = open(spec, "rb")
+        w = WavReader(self._f)
+        if w.channels != 1 or w.rate != rate:
+            self._f.close()
+            raise ValueError("audio source %s: need 16-bit mono at %d Hz, file is %d ch at %d Hz"
+                             % (spec, rate, w.channels, w.rate))
+        self._wav = w
+
+    def readinto(self, buf):
+        """Fill all of buf with int16 LE samples; returns len(buf)."""
+        n = len(buf)
+        if self._sine is not None:
+            t = self._sine
+            ph = self._ph
+            for i in range(0, n - 1, 2):
+                v = t[ph >> 16]
+                ph += self._inc
+                if ph >= self._wrap:
+                    ph -= self._wrap
+                buf[i] = v & 0xFF
+                buf[i + 1] = (v >> 8) & 0xFF
+            self._ph = ph
+        elif self._wav is not None:
+            mv = memoryview(buf)
+            got = 0
+            empty = 0
+            while got < n:
+                k = self._wav.readinto(mv[got:n])
+                if k:
+                    got += k
+                    empty = 0
+                else:
+                    empty += 1
+                    if empty > 1:           # a file with no samples: pad with silence
+                        for i in range(got, n):
+                            buf[i] = 0
+                        break
+                    self._wav.rewind()
+        else:
+            for i in range(n):
+                buf[i] = 0
+        return n
+
+    def close(self):
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+
+class WavSink:
+    """Appends every frame written to a 16-bit mono WAV file at path; close() finishes the file."""
+
+    def __init__(self, path, rate):
+        self.path = path
+        self._f = open(path, "wb")
+        self._w = WavWriter(self._f, rate)
+
+    def write(self, buf):
+        if self._w is not None:
+            self._w.write(buf)
+        return len(buf)
+
+    def close(self):
+        if self._w is not None:
+            self._w.close()
+            self._f.close()
+            self._w = None
+
+
+class NullDevice:
+    """Silent source and bottomless sink."""
+
+    def readinto(self, buf):
+        for i in range(len(buf)):
+            buf[i] = 0
+        return len(buf)
+
+    def write(self, buf):
+        return len(buf)
+
+    def close(self):
+        pass

@@ -1,0 +1,50 @@
+# uPhone: G.711 inner loops in MicroPython viper (native code); only imported through g711.py.
+# Same G.191 segment algorithm and tables as the plain-Python twin there; tables come in as ptr8.
+import micropython
+
+
+@micropython.viper
+def ulaw_encode(src: ptr8, dst: ptr8, n: int, bl: ptr8):
+    j = 0
+    for i in range(n):
+        u = src[j] | (src[j + 1] << 8)
+        j += 2
+        if u & 0x8000:
+            a = ((0xFFFF - u) >> 2) + 33
+            s = 0
+        else:
+            a = (u >> 2) + 33
+            s = 0x80
+        if a > 0x1FFF:
+            a = 0x1FFF
+        seg = bl[a >> 6] + 1
+        dst[i] = s | ((8 - seg) << 4) | (15 - ((a >> seg) & 15))
+
+
+@micropython.viper
+def alaw_encode(src: ptr8, dst: ptr8, n: int, bl: ptr8):
+    j = 0
+    for i in range(n):
+        u = src[j] | (src[j + 1] << 8)
+        j += 2
+        if u & 0x8000:
+            ix = (0xFFFF - u) >> 4
+            s = 0
+        else:
+            ix = u >> 4
+            s = 0x80
+        e = bl[ix >> 4]
+        if e:
+            ix = (e << 4) | ((ix >> (e - 1)) & 15)
+        dst[i] = (ix | s) ^ 0x55
+
+
+@micropython.viper
+def decode(src: ptr8, dst: ptr8, n: int, tbl: ptr8):
+    # tbl: 256 int16 LE values, read as byte pairs so dst needs no 2-byte alignment.
+    j = 0
+    for i in range(n):
+        c = src[i] << 1
+        dst[j] = tbl[c]
+        dst[j + 1] = tbl[c + 1]
+        j += 2
