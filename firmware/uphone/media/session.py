@@ -1,0 +1,284 @@
+# uPhone: one call's media, sans-I/O: 20 ms PCM frames <-> codec <-> RTP/RTCP, jitter buffer, DTMF, recording.
+# The caller owns sockets and the clock: tx()/play() once per 20 ms frame, rx()/rtcp_rx() per datagram.
+from uphone.compat import const, ticks_diff
+from uphone.media import dtmf, g711, jitter, rtcp, rtp
+
+_FRAME_TS = const(160)     # RTP timestamp units per 20 ms: 8000 Hz clock for G.711 and G.722 (RFC 3551 4.5.2)
+_ENC = const(160)          # encoded bytes per 20 ms: G.711 1 byte/sample at 8 kHz, G.722 64 kbit/s
+_MASK32 = const(0xFFFFFFFF)
+_DIRS = {"sendrecv": 3, "sendonly": 1, "recvonly": 2, "inactive": 0}
+_FLOW = ("flow",)
+_TIMEOUT = ("rtp_timeout",)
+_BYE = ("rtcp_bye",)
+_NONE = ()
+
+
+def mos(loss_pct, delay_ms, ie=0, bpl=25.1):
+    """E-model (G.107, simplified): R = 93.2 - Id - Ie_eff, MOS from R. ie/bpl per codec (G.113)."""
+    d = delay_ms
+    idd = 0.024 * d + (0.11 * (d - 177.3) if d > 177.3 else 0.0)
+    ppl = max(0.0, loss_pct)
+    ie_eff = ie + (95 - ie) * ppl / (ppl + bpl)
+    r = 93.2 - idd - ie_eff
+    if r <= 0:
+        return 1.0
+    if r >= 100:
+        return 4.5
+    return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
+
+
+class MediaSession:
+    def __init__(self, codec, pt, te_pt=None, rate=8000, ptime=20, dtmf_mode="rfc4733", rtp_timeout_ms=30000,
+                 cname=b"uphone"):
+        name = codec.upper()
+        if name == "G722":
+            from uphone.media import g722
+            self._law = -1
+            self._g722e, self._g722d = g722.Encoder(), g722.Decoder()
+            want = 16000
+        else:
+            self._law = g711.codec_for(name)
+            want = 8000
+        if rate != want:
+            raise ValueError("media: %s runs at %d Hz, not %d" % (name, want, rate))
+        self.codec, self.pt, self.te_pt, self.rate = name, pt, te_pt, rate
+        self.dtmf_mode = dtmf_mode
+        self.rtp_timeout_ms = rtp_timeout_ms
+        self.samples = rate // 50                            # per 20 ms frame
+        fb = 2 * self.samples
+        self._k = max(1, min(3, ptime // 20))                # 20 ms frames per packet (ptime 20/40/60)
+        self.ptime = 20 * self._k
+        self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k)
+        self._pl = [self.sender.payload[i * _ENC:(i + 1) * _ENC] for i in range(self._k)]
+        self._clk = self.sender.ts                           # RTP timestamp of the current frame
+        self._pkt_ts = 0
+        self._kf = 0
+        self._mark = True                                    # marker on the first audio packet of a talkspurt
+        self.rtcp = rtcp.Rtcp(self.sender.ssrc, 8000, cname)
+        self.jb = jitter.JitterBuffer(16, _ENC, _FRAME_TS, 8000, fb)
+        self._info = rtp.RtpInfo()
+        self._out = bytearray(fb)
+        self._out_mv = memoryview(self._out)
+        self._zero = bytearray(fb)
+        self._tone = bytearray(fb)
+        self._rec_tx = bytearray(fb)
+        self._ev = bytearray(4)
+        self._dec = self._decode
+        self._rfc = te_pt is not None and dtmf_mode != "inband"
+        self.dsend = dtmf.DtmfSender(_FRAME_TS, 20)
+        self.drecv = dtmf.DtmfReceiver()
+        self.tones = dtmf.ToneSender(rate)
+        self.detector = dtmf.InbandDetector(rate) if (te_pt is None or dtmf_mode == "inband") else None
+        self.remote = None
+        self.muted = False
+        self._send = self._recv = True
+        self.direction = "sendrecv"
+        self._events = []
+        self._flow = False
+        self._last_rx = None
+        self._timed_out = False
+        self._sent_since = False
+        self.rx_packets = 0
+        self._wav = None
+        self.closed = False
+
+    # -- control ---------------------------------------------------------------------------------------
+    def set_remote(self, addr, port):
+        self.remote = (addr, port) if (addr and port) else None
+
+    def set_direction(self, d):
+        f = _DIRS.get(d)
+        if f is None:
+            raise ValueError("media: bad direction %r" % (d,))
+        recv = bool(f & 2)
+        if recv and not self._recv:
+            self.jb.reset()                                  # resuming: nothing buffered is current any more
+            self._last_rx = None                             # and the RTP timeout starts over
+        self._send, self._recv, self.direction = bool(f & 1), recv, d
+
+    def mute(self, flag):
+        self.muted = bool(flag)
+
+    def send_dtmf(self, digits):
+        (self.dsend if self._rfc else self.tones).send(digits)
+
+    def events(self):
+        ev = self._events
+        if not ev:
+            return _NONE
+        self._events = []
+        return ev
+
+    def _tick(self, now):
+        if not self._recv or self.closed:
+            return
+        if self._last_rx is None:
+            self._last_rx = now
+        elif not self._timed_out and ticks_diff(now, self._last_rx) >= self.rtp_timeout_ms:
+            self._timed_out = True
+            self._events.append(_TIMEOUT)
+
+    # -- sending ---------------------------------------------------------------------------------------
+    def tx(self, pcm, now):
+        """Encode one 20 ms frame; -> RTP packet (memoryview, valid until the next tx) or None."""
+        self._tick(now)
+        ts = self._clk
+        self._clk = (ts + _FRAME_TS) & _MASK32               # the RTP clock runs in real time, sending or not
+        if not self._send or self.closed:
+            if self._wav is not None:
+                self._rec_tx[:] = self._zero
+            return None
+        if self._rfc and self.dsend.active():
+            if self.dsend.step(self._ev, ts):
+                self._kf = 0
+                self._mark = True
+                self._sent_since = True
+                if self._wav is not None:
+                    self._rec_tx[:] = self._zero
+                return self.sender.build(self._ev, 4, 0, self.dsend.marker, self.te_pt, self.dsend.ts)
+        src = pcm
+        if self.tones.active() and self.tones.fill(self._tone, self.samples):
+            src = self._tone                                 # in-band digit: the tone replaces the microphone
+        elif self.muted:
+            src = self._zero
+        dst = self._pl[self._kf]
+        if self._law < 0:
+            self._g722e.encode(src, self.samples, dst)
+        else:
+            g711.encode(self._law, src, dst, self.samples)
+        if self._wav is not None:
+            self._rec_tx[:] = src
+        if self._kf == 0:
+            self._pkt_ts = ts
+        self._kf += 1
+        if self._kf < self._k:
+            return None
+        self._kf = 0
+        mark = self._mark
+        self._mark = False
+        self._sent_since = True
+        return self.sender.build(self.sender.payload, _ENC * self._k, 0, mark, None, self._pkt_ts)
+
+    # -- receiving -------------------------------------------------------------------------------------
+    def rx(self, data, n, src, now):
+        inf = self._info
+        if self.closed or not inf.parse(data, n):
+            return
+        pt = inf.pt
+        if pt != self.pt and pt != self.te_pt:
+            return                                           # comfort noise or a codec we did not negotiate
+        st = self.rtcp.stats
+        if st.ssrc != inf.ssrc:
+            st.reset(inf.ssrc, inf.seq)
+        valid = st.update(inf.seq)
+        if not valid and not st.probation:
+            return
+        self.rx_packets += 1
+        self._last_rx = now
+        self._timed_out = False
+        if valid:
+            if not self._flow:
+                self._flow = True
+                self._events.append(_FLOW)
+            r = self.remote
+            if src is not None and (r is None or r[0] != src[0] or r[1] != src[1]):
+                self.remote = (src[0], src[1])               # symmetric RTP (RFC 4961): answer where it came from
+        if pt == self.te_pt:
+            d = self.drecv.feed(data, inf.offset, inf.length, inf.ts) if valid else None
+            if d is not None:
+                self._events.append(("dtmf", d))
+            return
+        st.jitter(now, inf.ts)
+        if not self._recv:
+            return
+        mv = memoryview(data)
+        off, ln, ts = inf.offset, inf.length, inf.ts
+        while ln > 0:
+            c = ln if ln < _ENC else _ENC
+            self.jb.put(inf.seq, ts, mv[off:off + c], c, now)
+            off += c
+            ln -= c
+            ts = (ts + _FRAME_TS) & _MASK32
+
+    def _decode(self, payload, n, out):
+        if self._law < 0:
+            got = 2 * self._g722d.decode(payload, n, out)
+        else:
+            g711.decode(self._law, payload, out, n)
+            got = 2 * n
+        for i in range(got, len(out)):                       # a short (10 ms) packet: pad with silence
+            out[i] = 0
+
+    def play(self, now):
+        """-> memoryview of one 20 ms frame of int16 LE PCM at self.rate (valid until the next play)."""
+        self._tick(now)
+        out = self._out
+        if not self._recv or self.closed:
+            out[:] = self._zero
+        elif self.jb.pop(out, self._dec) == jitter.FRAME and self.detector is not None:
+            d = self.detector.feed(out, self.samples)
+            if d is not None:
+                self._events.append(("dtmf", d))
+        if self._wav is not None:
+            self._record(out)
+        return self._out_mv
+
+    # -- RTCP ------------------------------------------------------------------------------------------
+    def rtcp_build(self, now):
+        """Compound SR (when we sent RTP since the last report) or RR, with SDES CNAME."""
+        if self.closed:
+            return None
+        s = self.sender
+        sent, self._sent_since = self._sent_since, False
+        return self.rtcp.build(now, self._clk, s.packets, s.octets, sent)
+
+    def rtcp_bye(self, now):
+        return self.rtcp.build_bye(now)
+
+    def rtcp_rx(self, data, now):
+        if not self.closed and self.rtcp.rx(data, len(data), now) & 4:
+            self._events.append(_BYE)
+
+    # -- recording -------------------------------------------------------------------------------------
+    def start_recording(self, f):
+        from uphone.media.wav import WavWriter
+        self._wav = WavWriter(f, self.rate)
+        self._rec_tx[:] = self._zero
+
+    def stop_recording(self):
+        if self._wav is not None:
+            self._wav.close()
+            self._wav = None
+
+    def _record(self, rx):
+        # both directions mixed with saturation, in place in _rec_tx (tx() refills it every frame)
+        m = self._rec_tx
+        for j in range(0, len(m), 2):
+            a = m[j] | (m[j + 1] << 8)
+            b = rx[j] | (rx[j + 1] << 8)
+            v = (a - 0x10000 if a & 0x8000 else a) + (b - 0x10000 if b & 0x8000 else b)
+            v = 32767 if v > 32767 else (-32768 if v < -32768 else v)
+            m[j] = v & 0xFF
+            m[j + 1] = (v >> 8) & 0xFF
+        self._wav.write(m)
+
+    # -- stats -----------------------------------------------------------------------------------------
+    def stats(self):
+        st = self.rtcp.stats
+        jb = self.jb
+        lost = max(0, st.lost()) if st.ssrc is not None and not st.probation else 0
+        expected = st.received + lost
+        loss_pct = 100.0 * (lost + jb.late) / expected if expected else 0.0
+        rtt = self.rtcp.rtt_ms
+        delay = (rtt / 2 if rtt else 0.0) + jb.delay_ms() + self.ptime
+        # G.113: G.711 Ie=0, Bpl=25.1 with PLC. G.722's wideband Ie lives on another (R=129) scale; we use 0 here.
+        return {"sent": self.sender.packets, "received": self.rx_packets, "lost": lost,
+                "jitter_ms": st.jitter_ts() * 1000.0 / 8000, "rtt_ms": rtt, "late": jb.late,
+                "concealed": jb.concealed, "duplicates": jb.duplicates, "delay_ms": jb.delay_ms(),
+                "target_ms": jb.target_ms, "loss_pct": loss_pct, "mos": mos(loss_pct, delay),
+                "peer_lost": self.rtcp.peer_lost, "peer_fraction": self.rtcp.peer_fraction}
+
+    def close(self):
+        self.stop_recording()
+        self.jb.reset()
+        self.closed = True
