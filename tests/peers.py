@@ -78,7 +78,6 @@ disable_tcp=yes
 auto_aliases=no
 listen=udp:127.0.0.1:%(port)d
 alias="127.0.0.1:%(port)d"
-alias="127.0.0.1"
 mpath="%(mpath)s"
 loadmodule "kex.so"
 loadmodule "corex.so"
