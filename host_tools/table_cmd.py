@@ -75,8 +75,8 @@ def load_part2(path=SEED_PART2):
         states, absent = [], {}
         for s in rest.split(","):
             s = s.strip()
-            if s.endswith("!"):
-                absent[s[:-1]] = why.strip()
+            if s.endswith("!") or s.endswith("~"):
+                absent[s[:-1]] = (s[-1], why.strip())
             elif s:
                 states.append(s)
         out[ev.strip()] = (states, absent)
@@ -132,9 +132,15 @@ def verify(m, impl=None, unsupported=None):
                 errors.append("seed Part 2 names state %s for %s: unknown and not marked absent" % (s, ev))
             elif (s, ev) not in handled:
                 errors.append("seed Part 2 says %s accepts %s but no row handles it" % (s, ev))
-        for s, why in absent.items():
-            if s in m.states and (s, ev) not in handled:
+        for s, (mark, why) in absent.items():
+            # '!': the seed names a state uPhone does not have; '~': the state exists but the event is handled
+            # by another session kind (the resolution says where)
+            if mark == "!" and s in m.states:
                 errors.append("seed Part 2 %s in %s is marked absent but %s exists" % (ev, s, s))
+            elif mark == "~" and s not in m.states:
+                errors.append("seed Part 2 %s in %s is marked handled elsewhere but %s does not exist" % (ev, s, s))
+            elif mark == "~" and (s, ev) in handled:
+                errors.append("seed Part 2 %s in %s is marked handled elsewhere but a row handles it" % (ev, s))
             info.append("seed Part 2 %s in %s: resolved (%s)" % (ev, s, why))
     # non-determinism: two rows of one cell that can both match one session
     cells = {}
