@@ -23,6 +23,7 @@ demo: venv
 
 test: venv
 	$(VPY) -m host_tools table verify
+	$(VPY) -m host_tools typecheck
 	$(VPY) -m pytest -q tests
 
 bench: venv

@@ -99,8 +99,8 @@ def provision(cfg, wlan, path=CONFIG_PATH, log=print, fetch=None):
     errors = config.validate(raw)
     if errors:
         log("provision: fetched config refused:")
-        for e in errors:
-            log("  " + e)
+        for err in errors:
+            log("  " + err)
         return cfg
     new = config.with_defaults(raw)
     if new == cfg:

@@ -3,7 +3,7 @@
 try:
     from micropython import const  # noqa: F401
 except ImportError:
-    def const(x):
+    def const(x):  # type: ignore[misc]  # CPython twin of micropython.const
         return x
 
 try:
@@ -17,5 +17,5 @@ except ImportError:
     def ticks_diff(a, b):
         return a - b
 
-    def ticks_add(a, b):
+    def ticks_add(a, b):  # type: ignore[misc]  # CPython ints never wrap
         return a + b

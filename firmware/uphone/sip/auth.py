@@ -6,7 +6,7 @@ from hashlib import sha256
 try:
     from hashlib import md5
 except ImportError:
-    from uphone.sip.md5 import md5   # the MicroPython VM's hashlib has only sha256
+    from uphone.sip.md5 import md5  # type: ignore[assignment]  # the MicroPython VM's hashlib has only sha256
 
 # lowercased algorithm token -> (canonical name, hash constructor, is -sess)
 _ALGS = {"md5": ("MD5", md5, False), "md5-sess": ("MD5-sess", md5, True),

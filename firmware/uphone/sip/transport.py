@@ -8,11 +8,11 @@ MAGIC = "z9hG4bK"
 try:
     import os as _os
 except ImportError:
-    _os = None
+    _os = None  # type: ignore[assignment]  # ports without os: tokens come from the fallback generator
 try:
     import random as _random
 except (ImportError, OSError):      # the MicroPython VM reports a missing module as OSError(ENOENT)
-    _random = None
+    _random = None  # type: ignore[assignment]
 
 # which entropy source works is found once: os.urandom can exist and still fail (WASI has no /dev/urandom)
 _src = [-1]
