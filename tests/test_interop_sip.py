@@ -151,6 +151,11 @@ def test_kamailio_register_refresh_and_call_through_proxy(live, tmp_path):
         assert live.run(5, until=lambda: not live.calls("alice") and not live.calls("bob")), \
             (live.lines["alice"][-12:], live.lines["bob"][-12:])
         assert live.saw("bob", "Active DialogBYE Terminating")
+        # digest auth ran on REGISTER, INVITE and BYE, and the password went into no log or console line
+        from uphone.console import Console
+        out = []
+        Console(live.phones["alice"], out.append).handle_line("st")
+        assert not any("secret" in l for l in live.lines["alice"] + live.lines["bob"] + out)
     finally:
         live.stop()
         kam.stop()
