@@ -7,6 +7,7 @@ from uphone.sip import sdp
 
 _DIGITS = "0123456789*#ABCD"
 _FRAME_MS = 20
+_NO_AUDIO = {}
 
 
 class Silence:
@@ -24,22 +25,49 @@ class Silence:
 class MediaActions:
     audio_src = None
     audio_sink = None
+    _bufs = None
 
     # -- audio devices ---------------------------------------------------------------------------------
     def set_audio(self, src, sink):
         self.audio_src, self.audio_sink = src, sink
 
     def audio_rate(self):
-        return int(self.cfg.get("audio", {}).get("rate", 8000))
+        return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
 
     def _frame_bufs(self, rate):
-        # one preallocated capture buffer per rate: the frame pump never allocates
-        attr = "_buf%d" % rate
-        b = getattr(self, attr, None)
+        # one preallocated capture buffer per rate: the frame pump never allocates (an int-keyed dict lookup;
+        # building an attribute name with "%d" here would allocate a string every frame)
+        bufs = self._bufs
+        if bufs is None:
+            bufs = self._bufs = {}
+        b = bufs.get(rate)
         if b is None:
-            b = bytearray(rate // 1000 * _FRAME_MS * 2)
-            setattr(self, attr, b)
+            b = bufs[rate] = bytearray(rate // 1000 * _FRAME_MS * 2)
         return b
+
+    def _resampler(self, c, m):
+        """(media, mode, capture filter, playback filter, device frame in, codec frame, device frame out) for this
+        call's MediaSession, made once per MediaSession. mode 0: the device runs at the codec's rate; 1: 16 kHz
+        board, 8 kHz codec (decimate the microphone, interpolate the speaker); 2: the other way round."""
+        r = getattr(c, "resample", None)
+        if r is not None and r[0] is m:
+            return r
+        dev = self.audio_rate()
+        if dev == m.rate:
+            r = (m, 0, None, None, None, None, None)
+        else:
+            from uphone.media import resample
+            fb = dev // 1000 * _FRAME_MS * 2
+            mb = m.rate // 1000 * _FRAME_MS * 2
+            if dev == 2 * m.rate:
+                r = (m, 1, resample.Down(), resample.Up(), bytearray(fb), bytearray(mb), bytearray(fb))
+            elif 2 * dev == m.rate:
+                r = (m, 2, resample.Up(), resample.Down(), bytearray(fb), bytearray(mb), bytearray(fb))
+            else:
+                self.emit("err audio at %d Hz cannot carry %s at %d Hz: not resampled" % (dev, m.codec, m.rate))
+                r = (m, 0, None, None, None, None, None)
+        c.resample = r
+        return r
 
     # -- SDP -------------------------------------------------------------------------------------------
     def codecs(self):
@@ -168,6 +196,7 @@ class MediaActions:
             return
         c.flowing = False
         c.tone = None
+        c.resample = None
         if c.recording is not None:
             if c.media is not None:
                 c.media.stop_recording()
@@ -360,13 +389,25 @@ class MediaActions:
     def _frame(self, s, c, now):
         m = c.media
         if c.flowing and m is not None:
-            buf = self._frame_bufs(m.rate)
-            self.audio_src.readinto(buf)
+            r = self._resampler(c, m)
+            if r[1]:
+                # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
+                dev = r[4]
+                self.audio_src.readinto(dev)
+                buf = r[5]
+                r[2].process(dev, len(dev) >> 1, buf)
+            else:
+                buf = self._frame_bufs(m.rate)
+                self.audio_src.readinto(buf)
             cw = getattr(c, "cw_tone", None)
             pkt = m.tx(buf, now)
             if pkt is not None and m.remote is not None:
                 self.rt.sendto(c.rtp_sock, pkt, m.remote)
             pcm = m.play(now)
+            if r[1]:
+                out = r[6]
+                r[3].process(pcm, len(pcm) >> 1, out)
+                pcm = out
             if cw is not None and cw.active:
                 cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
             self.audio_sink.write(pcm)
