@@ -154,7 +154,8 @@ def rows():
                "%.0f" % per, "fuel", "")
         yield ("%s est. ESP32 ms per frame = fuel/frame / fuel/stone / %d stones/s (ESP32 160 MHz; ESTIMATE)"
                % (codec, ESP32_PYSTONES), "%.1f" % ms, "ms", "<= 2 ms")
-        yield ("%s est. share of the 20 ms frame budget (plain Python; viper G.711 is faster on the phone)" % codec,
+        yield ("%s est. share of the 20 ms frame budget (plain-Python path%s)"
+               % (codec, "; the phone runs the viper G.711 twin" if codec != "G722" else "; G.722 has no viper twin"),
                "%.0f%%" % (ms / 20.0 * 100), "", "")
         split = []
         for mode, what in ((1, "capture"), (2, "capture+tx"), (3, "capture+tx+rx"), (4, "whole frame")):
