@@ -1,5 +1,5 @@
-# Runtime loop: the only place with I/O. Polls the console stream and UDP sockets, runs timers; the same on ESP32
-# (MicroPython: select.poll on sys.stdin and sockets) and on the desktop (CPython: a pty or stdin fd).
+# Runtime loop: the only place with I/O. Polls the console stream, UDP sockets and TCP connections, runs timers; the
+# same on ESP32 (MicroPython: select.poll on sys.stdin and sockets) and on the desktop (CPython: a pty or stdin fd).
 import sys
 
 try:
@@ -10,12 +10,42 @@ try:
     import socket
 except ImportError:  # pragma: no cover
     import usocket as socket
+try:
+    import errno
+except ImportError:  # pragma: no cover
+    import uerrno as errno
 
 from uphone.compat import ticks_ms, ticks_diff
 from uphone.console import Console
 
 _MP = sys.implementation.name == "micropython"
 _FRAME_MS = 20
+_POLLIN = select.POLLIN
+_POLLOUT = select.POLLOUT
+_POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
+# "try again later" from a non-blocking socket; MicroPython raises EINPROGRESS from connect() as a plain OSError
+_PENDING = (getattr(errno, "EAGAIN", 11), getattr(errno, "EWOULDBLOCK", 11), getattr(errno, "EINPROGRESS", 115),
+            getattr(errno, "EALREADY", 114))
+_OUT_MAX = 262144       # a peer that stops reading: past this much unsent data the connection is dropped
+
+
+def _errno(e):
+    return e.args[0] if e.args and isinstance(e.args[0], int) else getattr(e, "errno", None)
+
+
+class TcpConn:
+    """One TCP connection (or listener) of the loop: opaque to the phone except for .peer (host, port)."""
+
+    def __init__(self, sock, peer, on_data=None, on_close=None):
+        self.sock = sock
+        self.peer = peer
+        self.on_data = on_data          # fn(conn, bytes)
+        self.on_close = on_close        # fn(conn): the peer closed, reset, or the connect failed
+        self.on_accept = None           # listeners: fn(conn, peer) -> (on_data, on_close) or None to refuse
+        self.out = b""                  # what the kernel has not taken yet
+        self.connecting = False
+        self.closed = False
+        self.mask = _POLLIN
 
 
 class FdConsole:
@@ -68,11 +98,12 @@ class Loop:
         self.io = console_io
         self.stopped = False
         self._buf = ""
+        self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
         self.console = None
         self.pcap = None        # optional: .write(data, src, dst) for every SIP datagram
         if console_io is not None:
             self.console = Console(phone, console_io.write)
-            self._register(console_io.pollable, self._on_console)
+            self._register(console_io.pollable, lambda ev: self._on_console())
         for p in self.phones:
             p.attach(self)
 
@@ -89,7 +120,7 @@ class Loop:
             pass
         s.bind(socket.getaddrinfo(host, port)[0][-1])
         s.setblocking(False)
-        self._register(s, lambda: self._on_udp(s, handler))
+        self._register(s, lambda ev: self._on_udp(s, handler))
         return s
 
     def udp_close(self, s):
@@ -126,15 +157,155 @@ class Loop:
         except (AttributeError, OSError):
             return ("0.0.0.0", 0)
 
+    # -- TCP: non-blocking connect, accept, buffered send; callbacks run from the loop
+    def tcp_listen(self, host, port, on_accept):
+        """Listen for connections; on_accept(conn, (host, port)) -> (on_data, on_close), or None to refuse."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        except (AttributeError, OSError):
+            pass
+        s.bind(socket.getaddrinfo(host, port)[0][-1])
+        s.listen(8)
+        s.setblocking(False)
+        lc = TcpConn(s, (host, port))
+        lc.on_accept = on_accept
+        self._register(s, lambda ev: self._on_accept(lc))
+        return lc
+
+    def tcp_connect(self, host, port, on_data, on_close):
+        """Start connecting (never blocks); data sent before it is up waits in the connection's buffer."""
+        c = TcpConn(None, (host, port), on_data, on_close)
+        c.connecting = True
+        try:
+            addr = socket.getaddrinfo(host, port)[0][-1]
+            c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.sock.setblocking(False)
+        except OSError:
+            self._fail_later(c)
+            return c
+        try:
+            c.sock.connect(addr)
+            c.connecting = False                # loopback may connect at once
+        except OSError as e:
+            if _errno(e) not in _PENDING:       # refused or unreachable right away
+                self._fail_later(c)
+                return c
+        c.mask = _POLLIN | _POLLOUT             # writable = connected (or failed: SO_ERROR / POLLERR tells)
+        self._register(c.sock, lambda ev: self._on_tcp(c, ev), c.mask)
+        return c
+
+    def tcp_send(self, c, data):
+        """Queue data on the connection and push what the kernel takes now; False once the connection is gone."""
+        if c.closed:
+            return False
+        c.out = c.out + bytes(data) if c.out else bytes(data)
+        if len(c.out) > _OUT_MAX:
+            self._fail_later(c)
+            return False
+        if not c.connecting and not self._flush(c):
+            self._fail_later(c)
+            return False
+        return True
+
+    def tcp_close(self, c):
+        """Close a connection or a listener; its on_close is not called."""
+        if c.closed:
+            return
+        c.closed = True
+        if c.sock is not None:
+            self._unregister(c.sock)
+            try:
+                c.sock.close()
+            except OSError:
+                pass
+
+    def _fail_later(self, c):
+        # reported from run_once, not from inside the caller's send (it may be mid-transaction)
+        self.tcp_close(c)
+        self._dead.append(c)
+
+    def _fail(self, c):
+        self.tcp_close(c)
+        if c.on_close is not None:
+            c.on_close(c)
+
+    def _on_accept(self, lc):
+        while not lc.closed:
+            try:
+                cs, addr = lc.sock.accept()
+            except OSError:
+                return
+            cs.setblocking(False)
+            peer = _mp_addr(addr) if _MP else (addr[0], addr[1])
+            c = TcpConn(cs, peer)
+            h = lc.on_accept(c, peer)
+            if not h:
+                cs.close()
+                continue
+            c.on_data, c.on_close = h
+            self._register(cs, lambda ev, c=c: self._on_tcp(c, ev))
+
+    def _flush(self, c):
+        """Send buffered bytes until the kernel pushes back; False on a dead connection."""
+        while c.out:
+            try:
+                n = c.sock.send(c.out)
+            except OSError as e:
+                if _errno(e) in _PENDING:
+                    break
+                return False
+            if not n:
+                break
+            c.out = c.out[n:]
+        want = _POLLIN | _POLLOUT if c.out else _POLLIN
+        if want != c.mask:
+            c.mask = want
+            self.poller.modify(c.sock, want)
+        return True
+
+    def _on_tcp(self, c, ev):
+        if c.closed:
+            return
+        if c.connecting:
+            err = 0
+            if not _MP and hasattr(socket, "SO_ERROR"):
+                try:
+                    err = c.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                except OSError:
+                    err = 0
+            if err or ev & _POLLBAD:
+                self._fail(c)           # refused / unreachable
+                return
+            if not ev & _POLLOUT:
+                return
+            c.connecting = False
+        if (ev & _POLLOUT or c.out) and not self._flush(c):
+            self._fail(c)
+            return
+        if ev & (_POLLIN | _POLLBAD):
+            try:
+                data = c.sock.recv(4096)
+            except OSError as e:
+                if _errno(e) in _PENDING:
+                    return
+                self._fail(c)
+                return
+            if not data:
+                self._fail(c)           # orderly close by the peer
+                return
+            if c.on_data is not None:
+                c.on_data(c, data)
+
     # -- polling
     def _key(self, obj):
         if _MP:
             return obj
         return obj if isinstance(obj, int) else obj.fileno()
 
-    def _register(self, obj, fn):
-        self.poller.register(obj, select.POLLIN)
-        self.handlers[self._key(obj)] = fn
+    def _register(self, obj, fn, mask=_POLLIN):
+        self.poller.register(obj, mask)
+        self.handlers[self._key(obj)] = fn          # fn(poll event flags)
 
     def _unregister(self, obj):
         try:
@@ -185,10 +356,16 @@ class Loop:
             d = p.next_deadline()
             if d is not None:
                 wait = max(0, min(wait, ticks_diff(d, now)))
+        if self._dead:
+            wait = 0
         for ev in self.poller.poll(wait):
             fn = self.handlers.get(ev[0])
             if fn is not None:
-                fn()
+                fn(ev[1])
+        while self._dead:
+            c = self._dead.pop(0)
+            if c.on_close is not None:
+                c.on_close(c)
         now = self.clock()
         for p in self.phones:
             p.tick(now)

@@ -1,5 +1,20 @@
-# A network and clock in memory: phones exchange datagrams without sockets. Used by tests, the MicroPython VM
-# benchmarks and anything that wants whole calls run deterministically (the same Phone code as on a real loop).
+# A network and clock in memory: phones exchange datagrams and TCP byte streams without sockets. Used by tests, the
+# MicroPython VM benchmarks and anything that wants whole calls run deterministically (the same Phone code as on a
+# real loop). TCP is modelled as ordered, lossless byte streams whose segment boundaries tests can choose.
+
+
+class LoopConn:
+    """One end of a TCP connection (or a listener) on a LoopNet; .peer is the other end's (host, port)."""
+
+    def __init__(self, local, peer, on_data=None, on_close=None):
+        self.local = local
+        self.peer = peer
+        self.other = None           # the peer's LoopConn once accepted
+        self.on_data = on_data      # fn(conn, bytes)
+        self.on_close = on_close    # fn(conn)
+        self.on_accept = None       # listeners only
+        self.closed = False
+        self.received = 0           # bytes handed to on_data, for tests
 
 
 class LoopNet:
@@ -10,6 +25,14 @@ class LoopNet:
         self.delay = 1              # one-way delay, ms
         self.loss = loss            # optional fn(data, src, dst) -> True to drop
         self.sent = 0
+        self.listeners = {}         # (host, port) -> LoopConn listening
+        self.mss = 0                # > 0: TCP data is cut into segments of at most this many bytes
+        self.coalesce = False       # True: TCP segments due together reach the peer as one read
+        self._eph = 50000
+
+    def next_port(self):
+        self._eph += 1
+        return self._eph
 
     def deliver(self):
         """Hand every datagram that is due to its socket; returns how many."""
@@ -19,11 +42,53 @@ class LoopNet:
             if not due:
                 return n
             for x in due:
+                if x not in self.queue:
+                    continue            # coalesced into an earlier read
                 self.queue.remove(x)
+                if isinstance(x[2], LoopConn):
+                    self._tcp(x)
+                    n += 1
+                    continue
                 h = self.socks.get(x[3])
                 if h is not None:
                     h(x[1], x[2])
                     n += 1
+
+    def _tcp(self, x):
+        # queue entry (due, data, from_conn, what): what is "syn", "data" or "fin"
+        _due, data, src, what = x
+        if what == "syn":
+            lc = self.listeners.get(src.peer)
+            h = None
+            if lc is not None and not lc.closed and not src.closed:
+                dst = LoopConn(src.peer, src.local)
+                h = lc.on_accept(dst, src.local)
+            if not h:
+                if not src.closed:
+                    src.closed = True               # connection refused (RST)
+                    if src.on_close is not None:
+                        src.on_close(src)
+                return
+            dst.on_data, dst.on_close = h
+            dst.other, src.other = src, dst
+            return
+        dst = src.other
+        if dst is None or dst.closed:
+            return
+        if what == "fin":
+            dst.closed = True
+            if dst.on_close is not None:
+                dst.on_close(dst)
+            return
+        if self.coalesce:
+            for y in [y for y in self.queue if y[0] <= self.t and y[2] is src]:
+                if y[3] != "data":
+                    break
+                self.queue.remove(y)
+                data += y[1]
+        dst.received += len(data)
+        if dst.on_data is not None:
+            dst.on_data(dst, data)
 
 
 class LoopRT:
@@ -52,6 +117,39 @@ class LoopRT:
 
     def local_port(self, s):
         return s[1]
+
+    def tcp_listen(self, host, port, on_accept):
+        key = (host, port)
+        if key in self.net.listeners and not self.net.listeners[key].closed:
+            raise OSError(98)
+        lc = LoopConn(key, None)
+        lc.on_accept = on_accept
+        self.net.listeners[key] = lc
+        return lc
+
+    def tcp_connect(self, host, port, on_data, on_close):
+        c = LoopConn((self.host, self.net.next_port()), (host, port), on_data, on_close)
+        self.net.queue.append((self.net.t + self.net.delay, b"", c, "syn"))
+        return c
+
+    def tcp_send(self, c, data):
+        if c.closed:
+            return False
+        data = bytes(data)
+        step = self.net.mss or len(data) or 1
+        for i in range(0, len(data), step):
+            self.net.queue.append((self.net.t + self.net.delay, data[i:i + step], c, "data"))
+        return True
+
+    def tcp_close(self, c):
+        if c.closed:
+            return
+        c.closed = True
+        if c.on_accept is not None:
+            if self.net.listeners.get(c.local) is c:
+                del self.net.listeners[c.local]
+            return
+        self.net.queue.append((self.net.t + self.net.delay, b"", c, "fin"))
 
     def sendto(self, s, data, addr):
         data = bytes(data)

@@ -10,6 +10,7 @@ from uphone.sip.transaction import TransactionLayer
 from uphone.ua_call import CallActions
 from uphone.ua_media import MediaActions
 from uphone.ua_reg import RegActions
+from uphone.ua_transport import TransportMixin
 
 ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE")
 ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
@@ -50,7 +51,7 @@ class Ctx:
         self.extra = {}             # registration/subscription data
 
 
-class Phone(CallActions, MediaActions, RegActions):
+class Phone(CallActions, MediaActions, RegActions, TransportMixin):
     def __init__(self, cfg, base_dir=""):
         self.cfg = cfg
         self.base_dir = base_dir
@@ -69,6 +70,7 @@ class Phone(CallActions, MediaActions, RegActions):
         self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
         self._rtp_next = cfg["media"].get("rtp_port_min", 20000)
         self.now = 0
+        self.transport_init()
 
     # -- wiring ------------------------------------------------------------------------------------------
     def add_listener(self, fn):
@@ -82,12 +84,13 @@ class Phone(CallActions, MediaActions, RegActions):
         return self._sessions
 
     def attach(self, rt):
-        """Called by the runtime loop: open the SIP socket, start registrations and subscriptions."""
+        """Called by the runtime loop: open the SIP socket(s), start registrations and subscriptions."""
         self.rt = rt
         self.now = rt.now()
         self.sock = rt.udp_open(self.local_ip, self.local_port, self.on_sip)
         if self.local_port == 0:
             self.local_port = rt.local_port(self.sock)
+        self.open_transports()
         sip = self.cfg["sip"]
         self.txl = TransactionLayer(self, self._send_sip, t1=sip.get("t1_ms", 500), t2=sip.get("t2_ms", 4000),
                                     t4=sip.get("t4_ms", 5000))
@@ -97,7 +100,9 @@ class Phone(CallActions, MediaActions, RegActions):
         return s is self.sock
 
     def shutdown(self, loop=None, wait_ms=2000):
-        """Unregister (RFC 3261 10.2.2) and hang up before the process ends."""
+        """Unregister (RFC 3261 10.2.2) and hang up before the process ends; keepalives stop at once, TCP
+        connections close once the loop has carried the last requests."""
+        self.stop_keepalives()
         for s in list(self._sessions):
             if s.kind == T.K_call and s.state not in _FINAL_CALL and s.state != T.S_Idle:
                 self.dispatch(s, T.E_HangupCall)
@@ -107,9 +112,7 @@ class Phone(CallActions, MediaActions, RegActions):
             start = self.rt.now()
             loop.run(until=lambda: (ticks_diff(self.rt.now(), start) > wait_ms) or not any(
                 s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
-
-    def _send_sip(self, data, dest):
-        self.rt.sendto(self.sock, data, (dest[0], dest[1]))
+            self.close_transports()
 
     def on_send_error(self, addr, err):
         if self.txl is not None:
@@ -218,6 +221,9 @@ class Phone(CallActions, MediaActions, RegActions):
         for t in self.timers:
             if d is None or ticks_diff(t[0], d) < 0:
                 d = t[0]
+        m = self.transport_deadline()
+        if m is not None and (d is None or ticks_diff(m, d) < 0):
+            d = m
         m = self.media_deadline()
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
@@ -227,6 +233,7 @@ class Phone(CallActions, MediaActions, RegActions):
         self.now = now
         if self.txl is not None:
             self.txl.tick(now)
+        self.transport_tick(now)
         due = [t for t in self.timers if ticks_diff(now, t[0]) >= 0]
         if due:
             self.timers = [t for t in self.timers if ticks_diff(now, t[0]) < 0]
@@ -236,10 +243,12 @@ class Phone(CallActions, MediaActions, RegActions):
         self.media_tick(now)
 
     # -- SIP in ------------------------------------------------------------------------------------------------
-    def on_sip(self, data, src):
+    def on_sip(self, data, src, tp="udp"):
+        """One SIP message from src (host, port) over tp: a datagram, or one framed by a TCP flow."""
         self.now = self.rt.now()
-        if data in (b"\r\n", b"\r\n\r\n"):       # keepalive (RFC 5626 4.4.1)
+        if data in (b"\r\n", b"\r\n\r\n"):       # UDP keepalive (RFC 5626 4.4.1; TCP ones stay in the flow)
             return
+        src = (src[0], src[1], tp)
         try:
             msg = M.parse(data)
         except M.ParseError as e:
@@ -255,12 +264,12 @@ class Phone(CallActions, MediaActions, RegActions):
                 if err is not None:
                     self._stateless(msg, err[0], err[1], err[2], src)
                     return
-        self.txl.receive(msg, (src[0], src[1], "udp"), self.now)
+        self.txl.receive(msg, src, self.now)
 
     def _stateless(self, req, code, reason, headers, src):
         resp = M.make_response(req, code, reason, to_tag=transport.new_tag() if not req.to_tag else None,
                                headers=list(headers) + self.common_headers())
-        d = transport.response_dest(req, (src[0], src[1], "udp"))
+        d = transport.response_dest(req, src)
         self._send_sip(resp.to_bytes(), d)
 
     def common_headers(self):
@@ -354,7 +363,7 @@ class Phone(CallActions, MediaActions, RegActions):
         s, t = owner
         if msg.status >= 200:
             s.ctx.txns.remove(t)
-        if msg.status in (401, 407) and self.retry_with_auth(s, t, msg):
+        if msg.status in (401, 407) and t[1] != "keepalive" and self.retry_with_auth(s, t, msg):
             return
         self.response_event(s, t[1], msg)
 

@@ -31,10 +31,13 @@ class CallActions:
         return ('"%s" <%s>;tag=%s' % (disp, self.aor(acct), tag)) if disp else "<%s>;tag=%s" % (self.aor(acct), tag)
 
     def contact(self, acct):
-        return "<sip:%s@%s:%d>" % (acct.get("user", "uphone"), self.local_ip, self.local_port)
+        tp = ";transport=tcp" if self.tport == "tcp" else ""
+        return "<sip:%s@%s:%d%s>" % (acct.get("user", "uphone"), self.local_ip, self.local_port, tp)
 
-    def via(self):
-        return transport.make_via(self.local_ip, self.local_port, "UDP", transport.new_branch())
+    def via(self, dest=None):
+        """Our Via for a request going to dest (its transport, RFC 3261 18.1.1), else over sip.transport."""
+        tp = dest[2] if dest is not None and len(dest) > 2 else self.tport
+        return transport.make_via(self.local_ip, self.local_port, tp.upper(), transport.new_branch())
 
     def target_uri(self, acct, target):
         """A dialled number or user becomes sip:<it>@<domain>; a full URI stays."""
@@ -50,7 +53,8 @@ class CallActions:
         u = parse_uri(uri)
         port = u.port or 5060
         host = u.params.get("maddr") or u.host
-        return (host, port, "udp")
+        tp = (u.params.get("transport") or "").lower()     # the URI's transport, else ours (RFC 3263 4.1 short)
+        return (host, port, tp if tp in ("udp", "tcp") else self.tport)
 
     def first_hop(self, acct, uri):
         """Outbound proxy when configured (RFC 3261 8.1.2), else the request URI's host."""
@@ -208,6 +212,8 @@ class CallActions:
             self.dispatch(s, T.E_DialogTimeout, {"status": 408})
         elif purpose == "refer":
             self.dispatch(s, T.E_TransferFailed, {"status": 408})
+        elif purpose == "keepalive":
+            self.keepalive_failed(s)
         self.settle(s)
 
     def settle(self, s):
@@ -230,11 +236,12 @@ class CallActions:
             if c.invite is not None:
                 d = Dialog.uac(c.invite, msg)
                 ack, hop = d.create_request("ACK")
-                ack.add_first("Via", self.via())
-                self._send_sip(ack.to_bytes(), self.hop(hop))
+                dest = self.hop(hop)
+                ack.add_first("Via", self.via(dest))
+                self._send_sip(ack.to_bytes(), dest)
                 bye, hop = d.create_request("BYE")
-                bye.add_first("Via", self.via())
-                self.txl.request(bye, self.hop(hop), self.now)
+                bye.add_first("Via", self.via(dest))
+                self.txl.request(bye, dest, self.now)
                 return
 
     def retry_with_auth(self, s, t, resp):
@@ -248,7 +255,8 @@ class CallActions:
         if not auth.authorize(resp, req):
             self.emit("auth %s %s refused by %d %s" % (s.sid, purpose, resp.status, resp.reason))
             return False
-        req.set("Via", self.via())
+        dest = ctx.dest if hasattr(ctx, "dest") else self.first_hop(self.account(s), req.uri)
+        req.set("Via", self.via(dest))
         num = req.cseq_num + 1
         req.set("CSeq", "%d %s" % (num, req.method))
         if s.ctx.dialog is not None and purpose not in ("invite", "register", "unregister"):
@@ -257,8 +265,7 @@ class CallActions:
             s.ctx.invite = req
         if purpose in ("register", "unregister"):
             s.ctx.extra["cseq"] = num
-        c2 = self.send_request(s, req, ctx.dest if hasattr(ctx, "dest") else self.first_hop(self.account(s), req.uri),
-                               purpose)
+        c2 = self.send_request(s, req, dest, purpose)
         if purpose == "invite":
             s.ctx.invite_ctx = c2
         return True
@@ -269,11 +276,12 @@ class CallActions:
         hs = list(extra) + self.common_headers()
         msg, hop = c.dialog.create_request(method, contact=self.contact(self.account(s)), body=body,
                                            content_type=ctype, extra=hs)
-        msg.add_first("Via", self.via())
+        dest = self.hop(hop)
+        msg.add_first("Via", self.via(dest))
         auth = self.auth_client(c.account)
         if auth is not None:
             auth.apply_cached(msg)
-        return msg, self.hop(hop)
+        return msg, dest
 
     # -- actions: call signalling --------------------------------------------------------------------------
     def a_CreateDialog(self, s, arg, ev):
@@ -292,7 +300,8 @@ class CallActions:
     def a_SendINVITE(self, s, arg, ev):
         c = s.ctx
         acct = self.account(s)
-        hs = [("Via", self.via()), ("Max-Forwards", "70"), ("From", self.from_header(acct, c.local_tag)),
+        dest = self.first_hop(acct, c.remote_uri)
+        hs = [("Via", self.via(dest)), ("Max-Forwards", "70"), ("From", self.from_header(acct, c.local_tag)),
               ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
               ("Contact", self.contact(acct)), ("Allow", ", ".join(self.allow())),
               ("Content-Type", "application/sdp")] + self.common_headers()
@@ -301,7 +310,7 @@ class CallActions:
         if auth is not None:
             auth.apply_cached(req)
         c.invite = req
-        c.invite_ctx = self.send_request(s, req, self.first_hop(acct, c.remote_uri), "invite")
+        c.invite_ctx = self.send_request(s, req, dest, "invite")
         self.emit("call %s to %s" % (s.sid, c.remote_uri))
         return 0
 
@@ -334,11 +343,12 @@ class CallActions:
         ack, hop = c.dialog.create_request("ACK")
         if msg is not None:
             ack.set("CSeq", "%d ACK" % msg.cseq_num)   # the ACK carries the CSeq number of the INVITE it answers
-        ack.add_first("Via", self.via())
+        dest = self.hop(hop)
+        ack.add_first("Via", self.via(dest))
         auth = self.auth_client(c.account)
         if auth is not None:
             auth.apply_cached(ack)
-        data, dest = ack.to_bytes(), self.hop(hop)
+        data = ack.to_bytes()
         c.last_ack = (data, dest)
         self._send_sip(data, dest)
         return 0

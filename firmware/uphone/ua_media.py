@@ -7,7 +7,7 @@ from uphone.sip import sdp
 
 _DIGITS = "0123456789*#ABCD"
 _FRAME_MS = 20
-_NO_AUDIO = {}
+_NO_AUDIO = {}  # type: dict
 
 
 class Silence:

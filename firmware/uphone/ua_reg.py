@@ -37,15 +37,17 @@ class RegActions:
         c.extra["cseq"] = c.extra.get("cseq", 0) + 1
         aor = self.aor(acct)
         reg = acct["registrar"]
-        hs = [("Via", self.via()), ("Max-Forwards", "70"), ("From", "<%s>;tag=%s" % (aor, c.local_tag)),
+        uri = reg if reg.startswith("sip") else "sip:" + reg
+        dest = self.first_hop(acct, uri)
+        hs = [("Via", self.via(dest)), ("Max-Forwards", "70"), ("From", "<%s>;tag=%s" % (aor, c.local_tag)),
               ("To", "<%s>" % aor), ("Call-ID", c.call_id), ("CSeq", "%d REGISTER" % c.extra["cseq"]),
               ("Contact", "%s;expires=%d" % (self.contact(acct), expires)), ("Expires", str(expires)),
               ("Allow", ", ".join(self.allow()))] + self.common_headers()
-        req = M.make_request("REGISTER", reg if reg.startswith("sip") else "sip:" + reg, hs)
+        req = M.make_request("REGISTER", uri, hs)
         auth = self.auth_client(c.account)
         if auth is not None:
             auth.apply_cached(req)
-        self.send_request(s, req, self.first_hop(acct, req.uri), purpose)
+        self.send_request(s, req, dest, purpose)
         return 0
 
     def a_SendREGISTER(self, s, arg, ev):
@@ -108,13 +110,14 @@ class RegActions:
 
     def _out_of_dialog(self, s, method, uri, extra=(), body=b"", ctype=None):
         acct = self.account(s)
-        hs = [("Via", self.via()), ("Max-Forwards", "70"),
+        dest = self.first_hop(acct, uri)
+        hs = [("Via", self.via(dest)), ("Max-Forwards", "70"),
               ("From", self.from_header(acct, transport.new_tag())), ("To", "<%s>" % uri),
               ("Call-ID", transport.new_call_id(self.local_ip)), ("CSeq", "1 %s" % method)] + list(extra)
         if ctype:
             hs.append(("Content-Type", ctype))
         req = M.make_request(method, uri, hs + self.common_headers(), body)
-        return req, self.first_hop(acct, uri)
+        return req, dest
 
     def a_SendOPTIONS(self, s, arg, ev):
         acct = self.account(s)
@@ -149,11 +152,11 @@ class RegActions:
             c.call_id = transport.new_call_id(self.local_ip)
             c.local_tag = transport.new_tag()
             uri = self._mwi_uri(s)
+            dest = self.first_hop(acct, uri)
             req = M.make_request("SUBSCRIBE", uri, [
-                ("Via", self.via()), ("Max-Forwards", "70"), ("From", self.from_header(acct, c.local_tag)),
+                ("Via", self.via(dest)), ("Max-Forwards", "70"), ("From", self.from_header(acct, c.local_tag)),
                 ("To", "<%s>" % uri), ("Call-ID", c.call_id), ("CSeq", "1 SUBSCRIBE"),
                 ("Contact", self.contact(acct))] + hs + self.common_headers())
-            dest = self.first_hop(acct, uri)
             c.invite = req
         self.send_request(s, req, dest, "subscribe")
         return 0

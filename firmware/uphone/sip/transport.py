@@ -122,7 +122,16 @@ def stamp_received(msg, src_host, src_port):
 
 
 def response_dest(req, src):
-    """(host, port, "udp") for a response to req: RFC 3261 18.2.2 (maddr, received) with RFC 3581 4 (rport)."""
+    """(host, port, "udp") for a response to req: RFC 3261 18.2.2 (maddr, received) with RFC 3581 4 (rport).
+    A request that came over a connection (src (host, port, "tcp")) is answered on it: (host, port, "tcp",
+    (sent-by host, port)), the last item being where 18.2.2 sends it once that connection is gone."""
+    d = _udp_dest(req, src)
+    if src is not None and len(src) > 2 and src[2] != "udp":
+        return (src[0], src[1], src[2], (d[0], d[1]))
+    return d
+
+
+def _udp_dest(req, src):
     vias = req.get_all("Via")
     try:
         via = parse_via(vias[0]) if vias else None
