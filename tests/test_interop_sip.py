@@ -156,6 +156,10 @@ def test_kamailio_register_refresh_and_call_through_proxy(live, tmp_path):
         out = []
         Console(live.phones["alice"], out.append).handle_line("st")
         assert not any("secret" in l for l in live.lines["alice"] + live.lines["bob"] + out)
+        # shutdown unregisters (Expires: 0) and Kamailio confirms it
+        live.phones["alice"].shutdown(live.loop, wait_ms=3000)
+        assert live.saw("alice", "Registered Unregister Unregistering")
+        assert live.saw("alice", "reg r1 unregistered")
     finally:
         live.stop()
         kam.stop()
