@@ -21,22 +21,22 @@ for _k, _v in _COMPACT.items():
 _LIST = ("via", "route", "record-route", "contact", "allow", "supported", "require", "proxy-require",
          "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "content-encoding",
          "path", "service-route")
-_SINGLE = ("content-length", "cseq", "call-id", "from", "to", "max-forwards", "content-type", "expires")
-_SINGLE_C = ("Content-Length", "CSeq", "Call-ID", "From", "To", "Max-Forwards", "Content-Type", "Expires")
-_NOCOMMA = ("Content-Length", "CSeq", "Call-ID", "Max-Forwards")
 _TOKEN = "-.!%*_+`'~"
 MAX_MESSAGE = 65535
+_WSKEY = False      # a name cached in _BYLOW starts with SP/HT (so a folded line could look like a known name)
 
 
 class ParseError(Exception):
     def __init__(self, code, reason, partial=None):
-        Exception.__init__(self, "%d %s" % (code, reason))
+        # super(), not Exception.__init__: MicroPython's Exception has no __init__ attribute (AttributeError)
+        super().__init__("%d %s" % (code, reason))
         self.code = code
         self.reason = reason
         self.partial = partial
 
 
 def canon(name):
+    global _WSKEY
     c = _BYLOW.get(name)
     if c is not None:
         return c
@@ -50,12 +50,16 @@ def canon(name):
         c = n
     if len(_BYLOW) < 512:
         _BYLOW[name] = c
+        if name[:1] in (" ", "\t"):
+            _WSKEY = True
     return c
 
 
 def is_token(s):
     if not s:
         return False
+    if s.isalpha():     # the common case (methods, most header names): one C call instead of a loop
+        return True
     for ch in s:
         if not (ch.isalpha() or ch.isdigit() or ch in _TOKEN):
             return False
@@ -97,15 +101,27 @@ def split_list(value):
 def parse_params(s):
     """';a=b;c' -> {'a': 'b', 'c': None} (keys lowercased, quotes kept off)."""
     out = {}
-    for p in _split_semis(s):
-        if not p:
-            continue
-        k, eq, v = p.partition("=")
-        k = k.strip().lower()
-        v = v.strip()
-        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
-            v = v[1:-1]
-        out[k] = v if eq else None
+    if '"' in s:
+        for p in _split_semis(s):
+            eq = p.find("=")
+            if eq < 0:
+                if p:
+                    out[p.lower()] = None
+                continue
+            v = p[eq + 1:].strip()
+            if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+                v = v[1:-1]
+            out[p[:eq].strip().lower()] = v
+        return out
+    # no quotes anywhere (the usual case): no quoted value to take apart either
+    for p in (s.split(";") if ";" in s else (s,)):
+        eq = p.find("=")
+        if eq < 0:
+            p = p.strip()
+            if p:
+                out[p.lower()] = None
+        else:
+            out[p[:eq].strip().lower()] = p[eq + 1:].strip()
     return out
 
 
@@ -146,6 +162,32 @@ class Via:
 
 def parse_via(value):
     v = value.strip()
+    sp = v.find(" ")
+    if v[:8] == "SIP/2.0/" and sp > 8 and "/" not in v[8:sp]:
+        # the usual spelling: what the general split below gives, without building its pieces
+        transport, rest = v[8:sp], v[sp + 1:]
+    else:
+        transport, rest = _via_proto(value, v)
+    semi = rest.find(";")
+    if semi < 0:
+        hp, params = rest.strip(), {}
+    else:
+        hp, params = rest[:semi].strip(), parse_params(rest[semi + 1:])
+    if hp[:1] == "[":
+        host, port = _hostport(hp)
+    else:
+        colon = hp.find(":")
+        if colon < 0:
+            host, port = hp, None
+        else:
+            host, port = hp[:colon], int(hp[colon + 1:])
+        if not host or " " in host or (port is not None and not 0 < port < 65536):
+            raise ValueError("bad host/port: " + hp)
+    return Via(transport.strip().upper(), host, port, params)
+
+
+def _via_proto(value, v):
+    """'SIP / 2.0 / UDP host...' -> (transport, rest), tolerating the LWS RFC 3261 25.1 allows."""
     proto, _, rest = v.partition(" ")
     parts = proto.split("/")
     if len(parts) != 3 or parts[0].strip().upper() != "SIP" or not rest:
@@ -165,11 +207,7 @@ def parse_via(value):
         parts = [x.strip() for x in proto.split("/")]
         if len(parts) != 3 or parts[0].upper() != "SIP" or not rest:
             raise ValueError("bad Via: " + value)
-    semi = rest.find(";")
-    hp = (rest if semi < 0 else rest[:semi]).strip()
-    params = parse_params(rest[semi + 1:]) if semi >= 0 else {}
-    host, port = _hostport(hp)
-    return Via(parts[2].strip().upper(), host, port, params)
+    return parts[2], rest
 
 
 def _hostport(hp):
@@ -205,21 +243,29 @@ class NameAddr:
 def parse_name_addr(value):
     v = value.strip()
     display = ""
-    if v.startswith('"'):
-        i, n = 1, len(v)
-        while i < n and v[i] != '"':
-            if v[i] == "\\":
+    if v[:1] == '"':
+        i = v.find('"', 1)
+        b = v.find("\\", 1)
+        if b >= 0 and (i < 0 or b < i):
+            # an escape before the closing quote: step over quoted-pairs one by one
+            i, n = 1, len(v)
+            while i < n and v[i] != '"':
+                if v[i] == "\\":
+                    i += 1
                 i += 1
-            i += 1
-        if i >= n:
+            if i >= n:
+                i = -1
+        if i < 0:
             raise ValueError("unterminated display name")
-        display = v[1:i].replace('\\"', '"').replace("\\\\", "\\")
+        display = v[1:i]
+        if "\\" in display:
+            display = display.replace('\\"', '"').replace("\\\\", "\\")
         v = v[i + 1:].strip()
-        if not v.startswith("<"):
+        if v[:1] != "<":
             raise ValueError("display name without <uri>")
     lt = v.find("<")
     if lt >= 0:
-        if not display:
+        if not display and lt > 0:
             tok = v[:lt].strip()
             for word in tok.split():
                 if not is_token(word):
@@ -231,9 +277,13 @@ def parse_name_addr(value):
         uri = v[lt + 1:gt]
         if uri != uri.strip():
             raise ValueError("spaces inside <addr-spec>")    # RFC 4475 3.1.2.14
-        params = parse_params(v[gt + 1:].lstrip()[1:]) if v[gt + 1:].strip().startswith(";") else {}
-        if v[gt + 1:].strip() and not v[gt + 1:].strip().startswith(";"):
-            raise ValueError("garbage after >")
+        params = {}
+        if gt + 1 < len(v):
+            t = v[gt + 1:].strip()      # v is stripped: no trailing blanks
+            if t:
+                if t[0] != ";":
+                    raise ValueError("garbage after >")
+                params = parse_params(t[1:])
     else:
         # addr-spec: parameters after the URI are header parameters (RFC 3261 20.10)
         semi = v.find(";")
@@ -255,13 +305,16 @@ class Message:
         self.headers = []       # [[canonical name, value], ...] in wire order; callers may edit it directly
         self.body = b""
         self._memo = {}         # header value -> parsed Via / NameAddr (keyed by the value: edits stay correct)
+        self._cs = None         # (CSeq value, (number, method)): keyed by the value, so edits stay correct
 
     @property
     def is_request(self):
         return self.status == 0
 
     def get(self, name):
-        c = canon(name)
+        c = _BYLOW.get(name)
+        if c is None:
+            c = canon(name)
         for h in self.headers:
             if h[0] == c:
                 return h[1]
@@ -330,27 +383,51 @@ class Message:
             self._memo[v] = r
         return r
 
+    # The properties below are read for every message: each scans for its header inline (get() does the same
+    # scan, and is the fallback for the rare cases) and takes the parsed value from the per-value caches.
     @property
     def call_id(self):
-        v = self.get("Call-ID")
+        for h in self.headers:
+            if h[0] == "Call-ID":
+                v = h[1]
+                break
+        else:
+            v = self.get("Call-ID")
         return v.strip() if v else None
 
     def _cseq(self):
         v = self.get("CSeq")
         if not v:
             return 0, ""
+        c = self._cs
+        if c is not None and c[0] == v:
+            return c[1]
         num, _, meth = v.strip().partition(" ")
         try:
-            return int(num), meth.strip()
+            r = int(num), meth.strip()
         except ValueError:
-            return 0, meth.strip()
+            r = 0, meth.strip()
+        self._cs = (v, r)
+        return r
 
     @property
     def cseq_num(self):
+        for h in self.headers:
+            if h[0] == "CSeq":
+                c = self._cs
+                if c is not None and c[0] == h[1]:
+                    return c[1][0]
+                break
         return self._cseq()[0]
 
     @property
     def cseq_method(self):
+        for h in self.headers:
+            if h[0] == "CSeq":
+                c = self._cs
+                if c is not None and c[0] == h[1]:
+                    return c[1][1]
+                break
         return self._cseq()[1]
 
     def _tag(self, name):
@@ -364,14 +441,32 @@ class Message:
 
     @property
     def from_tag(self):
+        for h in self.headers:
+            if h[0] == "From":
+                na = self._memo.get(h[1])
+                if na is not None:
+                    return na.params.get("tag")
+                break
         return self._tag("From")
 
     @property
     def to_tag(self):
+        for h in self.headers:
+            if h[0] == "To":
+                na = self._memo.get(h[1])
+                if na is not None:
+                    return na.params.get("tag")
+                break
         return self._tag("To")
 
     @property
     def branch(self):
+        for h in self.headers:
+            if h[0] == "Via":
+                r = self._memo.get(h[1])
+                if r is not None:
+                    return r.branch
+                break
         try:
             v = self.top_via()
         except ValueError:
@@ -380,14 +475,13 @@ class Message:
 
     def to_bytes(self):
         if self.status:
-            out = ["SIP/2.0 %d %s\r\n" % (self.status, self.reason)]
+            s = "SIP/2.0 %d %s\r\n" % (self.status, self.reason)
         else:
-            out = ["%s %s SIP/2.0\r\n" % (self.method, self.uri)]
-        for h in self.headers:
-            if h[0] != "Content-Length":
-                out.append(h[0] + ": " + h[1] + "\r\n")
-        out.append("Content-Length: %d\r\n\r\n" % len(self.body))
-        return "".join(out).encode() + self.body
+            s = "%s %s SIP/2.0\r\n" % (self.method, self.uri)
+        out = [h[0] + ": " + h[1] for h in self.headers if h[0] != "Content-Length"]
+        body = self.body
+        out.append("Content-Length: %d\r\n\r\n" % len(body))
+        return (s + "\r\n".join(out)).encode() + body
 
     def __repr__(self):
         return "<Message %s>" % (("%d %s" % (self.status, self.reason)) if self.status else
@@ -427,6 +521,13 @@ def make_response(req, status, reason, to_tag=None, headers=(), body=b""):
 
 # ---- parsing ------------------------------------------------------------------------------------------------
 
+# headers the parser checks (RFC 3261 7.3, 20): canonical name -> kind; 1-4 are parsed, 2-3 and 5-10 are single
+_KIND = {"Via": 1, "From": 2, "To": 3, "Contact": 4, "Content-Length": 5, "CSeq": 6, "Call-ID": 7,
+         "Max-Forwards": 8, "Content-Type": 9, "Expires": 10}
+# raw spelling -> (canonical name, kind): a cache of _BYLOW.get + _KIND.get (entries of _BYLOW never change)
+_NAMEK = {}  # type: dict
+
+
 def _split_head(data):
     """-> (head str, body bytes, separator found)."""
     i = data.find(b"\r\n\r\n")
@@ -442,46 +543,46 @@ def parse(data):
     if len(data) > MAX_MESSAGE:
         raise ParseError(413, "Message Too Large")
     # leading CRLFs are allowed (keepalives, RFC 3261 7.5)
-    k = 0
-    while data[k:k + 2] == b"\r\n":
-        k += 2
-    if k or not isinstance(data, bytes):
+    if data[:2] == b"\r\n" or not isinstance(data, bytes):
+        k = 0
+        while data[k:k + 2] == b"\r\n":
+            k += 2
         data = bytes(data[k:])
-    head, body, _sep = _split_head(data)
-    try:
-        text = head.decode("utf-8")
-    except UnicodeError:
-        raise ParseError(400, "Bad Encoding")
-    lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
-    m = Message()
-    start = lines[0]
-    # unfold header continuation lines (RFC 3261 7.3.1); most messages have none
-    if "\n " in text or "\n\t" in text:
-        raw = []
-        for ln in lines[1:]:
-            if ln[:1] in (" ", "\t") and raw:
-                raw[-1] = raw[-1].rstrip() + " " + ln.strip()
+    # head/body split, decode and line split. The usual case: CRLF line ends only, so splitting the head at the
+    # first CRLFCRLF and the lines on CRLF is what the general path below gives (no LF outside a CRLF means no
+    # LFLF before that CRLFCRLF either)
+    text = None
+    i = data.find(b"\r\n\r\n")
+    if i >= 0:
+        try:
+            text = data[:i].decode("utf-8")
+        except UnicodeError:
+            pass
+        if text is not None:
+            lines = text.split("\r\n")
+            if text.count("\n") == len(lines) - 1:
+                body = data[i + 4:]
             else:
-                raw.append(ln)
+                text = None
+    if text is None:
+        head, body, _sep = _split_head(data)
+        try:
+            text = head.decode("utf-8")
+        except UnicodeError:
+            raise ParseError(400, "Bad Encoding")
+        lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
+        fold = "\n " in text or "\n\t" in text
     else:
-        raw = lines[1:]
-    errors = []
-    hs = m.headers
-    for ln in raw:
-        colon = ln.find(":")
-        if colon <= 0:
-            if ln.strip():
-                errors.append("header line without colon")
-            continue
-        name = ln[:colon]
-        c = _BYLOW.get(name)        # known spelling: already a valid token, no checks needed
-        if c is None:
-            name = name.strip()
-            if not is_token(name):
-                errors.append("bad header name")
-                continue
-            c = canon(name)
-        hs.append([c, ln[colon + 1:].strip()])
+        # folded lines are found by _scan (a line starting with SP/HT is never a known name), unless a name
+        # with leading blanks was ever cached
+        fold = _WSKEY and ("\n " in text or "\n\t" in text)
+    start = lines[0]
+    m = Message()
+    r = _scan(m, _unfold(lines) if fold else lines[1:], fold, text)
+    if r is None:
+        m = Message()
+        r = _scan(m, _unfold(lines), True, text)
+    errors, sv, dup, perr = r
     # start line
     if start.startswith("SIP/"):
         parts = start.split(" ", 2)
@@ -491,32 +592,36 @@ def parse(data):
         if not 100 <= m.status <= 699:
             raise ParseError(400, "Bad Status Code", None)
         m.reason = parts[2] if len(parts) > 2 else ""
-        m.method = m.cseq_method
+        cs = sv[6]
+        m.method = cs.partition(" ")[2].strip() if cs else ""
     else:
         parts = start.split(" ")
-        if len(parts) != 3 or not all(parts):
+        if len(parts) != 3:
             raise ParseError(400, "Bad Request Line", m if _answerable(m) else None)
-        m.method, m.uri, ver = parts
-        if not is_token(m.method):
+        method, uri, ver = parts
+        if not (method and uri and ver):
+            raise ParseError(400, "Bad Request Line", m if _answerable(m) else None)
+        m.method = method
+        m.uri = uri
+        if not method.isalpha() and not is_token(method):
             raise ParseError(400, "Bad Method", m if _answerable(m) else None)
         if ver != "SIP/2.0":
             if ver.upper().startswith("SIP/"):
                 raise ParseError(505, "Version Not Supported", m if _answerable(m) else None)
             raise ParseError(400, "Bad Request Line", m if _answerable(m) else None)
-        if "<" in m.uri or ">" in m.uri or ":" not in m.uri:
+        if "<" in uri or ">" in uri or ":" not in uri:
             raise ParseError(400, "Bad Request-URI", m if _answerable(m) else None)
-        if m.uri[:4].lower() in ("sip:", "sips") and "?" in m.uri[m.uri.rfind("@") + 1:]:
+        if "?" in uri and uri[:4].lower() in ("sip:", "sips") and "?" in uri[uri.rfind("@") + 1:]:
             # headers are not allowed in a Request-URI (RFC 3261 19.1.5, RFC 4475 3.1.2.11)
             raise ParseError(400, "Bad Request-URI", m if _answerable(m) else None)
     if errors:
         raise ParseError(400, "Bad Header", m if m.is_request and _answerable(m) else None)
     # semantic checks every UA needs before it can use the message
-    try:
-        _check(m)
-    except ValueError as e:
-        raise ParseError(400, str(e), m if m.is_request and _answerable(m) else None)
+    bad = _check(m, sv, dup, perr)
+    if bad is not None:
+        raise ParseError(400, bad, m if m.is_request and _answerable(m) else None)
     # body framing by Content-Length (UDP: extra octets are ignored, a short body is an error)
-    cl = m.get("Content-Length")
+    cl = sv[5]
     if cl is not None:
         n = int(cl)
         if n > len(body):
@@ -525,6 +630,90 @@ def parse(data):
     else:
         m.body = body
     return m
+
+
+def _unfold(lines):
+    """Header lines after the start line, continuation lines joined (RFC 3261 7.3.1)."""
+    raw = []
+    for ln in lines[1:]:
+        if ln[:1] in (" ", "\t") and raw:
+            raw[-1] = raw[-1].rstrip() + " " + ln.strip()
+        else:
+            raw.append(ln)
+    return raw
+
+
+def _scan(m, raw, fold, text):
+    """Header lines -> m.headers; -> (bad lines?, single values, duplicate name, parse error) or None when a
+    folded line shows up and fold is False."""
+    # one pass over the header lines: split name/value, and do the per-header checks of _check on the way
+    # (their failures are only remembered here, and reported below in the order the message checks run)
+    errors = False
+    hs = m.headers
+    append = hs.append
+    memo = m._memo
+    namek = _NAMEK
+    sv = [None] * 11        # kind -> first value of a single-valued header
+    dup = None              # first single-valued header seen twice
+    perr = None             # first Via / From / To / Contact that does not parse
+    for ln in raw:
+        name, colon, v = ln.partition(":")
+        if not colon or not name:
+            if not fold and ln[:1] in (" ", "\t") and ("\n " in text or "\n\t" in text):
+                return None         # a folded line: start again on the unfolded lines
+            if ln.strip():
+                errors = True
+            continue
+        ck = namek.get(name)
+        if ck is None:
+            c = _BYLOW.get(name)        # known spelling: already a valid token, no checks needed
+            if c is None:
+                if not fold and ln[:1] in (" ", "\t") and ("\n " in text or "\n\t" in text):
+                    return None
+                name = name.strip()
+                if not is_token(name):
+                    errors = True
+                    continue
+                c = canon(name)
+                k = _KIND.get(c)
+            else:
+                k = _KIND.get(c)
+                if len(namek) < 512:
+                    namek[name] = (c, k)
+        else:
+            c, k = ck
+        v = v.strip()
+        append([c, v])
+        if k is None:
+            continue
+        if k != 1 and k != 4:
+            if sv[k] is None:
+                sv[k] = v
+            elif dup is None:
+                dup = c
+        if k < 5 and perr is None:
+            try:
+                if k == 1:
+                    if "," in v:
+                        first = True
+                        for p in split_list(v):
+                            pv = parse_via(p)
+                            if first and v not in memo:
+                                memo[v] = pv
+                            first = False
+                    else:
+                        pv = parse_via(v)
+                        if v not in memo:
+                            memo[v] = pv        # the top Via, read again by transaction matching
+                elif k == 4:
+                    for p in (split_list(v) if "," in v else (v,)):
+                        if p.strip() != "*" and p not in memo:
+                            memo[p] = parse_name_addr(p)
+                elif v not in memo:
+                    memo[v] = parse_name_addr(v)
+            except ValueError as e:
+                perr = e
+    return errors, sv, dup, perr
 
 
 def _answerable(m):
@@ -539,53 +728,39 @@ def _answerable(m):
         return False
 
 
-def _check(m):
-    seen = {}
-    for h in m.headers:
-        n = h[0]
-        if n in _SINGLE_C:
-            if n in seen:
-                raise ValueError("Multiple %s" % n)
-            seen[n] = h[1]
-    for n in _NOCOMMA:
-        v = seen.get(n)
-        if v is not None and "," in v:
-            raise ValueError("Multiple %s" % n)
-    cl = seen.get("Content-Length")
-    if cl is not None:
-        s = cl.strip()
-        if not s.isdigit() or len(s) > 9:
-            raise ValueError("Bad Content-Length")
-    cseq = seen.get("CSeq")
+def _check(m, sv, dup, perr):
+    """The reason a parsed message is unusable, or None. sv/dup/perr come from parse's header pass; header
+    values there are already stripped."""
+    if dup is not None:
+        return "Multiple %s" % dup
+    cl, cseq, mf = sv[5], sv[6], sv[8]
+    if cl is not None and "," in cl:
+        return "Multiple Content-Length"
+    if cseq is not None and "," in cseq:
+        return "Multiple CSeq"
+    v = sv[7]
+    if v is not None and "," in v:
+        return "Multiple Call-ID"
+    if mf is not None and "," in mf:
+        return "Multiple Max-Forwards"
+    if cl is not None and (not cl.isdigit() or len(cl) > 9):
+        return "Bad Content-Length"
     if cseq is not None:
-        num, _, meth = cseq.strip().partition(" ")
-        if not num.isdigit() or len(num) > 10 or int(num) > 0xFFFFFFFF or not is_token(meth.strip()):
-            raise ValueError("Bad CSeq")
-        if m.status == 0 and meth.strip() != m.method:
-            raise ValueError("CSeq Method Mismatch")
-    mf = seen.get("Max-Forwards")
-    if mf is not None and (not mf.strip().isdigit() or int(mf.strip()) > 255):
-        raise ValueError("Bad Max-Forwards")
-    memo = m._memo
-    for h in m.headers:
-        n = h[0]
-        if n == "Via":
-            v = h[1]
-            parts = split_list(v) if "," in v else (v,)
-            for i, p in enumerate(parts):
-                pv = parse_via(p)
-                if i == 0 and v not in memo:
-                    memo[v] = pv        # the top Via, read again by transaction matching
-        elif n == "From" or n == "To":
-            m.name_addr(h[1])
-        elif n == "Contact":
-            v = h[1]
-            for p in (split_list(v) if "," in v else (v,)):
-                if p.strip() != "*":
-                    m.name_addr(p)
-    exp = seen.get("Expires")
-    if exp is not None and (not exp.strip().isdigit() or len(exp.strip()) > 10):
-        raise ValueError("Bad Expires")
+        num, _, meth = cseq.partition(" ")
+        meth = meth.strip()
+        if not num.isdigit() or len(num) > 10 or int(num) > 0xFFFFFFFF or not (meth.isalpha() or is_token(meth)):
+            return "Bad CSeq"
+        if m.status == 0 and meth != m.method:
+            return "CSeq Method Mismatch"
+        m._cs = (cseq, (int(num), meth))       # what cseq_num / cseq_method read next
+    if mf is not None and (not mf.isdigit() or int(mf) > 255):
+        return "Bad Max-Forwards"
+    if perr is not None:
+        return str(perr)
+    exp = sv[10]
+    if exp is not None and (not exp.isdigit() or len(exp) > 10):
+        return "Bad Expires"
+    return None
 
 
 def split_stream(buf):
