@@ -11,6 +11,15 @@ for p in (FIRMWARE, ROOT):
         sys.path.insert(0, p)
 
 
+def shared_dir(*parts):
+    """A path under ../shared (beside the checkout, as CI lays it out), else the workplace's /work/shared."""
+    for base in (os.path.join(os.path.dirname(ROOT), "shared"), "/work/shared"):
+        p = os.path.join(base, *parts)
+        if os.path.exists(p):
+            return p
+    raise FileNotFoundError("shared/%s not found beside the checkout or in /work/shared" % "/".join(parts))
+
+
 def require_peers():
     """True when CI asked for real peers: a missing peer must fail, not skip."""
     return os.environ.get("UPHONE_REQUIRE_PEERS") == "1"

@@ -9,9 +9,10 @@ import types
 import pytest
 
 from uphone.media import g711
+from tests.conftest import shared_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-G191 = "/work/shared/conformance/g711/g191.bin"
+G191 = shared_dir("conformance", "g711", "g191.bin")
 VIPER = os.path.join(ROOT, "firmware", "uphone", "media", "g711_viper.py")
 
 

@@ -6,11 +6,9 @@ import pytest
 
 from uphone.sip import message as M
 from tests.phone_rig import Rig
+from tests.conftest import shared_dir
 
-DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "shared",
-                   "conformance", "rfc4475")
-if not os.path.isdir(DIR):
-    DIR = "/work/shared/conformance/rfc4475"
+DIR = shared_dir("conformance", "rfc4475")
 
 
 def expected():
