@@ -143,3 +143,21 @@ def test_stats_keys():
     st = jb.stats()
     for k in ("received", "lost", "late", "duplicates", "concealed", "delay_ms", "target_ms", "jitter_ms"):
         assert k in st
+
+
+def test_timestamps_wrapping_2_32_play_in_order():
+    jb = jitter.JitterBuffer(start_ms=40)
+    res = run(jb, [(20 * k + 7, k) for k in range(40)], 45, ts0=0xFFFFFFFF - 160 * 20)
+    assert played(res) == list(range(40))
+
+
+def test_decode_gets_a_slot_view_and_n():
+    jb = jitter.JitterBuffer(start_ms=20, min_ms=20, max_ms=20)
+    seen = []
+
+    def d(payload, n, out):
+        seen.append((len(payload), n, bytes(payload[:n])))
+        dec(payload, n, out)
+    jb.put(1, 1000, memoryview(b"\x01\x02\x03"), 3, 0)
+    jb.pop(bytearray(320), d)
+    assert seen == [(jb.max_payload, 3, b"\x01\x02\x03")]

@@ -250,3 +250,63 @@ print("peak", peak > 6000, peak < 9000)
     assert lines[1] == "pt 0 len 160"
     assert lines[2] == "stats 54 6 True True"
     assert lines[3] == "peak True True"
+
+
+@pytest.mark.parametrize("codec,pt,ptime", [("PCMU", 0, 20), ("PCMA", 8, 20), ("PCMU", 0, 40)])
+def test_steady_state_frame_allocates_nothing_in_vm(mpvm, codec, pt, ptime):
+    """tx, rx and play of a running call allocate 0 bytes per frame in MicroPython (measured with gc off),
+    with 32-bit SSRC and timestamps (big ints there) and a timestamp wrap inside the measured frames."""
+    code = """
+import gc
+gc.disable()            # for the whole script: collections (explicit or automatic) have trapped this WASI VM
+from uphone.media.session import MediaSession
+a = MediaSession(%(codec)r, %(pt)d, 101, 8000, %(ptime)d)
+b = MediaSession(%(codec)r, %(pt)d, 101, 8000, %(ptime)d)
+a.sender.ssrc = 0xDEADBEEF
+a._th, a._tl = 0xFFFF, 0xFFFF - 160 * 40     # the RTP clock wraps 2**32 during the measured frames
+tab = [0, 5657, 8000, 5657, 0, -5657, -8000, -5657]
+frame = bytearray(320)
+for i in range(160):
+    v = tab[i %% 8] & 0xFFFF
+    frame[2 * i] = v & 0xFF
+    frame[2 * i + 1] = v >> 8
+acc = [0, 0, 0, 0]
+def step(t, measure):
+    if not measure:                          # warm-up (gc.mem_alloc() scans the heap: only where measured)
+        p = a.tx(frame, t)
+        if p is not None:
+            b.rx(p, len(p), None, t + 5)
+        b.play(t)
+        return
+    m0 = gc.mem_alloc()
+    p = a.tx(frame, t)
+    m1 = gc.mem_alloc()
+    if p is not None:
+        d = p if t %% 40 else bytes(p)       # the sender's view, or a fresh bytes object as from a socket
+        m2 = gc.mem_alloc()
+        b.rx(d, len(d), None, t + 5)
+        m3 = gc.mem_alloc()
+    else:
+        m2 = m3 = gc.mem_alloc()
+    out = b.play(t)
+    m4 = gc.mem_alloc()
+    if measure:
+        acc[0] += m1 - m0
+        acc[1] += m3 - m2
+        acc[2] += m4 - m3
+        acc[3] += out[0] | out[1] | out[100] | out[101]
+t = 0
+while t < 30 * 20:
+    step(t, False)
+    t += 20
+while t < 70 * 20:
+    step(t, True)
+    t += 20
+print("ALLOC", acc[0], acc[1], acc[2], acc[3] != 0, b.rx_packets, b.jb.received)
+""" % dict(codec=codec, pt=pt, ptime=ptime)
+    out, _ = mpvm(code, fuel=20_000_000_000)
+    w = out.split()
+    tx, rx, play, audible, pkts, frames = w[w.index("ALLOC") + 1:w.index("ALLOC") + 7]
+    assert (int(tx), int(rx), int(play)) == (0, 0, 0), out
+    assert audible == "True"
+    assert int(pkts) == 70 * 20 // ptime and int(frames) == 70

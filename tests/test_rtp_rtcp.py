@@ -186,3 +186,31 @@ def test_walk_stops_at_junk():
     pkt = bytes(a.build(1000, 0, 0, 0, False))
     assert len(list(rtcp.walk(pkt + b"\x00" * 8, len(pkt) + 8))) == 2
     assert list(rtcp.walk(pkt[:7], 7)) == []
+
+
+def test_build_at_matches_build_and_info_keeps_32_bit_fields_in_small_pieces():
+    a = rtp.RtpSender(0, ssrc=0xDEADBEEF, clock=8000)
+    b = rtp.RtpSender(0, ssrc=0xDEADBEEF, clock=8000)
+    b.seq = a.seq
+    for ts in (0, 0x3FFFFFFF, 0x40000000, 0xFFFFFF60, 0xFFFFFFFF):
+        a.payload[:160] = bytes(range(160))
+        b.payload[:160] = bytes(range(160))
+        p1 = bytes(a.build(a.payload, 160, 0, True, None, ts))
+        p2 = bytes(b.build_at(160, True, ts >> 16, ts & 0xFFFF))
+        assert p1 == p2
+        inf = rtp.RtpInfo()
+        assert inf.parse(p2, len(p2))
+        assert (inf.ts, inf.ssrc, inf.ts30, inf.ts_hi) == (ts, 0xDEADBEEF, ts & 0x3FFFFFFF, ts >> 30)
+        assert (inf.ssrc_hi, inf.ssrc_lo) == (0xDEAD, 0xBEEF)
+    a.ssrc = 0x01020304                     # a changed SSRC reaches the wire on the next packet
+    assert bytes(a.build(a.payload, 4, 160))[8:12] == b"\x01\x02\x03\x04"
+
+
+def test_jitter_stats_same_with_30_bit_timestamps():
+    full, low = rtcp.RecvStats(8000), rtcp.RecvStats(8000)
+    ts = 0xFFFFF000
+    for i, late in enumerate([0, 3, 0, 7, 1, 0, 12, 2, 0, 5, 0, 0, 4]):
+        full.jitter(20 * i + late, ts)
+        low.jitter(20 * i + late, ts & 0x3FFFFFFF)
+        ts = (ts + 160) & 0xFFFFFFFF
+    assert full.jitter16 == low.jitter16 > 0

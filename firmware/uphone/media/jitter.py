@@ -11,11 +11,15 @@ CONCEALED = const(1)   # the frame was missing: last frame repeated, attenuated
 SILENCE = const(2)     # nothing to play (buffering, or concealment ran out)
 _PLC_FRAMES = const(3)  # gains 3/4, 2/4, 1/4 of the last frame, then silence
 _WINDOW = const(25)    # pops per adaptation window (500 ms of 20 ms frames)
+_MASK30 = const(0x3FFFFFFF)  # timestamps are kept modulo 2**30: small ints on MicroPython (no heap per packet)
+_HALF30 = const(0x20000000)      # (2**30 itself is not a small int: wrap with _MASK30 + 1 split in two steps)
 
 
 class JitterBuffer:
     """put(seq, ts, payload, n, now) on arrival; pop(out, decode) once per frame tick.
-    decode(payload_mv, n, out) must write one frame of int16 LE PCM into out (a bytearray of fixed size)."""
+    decode(payload_mv, n, out) must write one frame of int16 LE PCM into out (a bytearray of fixed size);
+    payload_mv is the slot's preallocated view (max_payload bytes), of which the first n are the frame.
+    RTP timestamps count modulo 2**30 inside (any 32-bit value may be passed in)."""
 
     def __init__(self, slots=16, max_payload=320, frame_ts=160, clock=8000, pcm_bytes=320,
                  min_ms=20, max_ms=200, start_ms=60):
@@ -27,6 +31,8 @@ class JitterBuffer:
         self.min_ms = min_ms
         self.max_ms = min(max_ms, (slots - 1) * self.frame_ms)
         self._store = memoryview(bytearray(slots * max_payload))
+        self._views = [self._store[i * max_payload:(i + 1) * max_payload] for i in range(slots)]
+        self._zero = bytearray(pcm_bytes)
         self._sts = [0] * slots             # timestamp held by each slot
         self._slen = [0] * slots            # 0 = empty, else payload length
         self._last = bytearray(pcm_bytes)
@@ -59,14 +65,15 @@ class JitterBuffer:
     def put(self, seq, ts, payload, n, now):
         if n > self.max_payload:
             n = self.max_payload
+        ts &= _MASK30
         self._measure(ts, now)
         if not self.started:
             self.started = True
             self._play_ts = ts
             self._newest = 0
-        d = ((ts - self._play_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        if d < 0:
-            self.late += 1
+        d = (ts - self._play_ts) & _MASK30
+        if d >= _HALF30:
+            self.late += 1                  # behind the play point
             return LATE
         d //= self.frame_ts
         if d >= self.nslots:                # far ahead: a timestamp jump (new talkspurt, peer restart)
@@ -83,8 +90,10 @@ class JitterBuffer:
             return DUP
         if not self._slen[i]:
             self._count += 1
-        o = i * self.max_payload
-        self._store[o:o + n] = payload[:n]
+        if len(payload) == n:
+            self._views[i][:n] = payload   # a copy into the slot; slicing only the destination allocates nothing
+        else:
+            self._views[i][:n] = payload[:n]
         self._sts[i] = ts
         self._slen[i] = n
         if d > self._newest:
@@ -95,7 +104,9 @@ class JitterBuffer:
     def _measure(self, ts, now):
         # A.8 on (arrival ms, RTP ts) in ms; plus a decaying peak that reacts to single spikes
         if self._last_arr is not None:
-            dts = ((ts - self._last_ts + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+            dts = (ts - self._last_ts) & _MASK30
+            if dts >= _HALF30:
+                dts = dts - _MASK30 - 1
             d = ticks_diff(now, self._last_arr) - dts * 1000 // self.clock
             if d < 0:
                 d = -d
@@ -143,9 +154,9 @@ class JitterBuffer:
                 self.inserted += 1
                 return self._conceal(out, 1)
         i = self._head
-        if self._slen[i] and self._sts[i] == self._play_ts:
-            o = i * self.max_payload
-            decode(self._store[o:o + self._slen[i]], self._slen[i], out)
+        n = self._slen[i]
+        if n and self._sts[i] == self._play_ts:
+            decode(self._views[i], n, out)
             self._last[:] = out
             self._plc = 0
             self._advance()
@@ -168,7 +179,9 @@ class JitterBuffer:
             self._slen[i] = 0
             self._count -= 1
         self._head = (i + 1) % self.nslots
-        self._play_ts = (self._play_ts + self.frame_ts) & 0xFFFFFFFF
+        p = self._play_ts
+        ft = self.frame_ts
+        self._play_ts = p + ft if p <= _MASK30 - ft else p - _MASK30 + ft - 1   # mod 2**30, all small ints
         if self._newest > 0:
             self._newest -= 1
 
@@ -191,8 +204,11 @@ class JitterBuffer:
         return CONCEALED
 
     def _silence(self, out):
-        for k in range(len(out)):
-            out[k] = 0
+        if len(out) == len(self._zero):
+            out[:] = self._zero
+        else:
+            for k in range(len(out)):
+                out[k] = 0
         return SILENCE
 
     def jitter_ms(self):

@@ -13,6 +13,8 @@ _MAX_DROPOUT = const(3000)
 _MAX_MISORDER = const(100)
 _SEQ_MOD = const(0x10000)
 _MASK32 = const(0xFFFFFFFF)
+_MASK30 = const(0x3FFFFFFF)
+_HALF30 = const(0x20000000)
 
 
 def ntp_mid(now_ms):
@@ -26,6 +28,7 @@ class RecvStats:
     def __init__(self, clock=8000):
         self.clock = clock
         self.ssrc = None
+        self.ssrc_hi = self.ssrc_lo = -1    # the SSRC's 16-bit halves (small ints: compared per packet)
         self.probation = _MIN_SEQUENTIAL
         self.max_seq = self.cycles = self.base_seq = self.bad_seq = 0
         self.received = self.expected_prior = self.received_prior = 0
@@ -45,6 +48,8 @@ class RecvStats:
     def reset(self, ssrc, seq):
         """A new source: the first packet starts probation (A.1)."""
         self.ssrc = ssrc
+        self.ssrc_hi = (ssrc >> 16) & 0xFFFF
+        self.ssrc_lo = ssrc & 0xFFFF
         self.init_seq(seq)
         self.max_seq = (seq - 1) & 0xFFFF
         self.probation = _MIN_SEQUENTIAL
@@ -80,10 +85,16 @@ class RecvStats:
         return True
 
     def jitter(self, arrival_ms, ts):
-        """A.8: J += (|D| - J) / 16, D = difference of transit times, in timestamp units."""
+        """A.8: J += (|D| - J) / 16, D = difference of transit times, in timestamp units.
+        Timestamps count modulo 2**30 here (the low 30 bits, e.g. RtpInfo.ts30): every value stays a small int
+        on MicroPython, and timestamp steps beyond +-2**29 (18 hours at 8 kHz) do not occur between packets."""
+        ts &= _MASK30
         if self._last_arr is not None:
             d = ticks_diff(arrival_ms, self._last_arr) * self.clock // 1000
-            d -= ((ts - self._last_ts + 0x80000000) & _MASK32) - 0x80000000
+            dts = (ts - self._last_ts) & _MASK30
+            if dts >= _HALF30:
+                dts = dts - _MASK30 - 1     # (2**30 is not a small int on MicroPython)
+            d -= dts
             if d < 0:
                 d = -d
             self.jitter16 += d - ((self.jitter16 + 8) >> 4)

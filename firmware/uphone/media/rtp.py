@@ -1,7 +1,5 @@
 # uPhone: RTP (RFC 3550) packetizer and parser, sans-I/O.
 # One preallocated packet buffer per sender; the codec encodes straight into RtpSender.payload, no copy, no alloc.
-import struct
-
 from uphone.compat import const
 
 HDR = const(12)
@@ -34,7 +32,10 @@ def rand32():
 
 
 class RtpSender:
-    """Builds RTP packets in one preallocated buffer. seq, ts and ssrc start random (RFC 3550 5.1)."""
+    """Builds RTP packets in one preallocated buffer. seq, ts and ssrc start random (RFC 3550 5.1).
+    Header fields are written byte by byte: a 32-bit timestamp or SSRC is a heap-allocated big int on
+    MicroPython (small ints stop at 2**30), so the per-frame path (build_at) takes the timestamp as two
+    16-bit halves and the SSRC's bytes are written once, not per packet."""
 
     def __init__(self, pt, ssrc=None, clock=8000, max_payload=640):
         self.pt = pt
@@ -49,6 +50,7 @@ class RtpSender:
         self.payload = self._mv[HDR:]      # encode into this to skip the copy in build()
         self._view = self._mv
         self._vn = -1
+        self._ssrc_w = None                 # the SSRC object whose bytes are in the buffer
 
     def build(self, payload_mv, n, ts_step, marker=False, pt=None, ts=None):
         """One packet carrying n payload bytes -> memoryview into the sender's buffer (valid until the next build).
@@ -58,11 +60,36 @@ class RtpSender:
             self.ts = (ts + ts_step) & _MASK32
         b = self._buf
         if payload_mv is not self.payload:
-            b[HDR:HDR + n] = payload_mv[:n]
+            if len(payload_mv) == n:
+                self._mv[HDR:HDR + n] = payload_mv
+            else:
+                b[HDR:HDR + n] = payload_mv[:n]
+        ts &= _MASK32
+        return self.build_at(n, marker, ts >> 16, ts & 0xFFFF, self.pt if pt is None else pt)
+
+    def build_at(self, n, marker, ts_hi, ts_lo, pt=-1):
+        """The allocation-free build: the payload is already in self.payload[:n]; the timestamp comes as its
+        high and low 16 bits; self.ts is left alone. -> memoryview of the packet (valid until the next build)."""
+        b = self._buf
+        if pt < 0:
+            pt = self.pt
         b[0] = 0x80
-        b[1] = ((0x80 if marker else 0) | ((self.pt if pt is None else pt) & 0x7F))
-        struct.pack_into(">HII", b, 2, self.seq, ts & _MASK32, self.ssrc)
-        self.seq = (self.seq + 1) & 0xFFFF
+        b[1] = (0x80 | (pt & 0x7F)) if marker else (pt & 0x7F)
+        seq = self.seq
+        b[2] = seq >> 8
+        b[3] = seq & 0xFF
+        b[4] = ts_hi >> 8
+        b[5] = ts_hi & 0xFF
+        b[6] = ts_lo >> 8
+        b[7] = ts_lo & 0xFF
+        if self.ssrc is not self._ssrc_w:
+            ss = self.ssrc & _MASK32
+            b[8] = ss >> 24
+            b[9] = (ss >> 16) & 0xFF
+            b[10] = (ss >> 8) & 0xFF
+            b[11] = ss & 0xFF
+            self._ssrc_w = self.ssrc
+        self.seq = (seq + 1) & 0xFFFF
         self.packets += 1
         self.octets += n
         if n != self._vn:                   # same size every frame: the view is reused, no allocation
@@ -72,11 +99,21 @@ class RtpSender:
 
 
 class RtpInfo:
-    """Allocation-free parser: parse() fills the attributes and returns True for a usable RTP packet."""
+    """Allocation-free parser: parse() fills the attributes and returns True for a usable RTP packet.
+    The 32-bit fields are kept in small-int pieces (ts_hi: top 2 bits, ts30: low 30 bits; ssrc_hi/ssrc_lo:
+    16 bits each); the ts and ssrc properties put them together (a big int, so not on the per-packet path)."""
 
     def __init__(self):
-        self.pt = self.seq = self.ts = self.ssrc = self.offset = self.length = 0
+        self.pt = self.seq = self.ts_hi = self.ts30 = self.ssrc_hi = self.ssrc_lo = self.offset = self.length = 0
         self.marker = False
+
+    @property
+    def ts(self):
+        return (self.ts_hi << 30) | self.ts30
+
+    @property
+    def ssrc(self):
+        return (self.ssrc_hi << 16) | self.ssrc_lo
 
     def parse(self, data, n):
         if n < HDR:
@@ -100,7 +137,12 @@ class RtpInfo:
             end = n - pad
         if off > end:
             return False
-        self.seq, self.ts, self.ssrc = struct.unpack_from(">HII", data, 2)
+        self.seq = (data[2] << 8) | data[3]
+        t = data[4]
+        self.ts_hi = t >> 6
+        self.ts30 = ((t & 0x3F) << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+        self.ssrc_hi = (data[8] << 8) | data[9]
+        self.ssrc_lo = (data[10] << 8) | data[11]
         self.pt = b1 & 0x7F
         self.marker = bool(b1 & 0x80)
         self.offset = off

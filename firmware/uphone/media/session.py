@@ -5,7 +5,9 @@ from uphone.media import dtmf, g711, jitter, rtcp, rtp
 
 _FRAME_TS = const(160)     # RTP timestamp units per 20 ms: 8000 Hz clock for G.711 and G.722 (RFC 3551 4.5.2)
 _ENC = const(160)          # encoded bytes per 20 ms: G.711 1 byte/sample at 8 kHz, G.722 64 kbit/s
-_MASK32 = const(0xFFFFFFFF)
+_MASK30 = const(0x3FFFFFFF)  # received RTP timestamps count modulo 2**30: small ints on MicroPython
+_RXBUF = const(12 + 64 + 3 * _ENC)   # received packets up to this size are copied in and sliced without allocating
+_RXK = const(4)            # payload views cached per packet: up to 80 ms of audio in one packet
 _DIRS = {"sendrecv": 3, "sendonly": 1, "recvonly": 2, "inactive": 0}
 _FLOW = ("flow",)
 _TIMEOUT = ("rtp_timeout",)
@@ -50,13 +52,20 @@ class MediaSession:
         self.ptime = 20 * self._k
         self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k)
         self._pl = [self.sender.payload[i * _ENC:(i + 1) * _ENC] for i in range(self._k)]
-        self._clk = self.sender.ts                           # RTP timestamp of the current frame
-        self._pkt_ts = 0
+        ts = self.sender.ts                                  # RTP timestamp of the current frame, as two 16-bit
+        self._th = ts >> 16                                  # halves: small ints on MicroPython (a 32-bit value
+        self._tl = ts & 0xFFFF                               # is a heap-allocated big int there)
+        self._pth = self._ptl = 0                            # timestamp of the packet being filled
         self._kf = 0
         self._mark = True                                    # marker on the first audio packet of a talkspurt
         self.rtcp = rtcp.Rtcp(self.sender.ssrc, 8000, cname)
         self.jb = jitter.JitterBuffer(16, _ENC, _FRAME_TS, 8000, fb)
         self._info = rtp.RtpInfo()
+        self._rxb = bytearray(_RXBUF)                        # a received packet, copied in (see rx)
+        self._rxmv = memoryview(self._rxb)
+        self._rxo = [-1] * _RXK                              # payload views into _rxb by chunk: offset, length, view
+        self._rxn = [0] * _RXK
+        self._rxv = [self._rxmv] * _RXK
         self._out = bytearray(fb)
         self._out_mv = memoryview(self._out)
         self._zero = bytearray(fb)
@@ -119,17 +128,26 @@ class MediaSession:
             self._events.append(_TIMEOUT)
 
     # -- sending ---------------------------------------------------------------------------------------
+    def _clock(self):
+        """The RTP timestamp of the next frame (32 bits: a big int on MicroPython, so only for RTCP)."""
+        return (self._th << 16) | self._tl
+
     def tx(self, pcm, now):
         """Encode one 20 ms frame; -> RTP packet (memoryview, valid until the next tx) or None."""
         self._tick(now)
-        ts = self._clk
-        self._clk = (ts + _FRAME_TS) & _MASK32               # the RTP clock runs in real time, sending or not
+        th = self._th
+        tl = self._tl
+        n = tl + _FRAME_TS                                   # the RTP clock runs in real time, sending or not
+        if n > 0xFFFF:
+            self._th = (th + 1) & 0xFFFF
+            n &= 0xFFFF
+        self._tl = n
         if not self._send or self.closed:
             if self._wav is not None:
                 self._rec_tx[:] = self._zero
             return None
         if self._rfc and self.dsend.active():
-            if self.dsend.step(self._ev, ts):
+            if self.dsend.step(self._ev, (th << 16) | tl):
                 self._kf = 0
                 self._mark = True
                 self._sent_since = True
@@ -149,7 +167,8 @@ class MediaSession:
         if self._wav is not None:
             self._rec_tx[:] = src
         if self._kf == 0:
-            self._pkt_ts = ts
+            self._pth = th
+            self._ptl = tl
         self._kf += 1
         if self._kf < self._k:
             return None
@@ -157,7 +176,7 @@ class MediaSession:
         mark = self._mark
         self._mark = False
         self._sent_since = True
-        return self.sender.build(self.sender.payload, _ENC * self._k, 0, mark, None, self._pkt_ts)
+        return self.sender.build_at(_ENC * self._k, mark, self._pth, self._ptl)
 
     # -- receiving -------------------------------------------------------------------------------------
     def rx(self, data, n, src, now):
@@ -168,7 +187,7 @@ class MediaSession:
         if pt != self.pt and pt != self.te_pt:
             return                                           # comfort noise or a codec we did not negotiate
         st = self.rtcp.stats
-        if st.ssrc != inf.ssrc:
+        if st.ssrc_lo != inf.ssrc_lo or st.ssrc_hi != inf.ssrc_hi:
             st.reset(inf.ssrc, inf.seq)
         valid = st.update(inf.seq)
         if not valid and not st.probation:
@@ -188,17 +207,39 @@ class MediaSession:
             if d is not None:
                 self._events.append(("dtmf", d))
             return
-        st.jitter(now, inf.ts)
+        ts = inf.ts30
+        st.jitter(now, ts)
         if not self._recv:
             return
+        off = inf.offset
+        ln = inf.length
+        if n <= _RXBUF and len(data) == n:
+            # copy the packet into our own buffer (no allocation: only the destination is sliced) and hand the
+            # jitter buffer a cached view of its payload: the same offset and length each packet in steady state
+            self._rxmv[:n] = data
+            k = 0
+            while ln > 0:
+                c = ln if ln < _ENC else _ENC
+                if k < _RXK:
+                    if self._rxo[k] != off or self._rxn[k] != c:
+                        self._rxo[k] = off
+                        self._rxn[k] = c
+                        self._rxv[k] = self._rxmv[off:off + c]
+                    self.jb.put(inf.seq, ts, self._rxv[k], c, now)
+                else:
+                    self.jb.put(inf.seq, ts, self._rxmv[off:off + c], c, now)
+                k += 1
+                off += c
+                ln -= c
+                ts = ts + _FRAME_TS if ts <= _MASK30 - _FRAME_TS else ts - _MASK30 + _FRAME_TS - 1   # mod 2**30
+            return
         mv = memoryview(data)
-        off, ln, ts = inf.offset, inf.length, inf.ts
         while ln > 0:
             c = ln if ln < _ENC else _ENC
             self.jb.put(inf.seq, ts, mv[off:off + c], c, now)
             off += c
             ln -= c
-            ts = (ts + _FRAME_TS) & _MASK32
+            ts = (ts + _FRAME_TS) & _MASK30
 
     def _decode(self, payload, n, out):
         if self._law < 0:
@@ -230,7 +271,7 @@ class MediaSession:
             return None
         s = self.sender
         sent, self._sent_since = self._sent_since, False
-        return self.rtcp.build(now, self._clk, s.packets, s.octets, sent)
+        return self.rtcp.build(now, self._clock(), s.packets, s.octets, sent)
 
     def rtcp_bye(self, now):
         return self.rtcp.build_bye(now)
