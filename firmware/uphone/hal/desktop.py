@@ -6,6 +6,24 @@ from uphone.media.wav import WavReader, WavWriter
 
 _TONE_AMP = const(8000)
 _TABLE = const(1024)     # sine table size for tone sources
+_MAX_FRAME = const(1920)  # bytes: 60 ms at 16 kHz, the longest frame a source is asked for
+
+
+def _gcd(a, b):
+    while b:
+        a, b = b, a % b
+    return a
+
+
+_ZEROS = bytes(_MAX_FRAME)
+
+
+def _zero(buf, n):
+    off = 0
+    while off < n:
+        k = n - off if n - off < _MAX_FRAME else _MAX_FRAME
+        buf[off:off + k] = _ZEROS[:k]
+        off += k
 
 
 class WavSource:
@@ -32,6 +50,21 @@ class WavSource:
             self._inc = int(round(hz * _TABLE * 65536 / rate))
             self._wrap = _TABLE << 16
             self._ph = 0
+            self._ring = None
+            if hz == int(hz):
+                # a whole-Hz tone repeats every rate/gcd(rate, hz) samples: render that once, then a frame is one
+                # slice copy (like the DMA copy of machine.I2S.readinto on the phone) instead of a Python loop
+                period = rate // _gcd(rate, int(hz))
+                one = bytearray(2 * period)
+                self._synth(one, 2 * period)
+                reps = 2 + (_MAX_FRAME + len(one) - 1) // len(one)
+                ring = bytearray(len(one) * reps)       # (bytearray * int is missing on some MicroPython ports)
+                for k in range(reps):
+                    ring[k * len(one):(k + 1) * len(one)] = one
+                self._ring = memoryview(ring)
+                self._period = len(one)
+                self._pos = 0
+                self._views = {}
             return
         self._f = open(spec, "rb")
         w = WavReader(self._f)
@@ -41,20 +74,32 @@ class WavSource:
                              % (spec, rate, w.channels, w.rate))
         self._wav = w
 
+    def _synth(self, buf, n):
+        t = self._sine
+        ph = self._ph
+        for i in range(0, n - 1, 2):
+            v = t[ph >> 16]
+            ph += self._inc
+            if ph >= self._wrap:
+                ph -= self._wrap
+            buf[i] = v & 0xFF
+            buf[i + 1] = (v >> 8) & 0xFF
+        self._ph = ph
+
     def readinto(self, buf):
         """Fill all of buf with int16 LE samples; returns len(buf)."""
         n = len(buf)
         if self._sine is not None:
-            t = self._sine
-            ph = self._ph
-            for i in range(0, n - 1, 2):
-                v = t[ph >> 16]
-                ph += self._inc
-                if ph >= self._wrap:
-                    ph -= self._wrap
-                buf[i] = v & 0xFF
-                buf[i + 1] = (v >> 8) & 0xFF
-            self._ph = ph
+            if self._ring is not None and n <= _MAX_FRAME:
+                p = self._pos
+                v = self._views.get(p)      # frames visit few offsets: one cached view each, no slice per frame
+                if v is None or len(v) != n:
+                    v = self._ring[p:p + n]
+                    self._views[p] = v
+                buf[0:n] = v
+                self._pos = (p + n) % self._period
+            else:
+                self._synth(buf, n)
         elif self._wav is not None:
             mv = memoryview(buf)
             got = 0
@@ -72,8 +117,7 @@ class WavSource:
                         break
                     self._wav.rewind()
         else:
-            for i in range(n):
-                buf[i] = 0
+            _zero(buf, n)
         return n
 
     def close(self):
@@ -106,8 +150,7 @@ class NullDevice:
     """Silent source and bottomless sink."""
 
     def readinto(self, buf):
-        for i in range(len(buf)):
-            buf[i] = 0
+        _zero(buf, len(buf))
         return len(buf)
 
     def write(self, buf):
