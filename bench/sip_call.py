@@ -14,56 +14,6 @@ from host_tools import tablec
 FW = os.path.join(tablec.ROOT, "firmware")
 CALLS = 200
 
-UAC_RTD = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="invite-to-200 latency">
-  <send retrans="500" start_rtd="1"><![CDATA[
-INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bob@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true" rtd="1"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
 
 
 def setup_latency():
@@ -72,13 +22,14 @@ def setup_latency():
         sys.path.insert(0, FW)
     sys.path.insert(0, tablec.ROOT)
     from tests.live import Live
+    from tests import peers
     exe = shutil.which("sipp")
     if exe is None:
         raise RuntimeError("sipp is not installed (apt-get install sip-tester)")
     tmp = tempfile.mkdtemp()
     scen = os.path.join(tmp, "rtd.xml")
     with open(scen, "w") as f:
-        f.write(UAC_RTD)
+        f.write(peers.uac_scenario(name="invite-to-200 latency", rtd=True))
     live = Live()
     live.add("bob", 5564, 23000, features={"auto_answer": True, "auto_answer_delay_ms": 0})
     live.start()

@@ -2,24 +2,13 @@
 # driven from a test: events in, lines out, the loop run until a condition holds or a bound runs out.
 import time
 
+import pytest
+
 from uphone import table as T
-from uphone import config as cfgmod
 from uphone.loop import Loop
 from uphone.phone import Phone
-
-
-def config(user, port, rtp, **over):
-    raw = {"accounts": [{"user": user, "domain": "127.0.0.1"}],
-           "sip": {"local_ip": "127.0.0.1", "local_port": port},
-           "media": {"rtp_port_min": rtp, "rtp_port_max": rtp + 40}}
-    for section, values in over.items():
-        if section == "account":
-            raw["accounts"][0].update(values)
-        else:
-            raw.setdefault(section, {}).update(values)
-    errors = cfgmod.validate(raw)
-    assert errors == [], errors
-    return cfgmod.with_defaults(raw)
+from tests import peers
+from tests.phone_rig import make_cfg
 
 
 class Live:
@@ -30,7 +19,7 @@ class Live:
         self._pending = []
 
     def add(self, name, port, rtp, audio=None, **over):
-        p = Phone(config(name, port, rtp, **over))
+        p = Phone(make_cfg(name, port, rtp, rtp_span=40, **over))
         self.lines[name] = []
         p.add_listener(self.lines[name].append)
         if audio is not None:
@@ -75,3 +64,21 @@ class Live:
                 p.drop_session(s)
             if p.sock is not None:
                 self.loop.udp_close(p.sock)
+
+
+@pytest.fixture
+def live():
+    """Phones on the real loop, stopped (unregistered, sockets closed) after the test."""
+    lv = Live()
+    yield lv
+    lv.stop()
+
+
+def finish(proc, timeout=15):
+    """Wait for a peer process to end (bounded), killing it when it does not: -> (exit code, stdout, stderr)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except Exception:
+        peers.stop(proc)
+        out, err = proc.communicate()
+    return proc.returncode, out, err

@@ -62,6 +62,71 @@ def sipp(args, timeout=60, cwd=None):
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
+UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="%(name)s">
+  <send retrans="500"%(start_rtd)s><![CDATA[
+INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bob@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio %(port)s RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-15
+a=ptime:20
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"%(rtd)s/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+%(media)s
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+def uac_scenario(media="", port="[media_port]", name="caller with media", rtd=False):
+    """A sipp caller: INVITE (PCMU + telephone-event 101), ACK, `media` (sipp actions/pauses), BYE.
+    rtd=True times INVITE -> 200 OK (sipp -trace_rtt)."""
+    return UAC_SCENARIO % {"port": port, "media": media, "name": name,
+                           "start_rtd": ' start_rtd="1"' if rtd else "", "rtd": ' rtd="1"' if rtd else ""}
+
+
 def sipp_background(args, cwd=None):
     exe = need_binary("sipp")
     return subprocess.Popen([exe] + args + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1"],

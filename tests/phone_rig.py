@@ -5,10 +5,11 @@ from uphone.loopback import LoopNet, LoopRT, run
 from uphone.phone import Phone
 
 
-def make_cfg(user, port, rtp, **over):
+def make_cfg(user, port, rtp, rtp_span=20, **over):
+    """A validated config for a phone on 127.0.0.1; `over` = {section: {key: value}} ("account" = accounts[0])."""
     raw = {"accounts": [{"user": user, "domain": "127.0.0.1"}],
            "sip": {"local_ip": "127.0.0.1", "local_port": port},
-           "media": {"rtp_port_min": rtp, "rtp_port_max": rtp + 20}}
+           "media": {"rtp_port_min": rtp, "rtp_port_max": rtp + rtp_span}}
     for section, values in over.items():
         if section == "account":
             raw["accounts"][0].update(values)

@@ -8,66 +8,10 @@ import wave
 import pytest
 
 from tests import peers
-from tests.live import Live
+from tests.live import finish, live  # noqa: F401  (live is a fixture)
 from uphone.media import g711
 from uphone.media.goertzel import dominant_freq
 
-SIPP_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="caller with media">
-  <send retrans="500"><![CDATA[
-INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bob@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio %(port)s RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=ptime:20
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-%(media)s
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
 
 
 class Collect:
@@ -106,22 +50,6 @@ def roundtrip(frame, law):
     g711.encode(law, frame, enc, n)
     g711.decode(law, enc, dec, n)
     return bytes(dec)
-
-
-@pytest.fixture
-def live():
-    lv = Live()
-    yield lv
-    lv.stop()
-
-
-def _finish(proc, timeout=15):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except Exception:
-        peers.stop(proc)
-        out, err = proc.communicate()
-    return proc.returncode, out, err
 
 
 def test_tone_both_ways_with_baresip(live, tmp_path):
@@ -166,7 +94,7 @@ def test_rtp_echo_comes_back_intact(live, tmp_path):
         assert live.run(5, until=lambda: not live.calls("alice"))
         live.run(5, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, out[-2000:] + err[-2000:]
     sent = set(roundtrip(f, g711.ULAW) for f in src.sent)
     heard = [f for f in sink.frames if any(f)]
@@ -185,7 +113,7 @@ def test_sipp_rtp_stream_is_decoded_bit_exactly(live, tmp_path):
     media = ('  <nop><action><exec rtp_stream="%s,1,0"/></action></nop>\n'
              '  <pause milliseconds="3000"/>' % wav)
     scen = tmp_path / "stream.xml"
-    scen.write_text(SIPP_UAC % {"port": "[auto_media_port]", "media": media})
+    scen.write_text(peers.uac_scenario(media, port="[auto_media_port]"))
     sink = Collect()
     live.add("bob", 5468, 22800, audio=(None, sink), features={"auto_answer": True, "auto_answer_delay_ms": 0})
     live.start()
@@ -194,7 +122,7 @@ def test_sipp_rtp_stream_is_decoded_bit_exactly(live, tmp_path):
     try:
         live.run(20, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, out[-2000:] + err[-2000:]
     expected = []
     for i in range(0, len(payload), 160):
@@ -219,7 +147,7 @@ def test_sipp_rfc4733_captures_become_digits(live, tmp_path):
     media = "\n".join('  <nop><action><exec play_pcap_audio="%s/dtmf_2833_%s.pcap"/></action></nop>\n'
                       '  <pause milliseconds="700"/>' % (caps, names.get(d, d)) for d in digits)
     scen = tmp_path / "dtmf.xml"
-    scen.write_text(SIPP_UAC % {"port": "[media_port]", "media": media})
+    scen.write_text(peers.uac_scenario(media))
     live.add("bob", 5474, 22900, features={"auto_answer": True, "auto_answer_delay_ms": 0})
     live.start()
     proc = peers.sipp_background(["-sf", str(scen), "127.0.0.1:5474", "-p", "5476", "-m", "1", "-mp", "26100",
@@ -227,7 +155,7 @@ def test_sipp_rfc4733_captures_become_digits(live, tmp_path):
     try:
         live.run(20, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, out[-2000:] + err[-2000:]
     got = "".join(l.split()[-1] for l in live.lines["bob"] if l.startswith("dtmf "))
     assert got == digits, live.lines["bob"][-20:]

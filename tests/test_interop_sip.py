@@ -5,7 +5,7 @@ import os
 import pytest
 
 from tests import peers
-from tests.live import Live
+from tests.live import finish, live  # noqa: F401  (live is a fixture)
 
 CANCEL_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="answerer that rings until the caller cancels">
@@ -47,22 +47,6 @@ Content-Length: 0
 """
 
 
-@pytest.fixture
-def live():
-    lv = Live()
-    yield lv
-    lv.stop()
-
-
-def _finish(proc, timeout=10):
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except Exception:
-        peers.stop(proc)
-        out, err = proc.communicate()
-    return proc.returncode, out, err
-
-
 def test_sipp_calls_the_phone_20_times(live, tmp_path):
     live.add("bob", 5164, 22000, features={"auto_answer": True, "auto_answer_delay_ms": 0})
     live.start()
@@ -71,7 +55,7 @@ def test_sipp_calls_the_phone_20_times(live, tmp_path):
     try:
         live.run(45, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, "sipp uac failed:\n%s\n%s" % (out[-2000:], err[-2000:])
     answered = [l for l in live.lines["bob"] if " Ringing AcceptCall Active " in l]
     assert len(answered) == 20
@@ -93,7 +77,7 @@ def test_phone_calls_sipp_20_times(live, tmp_path):
             assert live.run(5, until=lambda: not live.calls("alice")), live.lines["alice"][-10:]
         live.run(10, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, "sipp uas failed:\n%s\n%s" % (out[-2000:], err[-2000:])
     assert sum(" Initiating Dialog180Ringing Ringing " in l for l in live.lines["alice"]) == 20
 
@@ -113,7 +97,7 @@ def test_phone_cancels_a_call_to_sipp(live, tmp_path):
             assert live.run(5, until=lambda: not live.calls("alice")), live.lines["alice"][-10:]
         live.run(10, until=lambda: proc.poll() is not None)
     finally:
-        rc, out, err = _finish(proc)
+        rc, out, err = finish(proc)
     assert rc == 0, "sipp cancel scenario failed:\n%s\n%s" % (out[-2000:], err[-2000:])
     assert sum("Ringing HangupCall Cancelled" in l for l in live.lines["alice"]) == 3
     assert sum("Cancelled Dialog4xxFailure Cancelled" in l for l in live.lines["alice"]) == 3
