@@ -1,5 +1,7 @@
 # uPhone: ITU-T G.722 wideband codec at 64 kbit/s (QMF band split + two ADPCM sub-bands), plain Python.
 # Bit-exact with the spandsp/libg722 arithmetic (PyPI G722); encode/decode write into caller buffers.
+# Plain-Python twin of g722_viper.py: Encoder/Decoder are bound to the viper classes when the port has a native
+# emitter (the phone), else to EncoderPy/DecoderPy below (CPython, the MicroPython VM); IMPL says which.
 
 # Structure follows the block names of G.722 section 6: QUANTL/QUANTH (quantisers), INVQAL/INVQAH
 # (inverse quantisers), LOGSCL/LOGSCH + SCALEL/SCALEH (scale factor adaptation) and block 4
@@ -170,7 +172,7 @@ class _Qmf:
         return k
 
 
-class Encoder:
+class EncoderPy:
     """16 kHz int16 LE PCM -> G.722 64 kbit/s, one byte per two samples."""
 
     def __init__(self):
@@ -229,7 +231,7 @@ class Encoder:
         return nbytes
 
 
-class Decoder:
+class DecoderPy:
     """G.722 64 kbit/s -> 16 kHz int16 LE PCM, two samples per byte."""
 
     def __init__(self):
@@ -278,3 +280,18 @@ class Decoder:
             out[j + 3] = v >> 8
             j += 4
         return n_bytes << 1
+
+
+try:
+    from uphone.media import g722_viper as _v
+except (ImportError, SyntaxError):
+    _v = None  # type: ignore[assignment]  # no viper emitter (CPython, VM): plain Python above
+
+if _v is not None:
+    Encoder = _v.Encoder
+    Decoder = _v.Decoder
+    IMPL = "viper"
+else:
+    Encoder = EncoderPy  # type: ignore[misc,assignment]
+    Decoder = DecoderPy  # type: ignore[misc,assignment]
+    IMPL = "python"
