@@ -11,8 +11,9 @@ from uphone.ua_call import CallActions
 from uphone.ua_media import MediaActions
 from uphone.ua_reg import RegActions
 from uphone.ua_transport import TransportMixin
+from uphone.ua_transfer import TransferActions
 
-ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE")
+ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE", "REFER")
 ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
           "text/plain")
 SUPPORTED = ()
@@ -51,7 +52,7 @@ class Ctx:
         self.extra = {}             # registration/subscription data
 
 
-class Phone(CallActions, MediaActions, RegActions, TransportMixin):
+class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActions):
     def __init__(self, cfg, base_dir=""):
         self.cfg = cfg
         self.base_dir = base_dir
@@ -152,6 +153,11 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin):
     def dispatch(self, s, ev, args=None):
         """Run one event now, then whatever it queued. Returns the engine result."""
         res = self.engine.dispatch(s, ev, args)
+        if res != OK and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None and \
+                s.ctx.extra.get("refer_of") is not None:
+            # the call a REFER asked for could not even start: the transferor hears so, nothing is left behind
+            self.notify_transfer(s.ctx.extra["refer_of"], 503, "Service Unavailable")
+            self.drop_session(s)
         if res == FAILED:
             self.emit("err %s %s in %s: %s %s" % (s.sid, T.EVENTS[ev], state_text(s),
                                                   T.ACTIONS[self.engine.last_action],
@@ -170,6 +176,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin):
     def _after(self, s):
         """Housekeeping the table implies: finished calls go back to Idle and are freed."""
         if s.kind == T.K_call:
+            self.transfer_progress(s)
             if s.state == T.S_Terminating and not self._busy(s, "bye"):
                 self.post(s, T.E_InternalCleanupComplete)
             elif s.state in _FINAL_CALL and not self._busy(s, None):
@@ -313,7 +320,9 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin):
         if not s.ctx.dialog.check_remote_cseq(msg):
             return self.respond(stx, msg, 500, "CSeq Out of Order")
         ev = {"INVITE": T.E_DialogReINVITE, "BYE": T.E_DialogBYE, "UPDATE": T.E_DialogUPDATE,
-              "INFO": T.E_DialogINFO}.get(m)
+              "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER}.get(m)
+        if ev is None:
+            return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(ALLOW))])
         if m == "INVITE" and self._busy(s, "reinvite"):
             return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
         if m == "INFO" and self.dtmf_from_info(msg) is None:
@@ -325,13 +334,15 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin):
             s.cond |= T.C_HasRemoteSDP
         if m in ("INVITE", "UPDATE"):
             s.ctx.dialog.refresh_target(msg)
+        self.fail_answer = None
         res = self.dispatch(s, ev, args)
         if res == UNHANDLED:
             code, why = (491, "Request Pending") if m in ("INVITE", "UPDATE") else (500, "Not Now")
             self.respond(stx, msg, code, why)
         elif res == FAILED:
             err = self.last_sdp_error
-            self.respond(stx, msg, err or 500, "Not Acceptable Here" if err == 488 else "Server Error")
+            code, why = self.fail_answer or (err or 500, "Not Acceptable Here" if err == 488 else "Server Error")
+            self.respond(stx, msg, code, why)
 
     def respond(self, stx, req, code, reason, headers=(), body=b"", ctype=None):
         to_tag = None

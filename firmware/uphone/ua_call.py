@@ -165,13 +165,15 @@ class CallActions:
                 if _has_sdp(msg):
                     s.cond |= T.C_HasRemoteSDP
                 ev = T.E_Dialog200OK
-            elif st < 500:
-                # 3xx: redirection is not followed by this phone; it fails like a 4xx (seed TODO: Redirecting)
-                ev = T.E_Dialog4xxFailure
-            elif st < 600:
-                ev = T.E_Dialog5xxFailure
             else:
-                ev = T.E_Dialog6xxFailure
+                c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
+                if st < 500:
+                    # 3xx: redirection is not followed by this phone; it fails like a 4xx (seed TODO: Redirecting)
+                    ev = T.E_Dialog4xxFailure
+                elif st < 600:
+                    ev = T.E_Dialog5xxFailure
+                else:
+                    ev = T.E_Dialog6xxFailure
         elif purpose == "reinvite":
             if st < 200:
                 return
@@ -305,6 +307,7 @@ class CallActions:
               ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
               ("Contact", self.contact(acct)), ("Allow", ", ".join(self.allow())),
               ("Content-Type", "application/sdp")] + self.common_headers()
+        hs += list((ev or {}).get("headers", ()))    # e.g. Replaces / Referred-By carried by a REFER's Refer-To
         req = M.make_request("INVITE", c.remote_uri, hs, c.local_sdp)
         auth = self.auth_client(c.account)
         if auth is not None:

@@ -1,0 +1,81 @@
+# Being transferred (RFC 3515 REFER, RFC 5589 blind transfer): accept the REFER, call the Refer-To target as a new
+# call instance, and tell the transferor how that call went in NOTIFYs (message/sipfrag). Mixed into Phone.
+from uphone import table as T
+from uphone.engine import ERR_FAILED, ROLE_UAC
+from uphone.sip import message as M
+from uphone.sip.uri import parse_uri, unescape
+
+_FINAL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
+# headers a Refer-To URI may carry into the INVITE it triggers (RFC 3515 2.1); anything else is ignored
+_PASS = ("replaces", "referred-by", "accept-contact")
+
+
+class TransferActions:
+    fail_answer = None          # (code, reason) for the request whose table action just failed
+
+    def a_AcceptTransfer(self, s, arg, ev):
+        ev = ev or {}
+        msg, stx = ev.get("msg"), ev.get("stx")
+        if msg is None or stx is None:
+            return ERR_FAILED
+        target, headers = _refer_target(msg.get("Refer-To"))
+        if target is None:
+            self.fail_answer = (400, "Bad Refer-To")
+            self.emit("err %s REFER without a usable Refer-To: %r" % (s.sid, msg.get("Refer-To")))
+            return ERR_FAILED
+        if msg.get("Referred-By") and not any(h[0] == "Referred-By" for h in headers):
+            headers.append(("Referred-By", msg.get("Referred-By")))
+        self.respond(stx, msg, 202, "Accepted")
+        s.ctx.extra["refer_id"] = msg.cseq_num       # the implicit subscription's id (RFC 3515 2.4.6)
+        self.notify_transfer(s, 100, "Trying", final=False)
+        n = self.new_session(T.K_call, ROLE_UAC, s.ctx.account)
+        n.ctx.extra["refer_of"] = s
+        self.emit("xfer %s to %s as %s" % (s.sid, target, n.sid))
+        # the new call goes through the table like any dialled call (Idle x MakeCall)
+        self.post(n, T.E_MakeCall, {"target": target, "headers": headers})
+        return 0
+
+    def notify_transfer(self, s, code, reason, final=True):
+        """NOTIFY in the REFER's dialog with the new call's progress as a sipfrag status line."""
+        c = s.ctx
+        if c.dialog is None or s.state in _FINAL:
+            return
+        sub = "terminated;reason=noresource" if final else "active;expires=60"
+        ev = "refer;id=%d" % c.extra.get("refer_id", 0)
+        body = ("SIP/2.0 %d %s\r\n" % (code, reason)).encode()
+        req, dest = self.dialog_request(s, "NOTIFY", body, "message/sipfrag",
+                                        [("Event", ev), ("Subscription-State", sub)])
+        self.send_request(s, req, dest, "notify")
+
+    def transfer_progress(self, s):
+        """Called after each transition of a call: a call started by a REFER reports its outcome once."""
+        x = s.ctx.extra
+        orig = x.get("refer_of")
+        if orig is None or x.get("refer_told"):
+            return
+        if s.state == T.S_Active:
+            x["refer_told"] = True
+            self.notify_transfer(orig, 200, "OK")
+        elif s.state in _FINAL:
+            x["refer_told"] = True
+            code, reason = x.get("final") or (503, "Service Unavailable")
+            self.notify_transfer(orig, code, reason)
+
+
+def _refer_target(value):
+    """Refer-To value -> (target URI without headers, [(header, value)]) or (None, None)."""
+    if not value:
+        return None, None
+    try:
+        uri = M.parse_name_addr(value).uri
+        u = parse_uri(uri)
+    except ValueError:
+        return None, None
+    if u.scheme not in ("sip", "sips"):
+        return None, None
+    headers = []
+    for k, v in u.headers.items():
+        if k.lower() in _PASS:
+            headers.append((M.canon(k), unescape(v)))
+    u.headers = {}
+    return str(u), headers
