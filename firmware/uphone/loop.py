@@ -97,6 +97,7 @@ class Loop:
         self.phones = list(phones) if phones else ([phone] if phone is not None else [])
         self.io = console_io
         self.stopped = False
+        self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
         self._buf = ""
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
         self.console = None
@@ -361,14 +362,32 @@ class Loop:
         for ev in self.poller.poll(wait):
             fn = self.handlers.get(ev[0])
             if fn is not None:
-                fn(ev[1])
+                self._guard(fn, ev[1])
         while self._dead:
             c = self._dead.pop(0)
             if c.on_close is not None:
-                c.on_close(c)
+                self._guard(c.on_close, c)
         now = self.clock()
         for p in self.phones:
-            p.tick(now)
+            self._guard(p.tick, now)
+
+    def _guard(self, fn, arg):
+        # last line of defence on a handset: a bug met by one packet or timer is reported on the console and the
+        # phone keeps running (the tests drive the cores without this guard, so such bugs still fail them)
+        try:
+            fn(arg)
+        except Exception as e:
+            self.crashes += 1
+            line = "err internal %s: %s" % (type(e).__name__, e)
+            for p in self.phones:
+                p.emit(line)
+            if self.console is not None and not self.phones:
+                self.console.write(line)
+            if _MP:
+                sys.print_exception(e)  # type: ignore[attr-defined]
+            else:
+                import traceback  # type: ignore[import-not-found]  # CPython (the desktop simulator) only
+                traceback.print_exc()
 
     def run(self, duration_ms=None, until=None):
         start = self.clock()
