@@ -97,6 +97,7 @@ class Loop:
         self.phones = list(phones) if phones else ([phone] if phone is not None else [])
         self.io = console_io
         self.stopped = False
+        self._dns = {}          # (host, port, ...) -> (sockaddr, resolved at): see resolve()
         self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
         self._buf = ""
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
@@ -134,9 +135,22 @@ class Loop:
         except (AttributeError, OSError):
             return 0
 
+    def resolve(self, addr):
+        """(host, port, ...) -> sockaddr, cached: a lookup per packet would be a blocking DNS query on the phone
+        for every SIP message to a named registrar (and a getaddrinfo call per RTP packet). Entries live 5 min."""
+        now = self.clock()
+        hit = self._dns.get(addr)
+        if hit is not None and ticks_diff(now, hit[1]) < 300000:
+            return hit[0]
+        sa = socket.getaddrinfo(addr[0], addr[1])[0][-1]
+        if len(self._dns) >= 64:        # bounded: a flood of new peers cannot grow it
+            self._dns.clear()
+        self._dns[addr] = (sa, now)
+        return sa
+
     def sendto(self, s, data, addr):
         try:
-            s.sendto(data, socket.getaddrinfo(addr[0], addr[1])[0][-1])
+            s.sendto(data, self.resolve(addr))
         except OSError as e:
             for p in self.phones:
                 if p.is_sip_socket(s):
@@ -179,7 +193,7 @@ class Loop:
         c = TcpConn(None, (host, port), on_data, on_close)
         c.connecting = True
         try:
-            addr = socket.getaddrinfo(host, port)[0][-1]
+            addr = self.resolve((host, port))
             c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             c.sock.setblocking(False)
         except OSError:
