@@ -124,3 +124,45 @@ def test_unsolicited_mwi_notify_lights_and_clears_the_lamp(rig):
         rig.run(100)
         assert p.mwi[0] is (waiting == b"yes")
     assert [m.status for m in got] == [200, 200]
+
+
+class Keep:
+    """Audio sink keeping the frames a phone played."""
+
+    def __init__(self):
+        self.frames = []
+
+    def write(self, buf):
+        self.frames.append(bytes(buf))
+        return len(buf)
+
+
+def test_answering_a_waiting_call_holds_the_first_and_only_one_call_is_heard(rig):
+    from uphone import table as T
+    from uphone.hal.desktop import WavSource
+    from uphone.media.goertzel import dominant_freq
+    rig.phones["carol"].cfg["features"]["auto_answer"] = False
+    heard = {"bob": Keep(), "carol": Keep()}
+    rig.phones["alice"].set_audio(WavSource("tone:1000", 8000), Keep())
+    for n in heard:
+        rig.phones[n].set_audio(None, heard[n])
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    first = calls(rig, "alice")[0]
+    # carol calls alice (call waiting); alice picks it up
+    rig.ev("carol", "MakeCall", target="sip:alice@127.0.0.1:5062")
+    assert rig.run(2000, until=lambda: len(calls(rig, "alice")) == 2 and rig.state("alice") == "Ringing")
+    second = calls(rig, "alice")[1]
+    rig.ev("alice", "AcceptCall")
+    assert rig.run(3000, until=lambda: second.state == T.S_Active and first.state == T.S_OnHold
+                   and not first.ctx.txns)
+    assert calls(rig, "bob")[-1].ctx.neg.direction == "recvonly"       # bob learnt he is on hold
+    n_bob, n_carol = len(heard["bob"].frames), len(heard["carol"].frames)
+    rig.run(1000)
+    # alice's voice goes to carol only; bob, on hold, gets silence
+    assert abs(dominant_freq(b"".join(heard["carol"].frames[n_carol + 10:]), 8000) - 1000) < 20
+    assert not any(any(f) for f in heard["bob"].frames[n_bob + 10:])
+    # back to bob: resuming the first call holds the second
+    rig.ev("alice", "ResumeCall", sid=first.sid)
+    assert rig.run(3000, until=lambda: first.state == T.S_Active and second.state == T.S_OnHold
+                   and not second.ctx.txns)

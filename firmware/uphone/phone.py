@@ -208,6 +208,11 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             s = self.current_call()
         if s is None:
             return UNHANDLED, None, "no session takes %s" % T.EVENTS[ev]
+        if s.kind == T.K_call and ev in (T.E_MakeCall, T.E_AcceptCall, T.E_ResumeCall):
+            # one conversation at a time, as on a desk phone: taking another line puts the active one on hold
+            for o in self.calls():
+                if o is not s and o.state == T.S_Active:
+                    self.dispatch(o, T.E_HoldCall)
         res = self.dispatch(s, ev, args)
         if res != OK and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None:
             self.drop_session(s)     # a MakeCall that did not start leaves nothing behind

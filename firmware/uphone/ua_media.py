@@ -26,6 +26,7 @@ class MediaActions:
     audio_src = None
     audio_sink = None
     _bufs = None
+    _zeros = None
 
     # -- audio devices ---------------------------------------------------------------------------------
     def set_audio(self, src, sink):
@@ -33,6 +34,16 @@ class MediaActions:
 
     def audio_rate(self):
         return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
+
+    def _silence(self, rate):
+        # one zero frame per rate, never written to (tx of a held call reads it)
+        z = self._zeros
+        if z is None:
+            z = self._zeros = {}
+        b = z.get(rate)
+        if b is None:
+            b = z[rate] = bytearray(rate // 1000 * _FRAME_MS * 2)
+        return b
 
     def _frame_bufs(self, rate):
         # one preallocated capture buffer per rate: the frame pump never allocates (an int-keyed dict lookup;
@@ -363,13 +374,20 @@ class MediaActions:
             self.audio_src = Silence()
         if self.audio_sink is None:
             self.audio_sink = Silence()
+        # one call owns the handset's mic and speaker: the newest one we are not holding (or playing a tone);
+        # calls we hold keep their RTP going with silence and are not heard (RFC 6337: no media to a held party)
+        owner = None
+        for s in self._sessions:
+            c = s.ctx
+            if c is not None and (c.tone is not None or (c.flowing and c.local_dir in ("sendrecv", "recvonly"))):
+                owner = s
         for s in self._sessions:
             c = s.ctx
             if c is None or not (c.flowing or c.tone is not None):
                 continue
             n = 0
             while ticks_diff(now, c.next_frame) >= 0 and n < 5:   # catch up at most 100 ms after a stall
-                self._frame(s, c, now)
+                self._frame(s, c, now, s is owner)
                 c.next_frame = ticks_add(c.next_frame, _FRAME_MS)
                 n += 1
             if ticks_diff(now, c.next_frame) >= 0:
@@ -386,11 +404,18 @@ class MediaActions:
                     if s not in self._sessions or c.media is None:
                         break
 
-    def _frame(self, s, c, now):
+    def _frame(self, s, c, now, owner=True):
         m = c.media
         if c.flowing and m is not None:
             r = self._resampler(c, m)
-            if r[1]:
+            if not owner:
+                # a call we hold: silence out, what comes in is drained and not played
+                buf = self._silence(m.rate)
+                pkt = m.tx(buf, now)
+                if pkt is not None and m.remote is not None:
+                    self.rt.sendto(c.rtp_sock, pkt, m.remote)
+                m.play(now)
+            elif r[1]:
                 # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
                 dev = r[4]
                 self.audio_src.readinto(dev)
@@ -399,18 +424,19 @@ class MediaActions:
             else:
                 buf = self._frame_bufs(m.rate)
                 self.audio_src.readinto(buf)
-            cw = getattr(c, "cw_tone", None)
-            pkt = m.tx(buf, now)
-            if pkt is not None and m.remote is not None:
-                self.rt.sendto(c.rtp_sock, pkt, m.remote)
-            pcm = m.play(now)
-            if r[1]:
-                out = r[6]
-                r[3].process(pcm, len(pcm) >> 1, out)
-                pcm = out
-            if cw is not None and cw.active:
-                cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
-            self.audio_sink.write(pcm)
+            if owner:
+                cw = getattr(c, "cw_tone", None)
+                pkt = m.tx(buf, now)
+                if pkt is not None and m.remote is not None:
+                    self.rt.sendto(c.rtp_sock, pkt, m.remote)
+                pcm = m.play(now)
+                if r[1]:
+                    out = r[6]
+                    r[3].process(pcm, len(pcm) >> 1, out)
+                    pcm = out
+                if cw is not None and cw.active:
+                    cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
+                self.audio_sink.write(pcm)
             # no RTCP to an RFC 2543 hold address (c=0.0.0.0)
             if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
                 c.rtcp_next = ticks_add(now, 5000)
