@@ -39,7 +39,7 @@ def cmd_compile(args):
     m = _load_or_die()
     if m is None:
         return 1
-    errs = tablec.check_actions(m)
+    errs = tablec.check_actions(m) + tablec.check_references(m)
     if errs:
         for e in errs:
             print("error: " + e, file=sys.stderr)
@@ -176,6 +176,7 @@ def cmd_verify(args):
     if m is None:
         return 1
     errors, warnings, info = verify(m)
+    errors += tablec.check_references(m)
     text = tablec.emit(m)
     if not os.path.exists(tablec.OUT) or open(tablec.OUT).read() != text:
         errors.append("firmware/uphone/table.py is stale: run `phonectl table compile`")

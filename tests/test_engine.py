@@ -113,3 +113,25 @@ print(T.STATES[s.state], after - before)
     state, delta = out.split()
     assert state == "Idle"
     assert int(delta) == 0, "dispatch allocated %s bytes over 10,000 dispatches" % delta
+
+
+def test_names_and_ids_in_micropython(mpvm):
+    # the packed names behave like tuples there too (len, [i], in via __contains__, iteration, join, index) and the
+    # ids resolve on first use, then sit in the module's globals
+    code = """
+from uphone import table as T
+from uphone.engine import Session, event_id
+print(len(T.STATES), T.STATES[0], T.STATES[-1], T.EVENTS[T.E_DialogREFER], T.ACTIONS[0])
+print('Idle' in T.STATES, 'Idle Initiating' in T.STATES, 'Nope' in T.EVENTS, 'call' in T.KINDS)
+print('|'.join(T.KINDS), list(T.ROLES), T.CONDS.index('HasMixer'), event_id('Reset'), event_id('Nope'))
+print('S_Failed' in T.__dict__, T.S_Failed, 'S_Failed' in T.__dict__, T.C_HasMixer, T.R_Timeout, T.K_bridge)
+print(getattr(T, 'E_Nope', -7), hasattr(T, 'E_Reset'), Session('c', T.K_call).is_final())
+"""
+    out, _ = mpvm(code)
+    want = """26 Idle BridgeActive DialogREFER CreateDialog
+True False False True
+call|registration|subscription|publication|bridge ['Both', 'UAC', 'UAS'] 5 48 -1
+False 17 True 32 3 4
+-7 True False
+"""
+    assert out == want

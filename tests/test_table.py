@@ -116,3 +116,69 @@ def test_draw(tmp_path, ext):
     for kind in ("call", "registration", "subscription", "publication", "bridge"):
         assert "cluster_%s" % kind in text or ">%s<" % kind in text
 
+
+
+def test_every_id_the_code_names_exists():
+    # the generated module keeps no id globals: T.S_Idle, T.E_MakeCall ... are resolved from the names on first use,
+    # so mypy cannot see a typo or a renamed state any more; this scan (also run by `table compile` and `verify`) does
+    from uphone import table as T
+    m = tablec.load()
+    refs = tablec.referenced_ids()
+    assert "S_Idle" in refs and "E_MakeCall" in refs and "C_HasMediaSession" in refs and "K_call" in refs
+    assert tablec.check_references(m) == []
+    for name in sorted(refs):
+        assert getattr(T, name) == tablec.id_value(m, name), name
+    assert T.C_TranscodingRequired == 1 << m.conds.index("TranscodingRequired")
+    assert T.R_NetworkError == 1 + m.reasons.index("NetworkError")
+    for bad in ("S_Idel", "E_", "R_-", "X_Idle", "K_Call", "S_Idle Initiating"):
+        assert not hasattr(T, bad), bad
+    errs = tablec.check_references(m, {"S_Idel": "firmware/uphone/x.py:3", "E_MakeCall": "y.py:1"})
+    assert errs == ["firmware/uphone/x.py:3: S_Idel is not an id of the table (no such state)"]
+
+
+def test_names_work_like_tuples_of_str():
+    from uphone import table as T
+    m = tablec.load()
+    for name, names in tablec.name_families(m):
+        fam = getattr(T, name)
+        assert len(fam) == len(names) and list(fam) == list(names) and tuple(fam) == tuple(names), name
+        assert [fam[i] for i in range(len(names))] == list(names)
+        assert fam[-1] == names[-1]
+        for i, n in enumerate(names):
+            assert n in fam and fam.index(n) == i and fam.find(n) == i
+    assert "Idle Initiating" not in T.STATES and "" not in T.STATES and "Idl" not in T.STATES
+    assert "MakeCall" not in T.STATES and 3 not in T.STATES and T.STATES.find("MakeCall") == -1
+    assert T.CORE_EVENTS.find("Idle") == -1 and "|".join(T.KINDS) == "|".join(k[0] for k in m.kinds)
+    with pytest.raises(IndexError):
+        T.STATES[len(m.states)]
+    with pytest.raises(ValueError):
+        T.EVENTS.index("Nope")
+
+
+def test_table_constants_decode_to_the_rows():
+    # the packed form (row-displaced cells, shared call runs, flat condition masks) says what the spec says
+    from uphone import table as T
+    m = tablec.load()
+    enc = tablec.encode(m)
+    ne = len(m.events)
+    for st in range(len(m.states)):
+        for ev in range(ne):
+            i = T.CELL_BASE[st] + ev
+            got = T.CELL_ROW[i] if T.CELL_STATE[i] == st else 0xFF
+            assert got == enc["dense"][st * ne + ev], (st, ev)
+    for pos, i in enumerate(enc["order"]):
+        r = m.rows[i]
+        o = pos * 5
+        a, n = T.ROWS[o + 4], T.ROWS[o + 2] >> 4
+        calls = [(T.ACTIONS[T.CALL_ACTION[k]], T.ARGS[T.CALL_ARG[k]] or ()) for k in range(a, a + n)]
+        assert calls == [(name, tuple(args)) for name, args in r.actions], r.line
+        x = T.ROWS[o + 3]
+        masks = [sum(1 << m.conds.index(c) for c in cs) for cs in (r.req, r.forbid, r.set, r.clear)]
+        assert list(T.CFX[x:x + 4]) == masks, r.line
+        assert T.STATES[T.ROWS[o + 1]] == r.next and T.ROWS[o + 2] & 15 == (
+            0 if r.reason is None else T.REASONS.index(r.reason))
+    for k, (kind, start, finals, _) in enumerate(m.kinds):
+        assert T.KIND_START[k] == m.states.index(start)
+        for st in range(len(m.states)):
+            bit = T.KIND_FINAL[k * T.KIND_FINAL_W + (st >> 3)] >> (st & 7) & 1
+            assert bit == (m.states[st] in finals), (kind, st)

@@ -165,7 +165,8 @@ class Console:
             self.write("err bad event")
 
     def _guard_text(self, row, s):
-        req, forbid = T.CFX[T.ROWS[row * 5 + 3]][:2]
+        x = T.ROWS[row * 5 + 3]
+        req, forbid = T.CFX[x], T.CFX[x + 1]
         parts = [T.CONDS[i] for i in range(len(T.CONDS)) if (req >> i & 1) and not (s.cond >> i & 1)]
         parts += ["!" + T.CONDS[i] for i in range(len(T.CONDS)) if (forbid >> i & 1) and (s.cond >> i & 1)]
         return ",".join(parts)

@@ -40,14 +40,16 @@ class Session:
         self.reason = 0
 
     def is_final(self):
-        return self.state in T.KIND_FINAL[self.kind]
+        st = self.state
+        return T.KIND_FINAL[self.kind * T.KIND_FINAL_W + (st >> 3)] >> (st & 7) & 1 == 1
 
 
 # the table's constants as module globals: one lookup each on the hot path instead of two (T.X)
-_CELLS = T.CELLS
+_BASE = T.CELL_BASE
+_CSTATE = T.CELL_STATE
+_CROW = T.CELL_ROW
 _ROWS = T.ROWS
 _CFX = T.CFX
-_ACTL = T.ACTL
 _NEV = T.N_EVENTS
 
 
@@ -59,7 +61,7 @@ class Engine:
     def __init__(self, actions, observer=None):
         assert len(actions) == T.N_ACTIONS
         self.actions = actions
-        # call id -> (bound action, its arguments), resolved once here so a dispatch only indexes
+        # call position -> (bound action, its arguments), resolved once here so a dispatch only indexes
         n = len(T.CALL_ACTION)
         self.fns = tuple(actions[T.CALL_ACTION[k]] for k in range(n))
         self.cargs = tuple(T.ARGS[T.CALL_ARG[k]] for k in range(n))
@@ -84,10 +86,11 @@ class Engine:
         """Row id for this session's kind and role, or -1 (no allocation)."""
         if ev < 0 or ev >= _NEV:
             return -1
-        r = _CELLS[s.state * _NEV + ev]
-        if r == _NONE:
+        st = s.state
+        i = _BASE[st] + ev          # row-displaced cells: the slot is this state's only if it says so
+        if _CSTATE[i] != st:
             return -1
-        o = r * 5
+        o = _CROW[i] * 5
         f = _ROWS[o]
         # a cell's rows are consecutive; bit 5 says another row of the same cell follows
         while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
@@ -103,50 +106,55 @@ class Engine:
         if ev < 0 or ev >= _NEV:
             last[0] = -1
             return BAD_EVENT
-        r = _CELLS[s.state * _NEV + ev]
-        if r == _NONE:
+        st = s.state
+        r = _BASE[st] + ev          # row-displaced cells: the slot is this state's only if it says so
+        if _CSTATE[r] != st:
             last[0] = -1
             return UNHANDLED
         rows = _ROWS
+        r = _CROW[r]
         o = r * 5
         f = rows[o]
         while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
             if not f & 0x20:
                 last[0] = -1
                 return UNHANDLED
+            r += 1
             o += 5
             f = rows[o]
-        r = o // 5
         last[0] = r
         if f & 0xC0:        # flag bits: the row has guards (0x40) / changes conditions (0x80)
-            fx = _CFX[rows[o + 3]]
+            x = rows[o + 3]                 # offset of (require, forbid, set, clear) in CFX
+            m = _CFX[x]
             c = s.cond
-            if c & fx[0] != fx[0] or c & fx[1]:
+            if c & m != m or c & _CFX[x + 1]:
                 return GUARD
         fns = self.fns
         cargs = self.cargs
-        # iterating a bytes object uses a stack iterator in MicroPython: no heap allocation
-        for k in _ACTL[rows[o + 4]]:
-            err = fns[k](s, cargs[k], evargs)
+        a = rows[o + 4]             # the row's calls: a .. a + count - 1, count in the high nibble of byte 2
+        b = rows[o + 2]
+        # `for i in range(a, b)` compiles to a counting loop in MicroPython: no range object, no allocation
+        for i in range(a, a + (b >> 4)):
+            err = fns[i](s, cargs[i], evargs)
             if err:
-                last[1] = T.CALL_ACTION[k]
+                last[1] = T.CALL_ACTION[i]
                 last[2] = err
                 return FAILED
         # commit: the only place a session's state changes (PJSIP-style single setter)
-        frm = s.state
         s.state = rows[o + 1]
-        if rows[o + 2]:
-            s.reason = rows[o + 2]          # only rows entering Failed carry a reason
+        if b & 15:
+            s.reason = b & 15               # only rows entering Failed carry a reason
         if f & 0x80:
-            s.cond = (c & ~fx[3]) | fx[2]
+            s.cond = (c & ~_CFX[x + 3]) | _CFX[x + 2]
         if self.observer is not None:
-            self.observer(s, frm, ev, r)
+            self.observer(s, st, ev, r)
         return OK
 
     # helpers for logs (allocate; not on the dispatch path)
     def row_actions(self, r):
         """[(action_id, args_or_None)] of row r."""
-        return [(T.CALL_ACTION[k], T.ARGS[T.CALL_ARG[k]]) for k in T.ACTL[T.ROWS[r * 5 + 4]]]
+        a = T.ROWS[r * 5 + 4]
+        return [(T.CALL_ACTION[i], T.ARGS[T.CALL_ARG[i]]) for i in range(a, a + (T.ROWS[r * 5 + 2] >> 4))]
 
     def row_actions_text(self, r):
         out = []
@@ -167,7 +175,4 @@ def state_text(s):
 
 def event_id(name):
     """Event name -> id, or -1 (console input)."""
-    try:
-        return T.EVENTS.index(name)
-    except ValueError:
-        return -1
+    return T.EVENTS.find(name)
