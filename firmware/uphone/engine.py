@@ -29,6 +29,7 @@ class Session:
         self.sid = sid          # short name for logs, e.g. "c1"
         self.kind = kind
         self.role = role
+        self.kr = kind | role << 3  # both in the layout of a row's flag byte: one compare finds the session's row
         self.state = T.KIND_START[kind]
         self.cond = 0           # condition bits (T.C_*)
         self.reason = 0         # failure reason (T.R_*): meaningful only while the state is Failed
@@ -93,7 +94,8 @@ class Engine:
         o = _CROW[i] * 5
         f = _ROWS[o]
         # a cell's rows are consecutive; bit 5 says another row of the same cell follows
-        while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
+        kr = s.kr
+        while (f & 0x1F) != kr and (f & 0x1F) != (kr & 7):
             if not f & 0x20:
                 return -1
             o += 5
@@ -115,7 +117,9 @@ class Engine:
         r = _CROW[r]
         o = r * 5
         f = rows[o]
-        while (f & 7) != s.kind or (f & 0x18 and (f >> 3) & 3 != s.role):
+        kr = s.kr
+        # a row fits when its kind and role are the session's, or its kind is and its role is Both (0)
+        while (f & 0x1F) != kr and (f & 0x1F) != (kr & 7):
             if not f & 0x20:
                 last[0] = -1
                 return UNHANDLED
