@@ -13,7 +13,7 @@ def register(sub):
                        description="Run uPhone on CPython. Without --config only the console (and its table "
                                    "self-test) runs. With --pty the console is on a new pseudo-terminal whose path "
                                    "is printed as `PORT /dev/pts/N`: the same code path as /dev/ttyUSB0.")
-    p.add_argument("--config", help="phone config file (JSON); see docs/config.example.json")
+    p.add_argument("--config", help="phone config file (JSON); `phonectl config example` prints one, docs/config.schema.json describes it")
     p.add_argument("--pty", action="store_true", help="put the console on a pty and print its path")
     p.add_argument("--pcap", help="write every SIP datagram sent and received to this pcap file")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
