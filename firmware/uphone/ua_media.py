@@ -26,7 +26,6 @@ class MediaActions:
     audio_src = None
     audio_sink = None
     _bufs = None
-    _zeros = None
 
     # -- audio devices ---------------------------------------------------------------------------------
     def set_audio(self, src, sink):
@@ -35,25 +34,16 @@ class MediaActions:
     def audio_rate(self):
         return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
 
-    def _silence(self, rate):
-        # one zero frame per rate, never written to (tx of a held call reads it)
-        z = self._zeros
-        if z is None:
-            z = self._zeros = {}
-        b = z.get(rate)
-        if b is None:
-            b = z[rate] = bytearray(rate // 1000 * _FRAME_MS * 2)
-        return b
-
-    def _frame_bufs(self, rate):
-        # one preallocated capture buffer per rate: the frame pump never allocates (an int-keyed dict lookup;
-        # building an attribute name with "%d" here would allocate a string every frame)
+    def _frame_bufs(self, rate, zeros=0):
+        # one preallocated frame per rate (zeros=1: a silent one that is never written, for calls we hold): the
+        # frame pump never allocates (an int-keyed dict lookup; a "%d" attribute name would allocate a string)
         bufs = self._bufs
         if bufs is None:
             bufs = self._bufs = {}
-        b = bufs.get(rate)
+        key = rate * 2 + zeros
+        b = bufs.get(key)
         if b is None:
-            b = bufs[rate] = bytearray(rate // 1000 * _FRAME_MS * 2)
+            b = bufs[key] = bytearray(rate // 1000 * _FRAME_MS * 2)
         return b
 
     def _resampler(self, c, m):
@@ -410,7 +400,7 @@ class MediaActions:
             r = self._resampler(c, m)
             if not owner:
                 # a call we hold: silence out, what comes in is drained and not played
-                buf = self._silence(m.rate)
+                buf = self._frame_bufs(m.rate, 1)
                 pkt = m.tx(buf, now)
                 if pkt is not None and m.remote is not None:
                     self.rt.sendto(c.rtp_sock, pkt, m.remote)

@@ -23,30 +23,43 @@ _UH = const(9)             # interpolator history: 2K-1 input samples
 _CHUNK = const(320)        # samples per pass through the work buffer (any frame length works, in chunks)
 
 
-class Down:
-    """2:1 decimator: process(src, n, dst) reads n (even) int16 LE samples from src and writes n // 2 to dst."""
+class _Fir:
+    """The work buffer both filters share: `hist` samples of history, then the chunk being filtered."""
 
-    def __init__(self):
-        self._w = [0] * (_DH + _CHUNK)       # history then the chunk being filtered; ints in place, no allocation
+    def __init__(self, hist):
+        self._h = hist
+        self._w = [0] * (hist + _CHUNK)      # ints in place: no allocation per frame
 
     def reset(self):
         w = self._w
         for i in range(len(w)):
             w[i] = 0
 
-    def process(self, src, n, dst):
+    def _load(self, src, done, k):
+        # int16 LE samples done .. done+k of src after the history; returns the work buffer
         w = self._w
+        j = 2 * done
+        for i in range(self._h, self._h + k):
+            v = src[j] | (src[j + 1] << 8)
+            j += 2
+            w[i] = v - 0x10000 if v & 0x8000 else v
+        return w
+
+
+class Down(_Fir):
+    """2:1 decimator: process(src, n, dst) reads n (even) int16 LE samples from src and writes n // 2 to dst."""
+
+    def __init__(self):
+        _Fir.__init__(self, _DH)
+
+    def process(self, src, n, dst):
         done = 0
         o = 0
         while done < n:
             k = n - done
             if k > _CHUNK:
                 k = _CHUNK
-            j = 2 * done
-            for i in range(_DH, _DH + k):
-                v = src[j] | (src[j + 1] << 8)
-                j += 2
-                w[i] = v - 0x10000 if v & 0x8000 else v
+            w = self._load(src, done, k)
             # output m: centre e = 2m + 10, window w[2m+1 .. 2m+19]; the newest sample is w[_DH + 2m + 1]
             for e in range(10, 10 + k, 2):
                 y = (_HALF * w[e] + _C0 * (w[e - 1] + w[e + 1]) + _C1 * (w[e - 3] + w[e + 3])
@@ -65,30 +78,20 @@ class Down:
         return n >> 1
 
 
-class Up:
+class Up(_Fir):
     """1:2 interpolator: process(src, n, dst) reads n int16 LE samples from src and writes 2 * n to dst."""
 
     def __init__(self):
-        self._w = [0] * (_UH + _CHUNK)
-
-    def reset(self):
-        w = self._w
-        for i in range(len(w)):
-            w[i] = 0
+        _Fir.__init__(self, _UH)
 
     def process(self, src, n, dst):
-        w = self._w
         done = 0
         o = 0
         while done < n:
             k = n - done
             if k > _CHUNK:
                 k = _CHUNK
-            j = 2 * done
-            for i in range(_UH, _UH + k):
-                v = src[j] | (src[j + 1] << 8)
-                j += 2
-                w[i] = v - 0x10000 if v & 0x8000 else v
+            w = self._load(src, done, k)
             # input j (at w[9 + j]) completes the window w[j .. j+9]: emit x[d] (d = j + 4, the even phase, the
             # sample itself) then the half-way point between x[d] and x[d+1] (the odd phase: 2 * C, Q14)
             for d in range(4, 4 + k):
