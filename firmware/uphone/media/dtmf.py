@@ -26,7 +26,19 @@ def _freqs(digit):
     return ROWS[k // 4], COLS[k % 4]
 
 
-class DtmfSender:
+class _DigitQueue:
+    """Digits waiting to be sent; _k >= 0 while one is being sent."""
+
+    def send(self, digits):
+        for d in digits:
+            event_code(d)               # refuses anything that is not a DTMF digit before queueing
+        self.queue += digits.upper()
+
+    def active(self):
+        return self._k >= 0 or len(self.queue) > 0
+
+
+class DtmfSender(_DigitQueue):
     """RFC 4733 2.5.1: step() once per frame; the first packet of an event has the marker bit, updates follow every
     frame with the duration so far (timestamp units), the end packet (E bit) is sent 3 times, then a gap of audio."""
 
@@ -40,14 +52,6 @@ class DtmfSender:
         self._code = 0
         self.marker = False
         self.ts = 0                          # RTP timestamp of the current event (its start)
-
-    def send(self, digits):
-        for d in digits:
-            event_code(d)
-        self.queue += digits.upper()
-
-    def active(self):
-        return self._k >= 0 or len(self.queue) > 0
 
     def step(self, out, ts):
         """-> 4 when an event payload was written into out (send it with self.marker and self.ts), 0 for audio."""
@@ -137,7 +141,7 @@ def _sine_table():
 _SINE = _sine_table()
 
 
-class ToneSender:
+class ToneSender(_DigitQueue):
     """In-band DTMF: fill() writes the tone (or the gap's silence) over a frame of int16 LE PCM while digits
     are queued; returns False when idle so the caller keeps its own audio."""
 
@@ -149,14 +153,6 @@ class ToneSender:
         self.queue = ""
         self._k = -1
         self._p1 = self._p2 = self._i1 = self._i2 = 0
-
-    def send(self, digits):
-        for d in digits:
-            event_code(d)
-        self.queue += digits.upper()
-
-    def active(self):
-        return self._k >= 0 or len(self.queue) > 0
 
     def fill(self, out, n):
         if self._k < 0:
