@@ -188,3 +188,124 @@ def test_baresip_through_kamailio_both_directions(live, tmp_path):
         if bs is not None:
             bs.stop()
         kam.stop()
+
+
+DELAYED_OFFER_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="delayed offer: INVITE and re-INVITE without SDP, answers in the ACKs">
+  <send retrans="500"><![CDATA[
+INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bob@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true">
+    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="offer1"/></action>
+  </recv>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+]]></send>
+  <pause milliseconds="500"/>
+  <send retrans="500"><![CDATA[
+INVITE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 INVITE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="offer2"/></action>
+  </recv>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 ACK
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+a=recvonly
+]]></send>
+  <pause milliseconds="500"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 3 BYE
+Contact: <sip:sipp@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200" crlf="true"/>
+  <Reference variables="offer1,offer2"/>
+</scenario>
+"""
+
+
+def test_delayed_offer_from_sipp(live, tmp_path):
+    scen = tmp_path / "delayed.xml"
+    scen.write_text(DELAYED_OFFER_UAC)
+    live.add("bob", 5168, 22250, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    live.start()
+    seen = {}
+
+    def watch():
+        c = live.calls("bob")
+        if c and c[-1].ctx.neg is not None:
+            seen["neg"] = (c[-1].ctx.neg.remote_port, c[-1].ctx.neg.direction, c[-1].ctx.flowing)
+        return False
+    proc = peers.sipp_background(["-sf", str(scen), "127.0.0.1:5168", "-p", "5173", "-m", "1", "-mp", "26200",
+                                  "-timeout", "20s", "-timeout_error"], cwd=str(tmp_path))
+    try:
+        live.run(15, until=lambda: watch() or proc.poll() is not None)
+    finally:
+        rc, out, err = finish(proc)
+    assert rc == 0, "sipp delayed-offer scenario failed:\n%s\n%s" % (out[-2000:], err[-2000:])
+    # the answers in the ACKs were used: media to sipp's port, and sipp's recvonly answer put bob on sendonly
+    assert seen["neg"][0] == 26200 and seen["neg"][1] == "sendonly" and seen["neg"][2]
+    assert sum("DialogACK Active StoreAnswerFromACK" in l for l in live.lines["bob"]) == 2
+    assert live.saw("bob", "Active DialogBYE Terminating")

@@ -387,7 +387,9 @@ class CallActions:
         body = b""
         if req.method in ("INVITE", "UPDATE"):
             hs.append(("Allow", ", ".join(self.allow())))
-            body = c.local_sdp or b""
+            # our answer, or our offer to an INVITE without one; an UPDATE without an offer gets no SDP
+            if req.method == "INVITE" or _has_sdp(req):
+                body = c.local_sdp or b""
         resp = self.respond(stx, req, 200, "OK", hs, body)
         if req.method == "INVITE":
             # the UAS core keeps the 2xx alive until the ACK (RFC 3261 13.3.1.4)

@@ -6,6 +6,10 @@ from uphone.engine import ERR_FAILED
 from uphone.sip import sdp
 
 _DIGITS = "0123456789*#ABCD"
+
+
+def _has_sdp(msg):
+    return bool(msg.body) and "application/sdp" in (msg.get("Content-Type") or "").lower()
 _FRAME_MS = 20
 _NO_AUDIO = {}  # type: dict
 
@@ -94,20 +98,58 @@ class MediaActions:
                               ptime=self.cfg.get("media", {}).get("ptime", 20), direction=c.local_dir,
                               sess_id=sid, sess_version=ver)
 
+    def _offer_request(self, s, ev):
+        """The request whose offer (or lack of one) this transition answers: the event's INVITE/UPDATE, or the
+        ringing call's INVITE when the user accepts it."""
+        msg = (ev or {}).get("msg")
+        if msg is not None and msg.is_request and msg.method in ("INVITE", "UPDATE"):
+            return msg
+        return s.ctx.invite_stx and s.ctx.invite
+
     def a_GenerateLocalSDP(self, s, arg, ev):
         c = s.ctx
         if getattr(c, "answer", None) is not None:
             c.local_sdp, c.answer = c.answer, None
-        else:
-            c.local_sdp = self.make_offer(s)
+            return 0
+        req = self._offer_request(s, ev)
+        if req is not None and req.method == "UPDATE" and not _has_sdp(req):
+            return 0                # an UPDATE without an offer (a session refresh) is answered without SDP
+        # our initial offer, or our offer in the 200 to an INVITE that had none (answer comes in the ACK)
+        c.local_sdp = self.make_offer(s)
         return 0
 
     def a_StoreRemoteSDP(self, s, arg, ev):
         msg = (ev or {}).get("msg")
-        if msg is None or not msg.body or "sdp" not in (msg.get("Content-Type") or "").lower():
+        if msg is not None and msg.is_request and msg.method in ("INVITE", "UPDATE") and not _has_sdp(msg):
+            # no offer (RFC 3261 13.2.1): ours goes in the 200, the answer in the ACK (UPDATE: a refresh)
+            if msg.method == "INVITE":
+                s.ctx.extra["ack_answer"] = True
+            return 0
+        if msg is None or not _has_sdp(msg):
             self.last_sdp_error = 488
             return ERR_FAILED
         s.ctx.remote_sdp = msg.body
+        return 0
+
+    def a_StoreAnswerFromACK(self, s, arg, ev):
+        c = s.ctx
+        if not c.extra.get("ack_answer"):
+            return 0                # the usual ACK: the offer/answer was done in INVITE and 200
+        c.extra["ack_answer"] = False
+        msg = (ev or {}).get("msg")
+        try:
+            if msg is None or not _has_sdp(msg):
+                raise sdp.SdpError("no SDP answer in the ACK")
+            neg = sdp.process_answer(c.local_sdp, msg.body)
+        except (sdp.SdpError, ValueError) as e:
+            # RFC 3261 13.3.1.4: a UAS that cannot use the answer in the ACK ends the session with BYE
+            self.emit("err %s %s: hanging up" % (s.sid, e))
+            self.post(s, T.E_HangupCall)
+            return 0
+        c.remote_sdp = msg.body
+        self.apply_negotiation(s, neg)
+        if c.extra.pop("flow_on_ack", False):
+            return self._start_flow(s)
         return 0
 
     def a_NegotiateSDPAsUAC(self, s, arg, ev):
@@ -121,6 +163,9 @@ class MediaActions:
 
     def a_NegotiateSDPAsUAS(self, s, arg, ev):
         c = s.ctx
+        req = self._offer_request(s, ev)
+        if req is not None and not _has_sdp(req):
+            return 0                # nothing offered: GenerateLocalSDP makes the offer instead
         sid, ver = self._sdp_ids(c)
         try:
             c.answer, neg = sdp.answer(c.remote_sdp, self.local_ip, c.rtp_port, self.codecs(),
@@ -238,7 +283,11 @@ class MediaActions:
         return 0
 
     def a_StartMediaFlow(self, s, arg, ev):
-        s.ctx.tone = None
+        c = s.ctx
+        c.tone = None
+        if c.media is None and c.extra.get("ack_answer"):
+            c.extra["flow_on_ack"] = True     # delayed offer: media starts when the ACK brings the answer
+            return 0
         return self._start_flow(s)
 
     a_StartMediaSession = a_StartMediaFlow
