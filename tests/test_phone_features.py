@@ -166,3 +166,38 @@ def test_answering_a_waiting_call_holds_the_first_and_only_one_call_is_heard(rig
     rig.ev("alice", "ResumeCall", sid=first.sid)
     assert rig.run(3000, until=lambda: first.state == T.S_Active and second.state == T.S_OnHold
                    and not second.ctx.txns)
+
+
+def _redirector(rig, port, contact):
+    """A stub at 127.0.0.1:port answering every INVITE with 302 to `contact` (and absorbing ACKs)."""
+    net = rig.net
+    seen = []
+
+    def handler(data, src):
+        m = M.parse(data)
+        seen.append(m)
+        if m.is_request and m.method == "INVITE":
+            resp = M.make_response(m, 302, "Moved Temporarily", to_tag="fwd%d" % len(seen),
+                                   headers=[("Contact", "<%s>" % contact)])
+            net.queue.append((net.t + 1, resp.to_bytes(), ("127.0.0.1", port), src))
+    net.socks[("127.0.0.1", port)] = handler
+    return seen
+
+
+def test_a_302_is_followed_to_the_forwarded_target(rig):
+    seen = _redirector(rig, 5070, "sip:bob@127.0.0.1:5064")
+    rig.ev("alice", "MakeCall", target="sip:fwd@127.0.0.1:5070")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    assert any(l.startswith("redirect c1 302 to sip:bob@127.0.0.1:5064") for l in rig.lines["alice"])
+    # the redirector got its ACK from the INVITE transaction (RFC 3261 17.1.1.3)
+    assert [m.method for m in seen if m.is_request] == ["INVITE", "ACK"]
+    invite = calls(rig, "bob")[-1].ctx.invite
+    assert invite.uri == "sip:bob@127.0.0.1:5064" and "fwd@" in invite.get("To") and invite.cseq_num == 2
+
+
+def test_a_redirect_loop_fails_the_call_after_three_hops(rig):
+    seen = _redirector(rig, 5070, "sip:fwd@127.0.0.1:5070")
+    rig.ev("alice", "MakeCall", target="sip:fwd@127.0.0.1:5070")
+    assert rig.run(3000, until=lambda: rig.call("alice") is None)
+    assert sum(m.is_request and m.method == "INVITE" for m in seen) == 4
+    assert any("Dialog4xxFailure Failed(Rejected)" in l for l in rig.tr("alice"))

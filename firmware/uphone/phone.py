@@ -381,6 +381,8 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             s.ctx.txns.remove(t)
         if msg.status in (401, 407) and t[1] != "keepalive" and self.retry_with_auth(s, t, msg):
             return
+        if 300 <= msg.status < 400 and self.follow_redirect(s, t, msg):
+            return
         self.response_event(s, t[1], msg)
 
     def on_timeout(self, ctx):

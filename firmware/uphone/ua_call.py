@@ -168,7 +168,8 @@ class CallActions:
             else:
                 c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
                 if st < 500:
-                    # 3xx: redirection is not followed by this phone; it fails like a 4xx (seed TODO: Redirecting)
+                    # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
+                    # follow_redirect): it fails like a 4xx. The seed TODO's Redirecting state is not needed
                     ev = T.E_Dialog4xxFailure
                 elif st < 600:
                     ev = T.E_Dialog5xxFailure

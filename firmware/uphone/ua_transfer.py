@@ -1,11 +1,12 @@
-# Being transferred (RFC 3515 REFER, RFC 5589 blind transfer): accept the REFER, call the Refer-To target as a new
-# call instance, and tell the transferor how that call went in NOTIFYs (message/sipfrag). Mixed into Phone.
+# Calls that move to another target: being transferred (RFC 3515 REFER, RFC 5589 blind transfer: accept, call the
+# Refer-To target as a new call instance, report in sipfrag NOTIFYs) and redirection (3xx: RFC 3261 8.1.3.4).
 from uphone import table as T
 from uphone.engine import ERR_FAILED, ROLE_UAC
 from uphone.sip import message as M
 from uphone.sip.uri import parse_uri, unescape
 
 _FINAL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
+_MAX_REDIRECTS = 3         # a redirect loop ends as a failed call, not a storm of INVITEs
 # headers a Refer-To URI may carry into the INVITE it triggers (RFC 3515 2.1); anything else is ignored
 _PASS = ("replaces", "referred-by", "accept-contact")
 
@@ -34,6 +35,37 @@ class TransferActions:
         # the new call goes through the table like any dialled call (Idle x MakeCall)
         self.post(n, T.E_MakeCall, {"target": target, "headers": headers})
         return 0
+
+    def follow_redirect(self, s, t, resp):
+        """3xx to our INVITE: send it again to the first Contact (RFC 3261 8.1.3.4, a call forwarded by the far end
+        or the PBX); False when it cannot be followed and the 3xx fails the call like a 4xx."""
+        ctx, purpose = t
+        c = s.ctx
+        if purpose != "invite" or resp.status in (305, 380) or c.cancel_pending or \
+                c.extra.get("redirects", 0) >= _MAX_REDIRECTS:
+            return False
+        target = None
+        for v in resp.get_all("Contact"):
+            try:
+                uri = M.parse_name_addr(v).uri
+                if parse_uri(uri).scheme in ("sip", "sips"):
+                    target = uri
+                    break
+            except ValueError:
+                continue
+        if target is None:
+            return False
+        c.extra["redirects"] = c.extra.get("redirects", 0) + 1
+        req = self.clone_request(ctx.request)
+        req.uri = target                    # To stays: the same call, sent on to where it was forwarded
+        dest = self.first_hop(self.account(s), target)
+        req.set("Via", self.via(dest))
+        req.set("CSeq", "%d INVITE" % (req.cseq_num + 1))
+        c.dialog = None                     # an early dialog with the redirecting side ends here
+        c.invite = req
+        c.invite_ctx = self.send_request(s, req, dest, "invite")
+        self.emit("redirect %s %d to %s" % (s.sid, resp.status, target))
+        return True
 
     def notify_transfer(self, s, code, reason, final=True):
         """NOTIFY in the REFER's dialog with the new call's progress as a sipfrag status line."""
