@@ -62,69 +62,56 @@ def sipp(args, timeout=60, cwd=None):
                           capture_output=True, text=True, timeout=timeout, cwd=cwd)
 
 
-UAC_SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="%(name)s">
-  <send retrans="500"%(start_rtd)s><![CDATA[
-INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bob@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+# sipp scenarios are put together from these pieces ([next_url] etc. are sipp's own keywords)
+SDP_OFFER = """v=0
+o=user1 53655765 %(version)d IN IP[local_ip_type] [local_ip]
 s=-
 c=IN IP[media_ip_type] [media_ip]
 t=0 0
-m=audio %(port)s RTP/AVP 0 101
+m=audio %(port)s RTP/AVP %(pts)s
 a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-15
-a=ptime:20
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true"%(rtd)s/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
+%(extra)s"""
 
-]]></send>
-%(media)s
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
 
-]]></send>
-  <recv response="200" crlf="true"/>
-</scenario>
-"""
+def sdp(port="[media_port]", te=True, direction=None, version=2353687637):
+    extra = "a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-15\na=ptime:20\n" if te else ""
+    if direction:
+        extra += "a=%s\n" % direction
+    return SDP_OFFER % {"version": version, "port": port, "pts": "0 101" if te else "0", "extra": extra}
+
+
+def sipp_send(method, cseq, body=None, first=False, attrs=""):
+    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True) or one inside it."""
+    uri, to = ("sip:bob@[remote_ip]:[remote_port]", "To: <sip:bob@[remote_ip]:[remote_port]>") if first else \
+        ("[next_url]", "[last_To:]")
+    retrans = "" if method == "ACK" else ' retrans="500"'
+    head = ("%s %s SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n%s\n"
+            "Call-ID: [call_id]\nCSeq: %d %s\nContact: <sip:sipp@[local_ip]:[local_port]>\nMax-Forwards: 70\n"
+            % (method, uri, to, cseq, method))
+    if body:
+        head += "Content-Type: application/sdp\nContent-Length: [len]\n\n" + body
+    else:
+        head += "Content-Length: 0\n\n"
+    return "  <send%s%s><![CDATA[\n%s]]></send>\n" % (retrans, attrs, head)
+
+
+def sipp_scenario(name, *parts):
+    return '<?xml version="1.0" encoding="ISO-8859-1" ?>\n<scenario name="%s">\n%s</scenario>\n' % (
+        name, "".join(p if p.endswith("\n") else p + "\n" for p in parts))
+
+
+ANSWERED = ('  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
+            '  <recv response="200" rrs="true"%s/>\n')
 
 
 def uac_scenario(media="", port="[media_port]", name="caller with media", rtd=False):
     """A sipp caller: INVITE (PCMU + telephone-event 101), ACK, `media` (sipp actions/pauses), BYE.
     rtd=True times INVITE -> 200 OK (sipp -trace_rtt)."""
-    return UAC_SCENARIO % {"port": port, "media": media, "name": name,
-                           "start_rtd": ' start_rtd="1"' if rtd else "", "rtd": ' rtd="1"' if rtd else ""}
+    return sipp_scenario(
+        name, sipp_send("INVITE", 1, sdp(port), first=True, attrs=' start_rtd="1"' if rtd else ""),
+        ANSWERED % (' rtd="1"' if rtd else ""), sipp_send("ACK", 1), media,
+        sipp_send("BYE", 2), '  <recv response="200" crlf="true"/>')
 
 
 def sipp_background(args, cwd=None):

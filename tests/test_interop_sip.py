@@ -190,100 +190,18 @@ def test_baresip_through_kamailio_both_directions(live, tmp_path):
         kam.stop()
 
 
-DELAYED_OFFER_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="delayed offer: INVITE and re-INVITE without SDP, answers in the ACKs">
-  <send retrans="500"><![CDATA[
-INVITE sip:bob@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-To: <sip:bob@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="180" optional="true"/>
-  <recv response="200" rrs="true">
-    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="offer1"/></action>
-  </recv>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-]]></send>
-  <pause milliseconds="500"/>
-  <send retrans="500"><![CDATA[
-INVITE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 INVITE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="200">
-    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" check_it="true" assign_to="offer2"/></action>
-  </recv>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 2 ACK
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
-s=-
-c=IN IP[media_ip_type] [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-a=rtpmap:0 PCMU/8000
-a=recvonly
-]]></send>
-  <pause milliseconds="500"/>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-[last_To:]
-Call-ID: [call_id]
-CSeq: 3 BYE
-Contact: <sip:sipp@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200" crlf="true"/>
-  <Reference variables="offer1,offer2"/>
-</scenario>
-"""
+OFFER_IN_200 = ('  <recv response="200"%s>\n    <action><ereg regexp="m=audio [0-9]+ RTP/AVP" search_in="body" '
+                'check_it="true" assign_to="%s"/></action>\n  </recv>\n')
+# delayed offer: INVITE and re-INVITE without SDP; the 200s must carry the phone's offer, the ACKs the answers
+DELAYED_OFFER_UAC = peers.sipp_scenario(
+    "delayed offer", peers.sipp_send("INVITE", 1, first=True),
+    '  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>',
+    OFFER_IN_200 % (' rrs="true"', "offer1"), peers.sipp_send("ACK", 1, peers.sdp(te=False)),
+    '  <pause milliseconds="500"/>', peers.sipp_send("INVITE", 2),
+    '  <recv response="100" optional="true"/>', OFFER_IN_200 % ("", "offer2"),
+    peers.sipp_send("ACK", 2, peers.sdp(te=False, direction="recvonly", version=2353687638)),
+    '  <pause milliseconds="500"/>', peers.sipp_send("BYE", 3), '  <recv response="200" crlf="true"/>',
+    '  <Reference variables="offer1,offer2"/>')
 
 
 def test_delayed_offer_from_sipp(live, tmp_path):

@@ -26,7 +26,7 @@ def _rand32():
             try:
                 _os.urandom(4)
                 _src[0] = 0
-            except (AttributeError, OSError, NotImplementedError):
+            except (AttributeError, OSError):
                 pass
         if _src[0] == 2 and _random is not None and hasattr(_random, "getrandbits"):
             _src[0] = 1
