@@ -431,6 +431,13 @@ class Message:
         return self._cseq()[1]
 
     def _tag(self, name):
+        # name is canonical ("From"/"To"): the first such header's memoised parse answers without a get()
+        for h in self.headers:
+            if h[0] == name:
+                na = self._memo.get(h[1])
+                if na is not None:
+                    return na.params.get("tag")
+                break
         v = self.get(name)
         if not v:
             return None
@@ -441,22 +448,10 @@ class Message:
 
     @property
     def from_tag(self):
-        for h in self.headers:
-            if h[0] == "From":
-                na = self._memo.get(h[1])
-                if na is not None:
-                    return na.params.get("tag")
-                break
         return self._tag("From")
 
     @property
     def to_tag(self):
-        for h in self.headers:
-            if h[0] == "To":
-                na = self._memo.get(h[1])
-                if na is not None:
-                    return na.params.get("tag")
-                break
         return self._tag("To")
 
     @property
