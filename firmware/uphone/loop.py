@@ -115,13 +115,7 @@ class Loop:
 
     def udp_open(self, host, port, handler):
         """Bind a non-blocking UDP socket; handler(data, (host, port)) per datagram."""
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        except (AttributeError, OSError):
-            pass
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
-        s.setblocking(False)
+        s = _bound(socket.SOCK_DGRAM, host, port)
         self._register(s, lambda ev: self._on_udp(s, handler))
         return s
 
@@ -175,14 +169,8 @@ class Loop:
     # -- TCP: non-blocking connect, accept, buffered send; callbacks run from the loop
     def tcp_listen(self, host, port, on_accept):
         """Listen for connections; on_accept(conn, (host, port)) -> (on_data, on_close), or None to refuse."""
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        except (AttributeError, OSError):
-            pass
-        s.bind(socket.getaddrinfo(host, port)[0][-1])
+        s = _bound(socket.SOCK_STREAM, host, port)
         s.listen(8)
-        s.setblocking(False)
         lc = TcpConn(s, (host, port))
         lc.on_accept = on_accept
         self._register(s, lambda ev: self._on_accept(lc))
@@ -411,6 +399,18 @@ class Loop:
                 break
             if until is not None and until():
                 break
+
+
+def _bound(kind, host, port):
+    """A non-blocking socket of kind bound to host:port (address reuse where the port allows it)."""
+    s = socket.socket(socket.AF_INET, kind)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    except (AttributeError, OSError):
+        pass
+    s.bind(socket.getaddrinfo(host, port)[0][-1])
+    s.setblocking(False)
+    return s
 
 
 def _mp_addr(addr):

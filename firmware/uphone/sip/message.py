@@ -66,10 +66,8 @@ def is_token(s):
     return True
 
 
-def split_list(value):
-    """Split a header value on commas that are outside quotes and <>."""
-    if '"' not in value and "<" not in value:
-        return [x.strip() for x in value.split(",") if x.strip()]
+def _split_outside(value, sep, angle):
+    """Split on sep outside quoted strings (and outside <> when angle) -> (stripped parts, a quote left open)."""
     out, start, q, ang, i, n = [], 0, False, False, 0, len(value)
     while i < n:
         ch = value[i]
@@ -80,22 +78,26 @@ def split_list(value):
                 q = False
         elif ch == '"':
             q = True
-        elif ch == "<":
+        elif angle and ch == "<":
             ang = True
-        elif ch == ">":
+        elif angle and ch == ">":
             ang = False
-        elif ch == "," and not ang:
-            part = value[start:i].strip()
-            if part:
-                out.append(part)
+        elif ch == sep and not ang:
+            out.append(value[start:i].strip())
             start = i + 1
         i += 1
-    if q:
+    out.append(value[start:].strip())
+    return out, q
+
+
+def split_list(value):
+    """Split a header value on commas that are outside quotes and <>."""
+    if '"' not in value and "<" not in value:
+        return [x.strip() for x in value.split(",") if x.strip()]
+    parts, open_quote = _split_outside(value, ",", True)
+    if open_quote:
         raise ValueError("unterminated quoted string")
-    part = value[start:].strip()
-    if part:
-        out.append(part)
-    return out
+    return [x for x in parts if x]
 
 
 def parse_params(s):
@@ -128,22 +130,7 @@ def parse_params(s):
 def _split_semis(s):
     if '"' not in s:
         return [x.strip() for x in s.split(";")]     # the common case: no quoted ';' to step over
-    out, start, q, i = [], 0, False, 0
-    while i < len(s):
-        ch = s[i]
-        if q:
-            if ch == "\\":
-                i += 1
-            elif ch == '"':
-                q = False
-        elif ch == '"':
-            q = True
-        elif ch == ";":
-            out.append(s[start:i].strip())
-            start = i + 1
-        i += 1
-    out.append(s[start:].strip())
-    return out
+    return _split_outside(s, ";", False)[0]
 
 
 class Via:
