@@ -6,8 +6,12 @@ PORT    ?= /dev/ttyUSB0
 CONFIG  ?= config.json
 FIRMWARE_BIN ?=
 BOARD   ?= generic_max98357
+# MicroPython v1.27.0 source tree or release tarball (see README); empty = ../shared/micropython's tarball
+MICROPY_SRC ?=
+export MICROPY_SRC
 
-.PHONY: venv demo test bench table verify vectors draw sim flash deploy provision console typecheck clean
+.PHONY: venv demo test bench table verify vectors draw sim flash deploy provision console typecheck clean \
+	micropython firmware
 
 $(VENV)/.stamp: requirements-dev.txt pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,7 +25,15 @@ venv: $(VENV)/.stamp
 demo: venv
 	$(VPY) -m host_tools demo
 
-test: venv
+# the unix port with the firmware frozen in: the runtime of every phone-level test (incremental, cached in build/)
+micropython: venv
+	$(VPY) -m host_tools runtime build --board unix
+
+# an ESP32 image with the firmware frozen in, through ESP-IDF (needs IDF_PATH): make firmware BOARD=generic_max98357
+firmware: venv
+	$(VPY) -m host_tools runtime build --board $(BOARD)
+
+test: venv micropython
 	$(VPY) -m host_tools table verify
 	$(VPY) -m host_tools typecheck
 	$(VPY) -m pytest -q tests

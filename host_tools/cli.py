@@ -5,7 +5,8 @@ import importlib
 import sys
 
 # verb modules, in help order; a module that fails to import is a bug, not a missing feature
-VERBS = ("table_cmd", "vectors", "sim", "demo", "flash", "deploy", "provision", "console_cmd", "typecheck", "config_cmd")
+VERBS = ("table_cmd", "vectors", "sim", "demo", "runtime", "flash", "deploy", "provision", "console_cmd", "typecheck",
+         "config_cmd")
 
 
 def build_parser():

@@ -1,0 +1,174 @@
+# phonectl runtime build: MicroPython with uPhone frozen in, from MICROPY_SRC (a source tree or release tarball).
+# --board unix builds the unix port (the desktop runtime every phone-level test runs on, and the virtual board);
+# an ESP32 board folder builds that board's image through ESP-IDF (`make firmware BOARD=...`).
+# Builds are incremental: the extracted tarball and the port's build folder live under build/micropython/ and make
+# rebuilds only what changed (a firmware edit re-freezes the package in a few seconds).
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+
+from host_tools import tablec
+
+ROOT = tablec.ROOT
+BUILD = os.path.join(ROOT, "build", "micropython")
+UNIX_BIN = os.path.join(BUILD, "unix", "micropython")
+# where this workplace keeps the v1.27.0 sources (CI sets MICROPY_SRC to the same tarball)
+SHARED_SRC = next((p for p in (os.path.join(os.path.dirname(ROOT), "shared", "micropython", "micropython-1.27.0-src.tar.gz"),
+                               "/work/shared/micropython/micropython-1.27.0-src.tar.gz") if os.path.exists(p)),
+                  os.path.join(os.path.dirname(ROOT), "shared", "micropython", "micropython-1.27.0-src.tar.gz"))
+# the submodules a trimmed tarball may lack: lib/<name> <- a tarball beside it named <prefix>*.tar.gz
+_SUBMODULES = (("micropython-lib", "micropython-lib-"), ("mbedtls", "mbedtls-"))
+HELP_SRC = ("MICROPY_SRC: a MicroPython v1.27.0 source tree with its submodules (git clone -b v1.27.0 "
+            "https://github.com/micropython/micropython && make -C micropython/ports/unix submodules), or the "
+            "release tarball micropython-1.27.0.tar.xz from https://micropython.org/download/ (it includes lib/)")
+
+
+def register(sub):
+    p = sub.add_parser("runtime", help="build MicroPython with uPhone frozen in (unix port or an ESP32 board)",
+                       description="Build MicroPython v1.27 from MICROPY_SRC with the firmware frozen through the "
+                                   "board's manifest.py: --board unix gives build/micropython/unix/micropython (the "
+                                   "desktop runtime and virtual board); an ESP32 board folder gives its firmware "
+                                   "image through ESP-IDF (needs IDF_PATH, i.e. `. $IDF_PATH/export.sh`). "
+                                   + HELP_SRC)
+    s = p.add_subparsers(dest="action", metavar="ACTION")
+    s.required = True
+    b = s.add_parser("build", help="build (incremental) and print the binary's path")
+    b.add_argument("--board", default="unix", help="unix, or a folder name under board/ (default: unix)")
+    b.add_argument("--src", default=os.environ.get("MICROPY_SRC") or None,
+                   help="MicroPython source tree or tarball (default: $MICROPY_SRC, else %s)" % SHARED_SRC)
+    b.add_argument("--jobs", type=int, default=2)
+    b.set_defaults(func=run_build)
+    w = s.add_parser("path", help="print the unix runtime's path (exit 1 when it is not built)")
+    w.set_defaults(func=lambda a: _print_path())
+
+
+def _print_path():
+    if not os.path.exists(UNIX_BIN):
+        print("not built: make micropython", file=sys.stderr)
+        return 1
+    print(UNIX_BIN)
+    return 0
+
+
+def _fingerprint(path):
+    st = os.stat(path)
+    return "%s:%d:%d" % (os.path.abspath(path), st.st_size, int(st.st_mtime))
+
+
+def source_tree(src):
+    """MICROPY_SRC -> a source tree with lib/micropython-lib and lib/mbedtls (a tarball is extracted once)."""
+    if src is None:
+        src = SHARED_SRC
+    if not os.path.exists(src):
+        raise SystemExit("error: MicroPython source %s not found. %s" % (src, HELP_SRC))
+    if os.path.isdir(src):
+        tree = src
+    else:
+        ids = [_fingerprint(src)]
+        extra = []
+        for name, prefix in _SUBMODULES:
+            beside = sorted(f for f in os.listdir(os.path.dirname(os.path.abspath(src)))
+                            if f.startswith(prefix) and f.endswith((".tar.gz", ".tgz")))
+            if beside:
+                p = os.path.join(os.path.dirname(os.path.abspath(src)), beside[-1])
+                extra.append((name, p))
+                ids.append(_fingerprint(p))
+        key = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
+        tree_root = os.path.join(BUILD, "src-" + key)
+        stamp = os.path.join(tree_root, ".extracted")
+        if not os.path.exists(stamp):
+            shutil.rmtree(tree_root, ignore_errors=True)
+            os.makedirs(tree_root)
+            _extract(src, tree_root)
+            tops = [d for d in os.listdir(tree_root) if os.path.isdir(os.path.join(tree_root, d))]
+            if len(tops) != 1:
+                raise SystemExit("error: %s: expected one top folder, found %s" % (src, tops))
+            lib = os.path.join(tree_root, tops[0], "lib")
+            for name, p in extra:
+                if not os.path.isdir(os.path.join(lib, name)) or not os.listdir(os.path.join(lib, name)):
+                    _extract(p, lib)
+            with open(stamp, "w") as f:
+                f.write(tops[0])
+        with open(stamp) as f:
+            tree = os.path.join(tree_root, f.read().strip())
+    for name, _ in _SUBMODULES:
+        d = os.path.join(tree, "lib", name)
+        if not os.path.isdir(d) or not os.listdir(d):
+            raise SystemExit("error: %s has no lib/%s (a git checkout needs `make -C ports/unix submodules`). %s"
+                             % (src, name, HELP_SRC))
+    return tree
+
+
+def _extract(path, dest):
+    with tarfile.open(path) as t:
+        t.extractall(dest, filter="data")
+
+
+def _make(args, log):
+    with open(log, "a") as f:
+        r = subprocess.run(["make"] + args, stdout=f, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        with open(log) as f:
+            tail = f.read()[-4000:]
+        raise SystemExit("error: make %s failed (log: %s):\n%s" % (" ".join(args[:3]), log, tail))
+
+
+def build_unix(src=None, jobs=2):
+    """Build (incrementally) the unix port with board/unix/manifest.py frozen in. -> path of the binary."""
+    tree = source_tree(src)
+    out = os.path.dirname(UNIX_BIN)
+    os.makedirs(out, exist_ok=True)
+    log = os.path.join(BUILD, "build.log")
+    open(log, "w").close()
+    _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
+    manifest = os.path.join(ROOT, "board", "unix", "manifest.py")
+    # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for x64
+    _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "VARIANT=standard",
+           "BUILD=" + os.path.join(BUILD, "unix-build"), "FROZEN_MANIFEST=" + manifest,
+           "MPY_CROSS_FLAGS=-march=x64", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0"], log)
+    built = os.path.join(BUILD, "unix-build", "micropython")
+    if not os.path.exists(UNIX_BIN) or _digest(built) != _digest(UNIX_BIN):
+        shutil.copy2(built, UNIX_BIN + ".tmp")
+        os.replace(UNIX_BIN + ".tmp", UNIX_BIN)
+    shutil.copy2(os.path.join(tree, "mpy-cross", "build", "mpy-cross"), os.path.join(out, "mpy-cross"))
+    return UNIX_BIN
+
+
+def _digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        h.update(f.read())
+    return h.hexdigest()
+
+
+def build_esp32(board, src=None, jobs=2):
+    """An ESP32 image for board/<board> through ESP-IDF (ports/esp32 with BOARD_DIR). -> path of firmware.bin."""
+    bdir = os.path.join(ROOT, "board", board)
+    if not os.path.isfile(os.path.join(bdir, "mpconfigboard.cmake")):
+        raise SystemExit("error: board/%s is not an ESP32 board folder (no mpconfigboard.cmake)" % board)
+    if not os.environ.get("IDF_PATH") or shutil.which("idf.py") is None:
+        raise SystemExit("error: ESP-IDF not found: install ESP-IDF v5.2-v5.5 (the versions MicroPython 1.27 "
+                         "supports) and run `. $IDF_PATH/export.sh` first")
+    tree = source_tree(src)
+    port = os.path.join(tree, "ports", "esp32")
+    if not os.path.isdir(port):
+        raise SystemExit("error: %s has no ports/esp32 (the trimmed unix-only tarball cannot build a board). %s"
+                         % (tree, HELP_SRC))
+    log = os.path.join(BUILD, "build-%s.log" % board)
+    os.makedirs(BUILD, exist_ok=True)
+    open(log, "w").close()
+    _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
+    bbuild = os.path.join(BUILD, "esp32-" + board)
+    _make(["-C", port, "BOARD_DIR=" + bdir, "BUILD=" + bbuild], log)
+    return os.path.join(bbuild, "firmware.bin")
+
+
+def run_build(args):
+    if args.board == "unix":
+        print(build_unix(args.src, args.jobs))
+    else:
+        print(build_esp32(args.board, args.src, args.jobs))
+    return 0
