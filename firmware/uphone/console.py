@@ -1,11 +1,12 @@
 # Serial console: the line protocol between a host (or a person) and the phone, the same on UART, USB and a pty.
-# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `selftest on|off`, `help`; self-test only: `new`, `cond`, `fail`.
+# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc]`, `echo text`, `selftest on|off`, `help`; self-test only:
+# `new`, `cond`, `fail`.
 # Phone -> host: `tr sid From Event To Actions` per transition, `st ...` lines, then `ok [...]` or `err <reason>`.
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
                            state_text, event_id)
 
-HELP = ("commands: ev [sid] <Event> [key=value ...] | st | selftest on|off | help ; "
+HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc] | echo <text> | selftest on|off | help ; "
         "self-test: new <kind> [UAC|UAS|Both] [State] [+Cond ...] | cond <sid> +Cond|-Cond ... | "
         "fail <Action> [unsupported]")
 _ROLES = {"Both": ROLE_BOTH, "UAC": ROLE_UAC, "UAS": ROLE_UAS}
@@ -48,6 +49,7 @@ class Console:
         self.phone = phone
         self.write = write
         self.selftest = None
+        self.loop = None        # the runtime loop, when one runs this console (crash count, pass times)
         if phone is not None:
             phone.add_listener(self._on_phone_line)
 
@@ -72,6 +74,10 @@ class Console:
                 self._st()
             elif cmd == "selftest":
                 self._selftest(words[1:])
+            elif cmd == "echo":
+                self.write("ok " + " ".join(words[1:]))     # a host marks its place in the line stream
+            elif cmd == "mem":
+                self._mem(words[1:])
             elif cmd == "help":
                 self.write("ok " + HELP)
             elif cmd in ("new", "cond", "fail"):
@@ -180,7 +186,31 @@ class Console:
         if self.selftest is None and self.phone is not None:
             for line in self.phone.status_lines():
                 self.write(line)
+        if self.loop is not None:
+            self.write("loop crashes=%d" % self.loop.crashes)
         self.write("ok %d sessions" % n)
+
+    def _mem(self, w):
+        """`mem [gc]`: heap in use and free, bytes allocated since start (MicroPython's mem_total: the garbage a
+        window makes is its difference), the longest loop pass since the last `mem`; -1 where a runtime lacks it."""
+        import gc
+        if w == ["gc"]:
+            gc.collect()
+        elif w:
+            self.write("err usage: mem [gc]")
+            return
+        try:
+            import micropython
+            total = micropython.mem_total()     # type: ignore[attr-defined]  # unix port (MICROPY_MEM_STATS)
+        except (ImportError, AttributeError):
+            total = -1
+        alloc = getattr(gc, "mem_alloc", lambda: -1)()
+        free = getattr(gc, "mem_free", lambda: -1)()
+        lp = self.loop
+        self.write("ok mem alloc=%d free=%d total=%d max_pass_ms=%d crashes=%d" % (
+            alloc, free, total, lp.max_pass_ms if lp else -1, lp.crashes if lp else 0))
+        if lp is not None:
+            lp.max_pass_ms = 0
 
     def _new(self, w):
         if not w or w[0] not in T.KINDS:

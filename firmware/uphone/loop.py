@@ -81,7 +81,7 @@ class StdioConsole:
         self.pollable = sys.stdin
 
     def read(self):
-        return sys.stdin.read(1)
+        return sys.stdin.read(1) or None    # "" at end of input (a desktop host closed the pipe or pty)
 
     def write(self, line):
         sys.stdout.write(line + "\r\n")
@@ -103,8 +103,11 @@ class Loop:
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
         self.console = None
         self.pcap = None        # optional: .write(data, src, dst) for every SIP datagram
+        self.stop_on_eof = False    # desktop runner: the host closing the console ends the phone (never on a board)
+        self.max_pass_ms = 0    # longest run_once since the console's `mem` last read it (GC pauses included)
         if console_io is not None:
             self.console = Console(phone, console_io.write)
+            self.console.loop = self
             self._register(console_io.pollable, lambda ev: self._on_console())
         for p in self.phones:
             p.attach(self)
@@ -334,8 +337,9 @@ class Loop:
     def _on_console(self):
         data = self.io.read()
         if data is None:
-            if not _MP:
-                self._unregister(self.io.pollable)   # host gone; keep the phone running
+            self._unregister(self.io.pollable)       # host gone: keep the phone running (or stop, on the desktop)
+            if self.stop_on_eof:
+                self.stop()
             return
         self._buf += data
         while True:
@@ -353,7 +357,7 @@ class Loop:
         self.stopped = True
 
     def run_once(self, max_wait_ms=_FRAME_MS):
-        now = self.clock()
+        start = now = self.clock()
         wait = max_wait_ms
         for p in self.phones:
             d = p.next_deadline()
@@ -361,7 +365,10 @@ class Loop:
                 wait = max(0, min(wait, ticks_diff(d, now)))
         if self._dead:
             wait = 0
-        for ev in self.poller.poll(wait):
+        t0 = self.clock()
+        evs = self.poller.poll(wait)
+        t1 = self.clock()
+        for ev in evs:
             fn = self.handlers.get(ev[0])
             if fn is not None:
                 self._guard(fn, ev[1])
@@ -372,6 +379,10 @@ class Loop:
         now = self.clock()
         for p in self.phones:
             self._guard(p.tick, now)
+        # the pass's own work: all but the time spent waiting in poll (a GC pause inside it counts)
+        busy = ticks_diff(self.clock(), t1) + ticks_diff(t0, start)
+        if busy > self.max_pass_ms:
+            self.max_pass_ms = busy
 
     def _guard(self, fn, arg):
         # last line of defence on a handset: a bug met by one packet or timer is reported on the console and the

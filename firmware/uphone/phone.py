@@ -413,6 +413,12 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         out = []
         for s in self._sessions:
             c = s.ctx
+            if s.kind == T.K_call:
+                n = c.neg
+                out.append("leg %s %s remote=%s codec=%s rtp=%s:%d dir=%s flowing=%d routes=%d" % (
+                    s.sid, state_text(s), c.remote_uri or "-", n.codec if n else "-", n.remote_addr if n else "-",
+                    n.remote_port if n else 0, n.direction if n else c.local_dir, 1 if c.flowing else 0,
+                    len(c.dialog.route_set) if c.dialog is not None else 0))
             if c.media is not None:
                 st = c.media.stats()
                 out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s" % (

@@ -1,0 +1,306 @@
+# Phones as processes, the phone-level test tier: the firmware's desktop runner (uphone.run) on CPython or on the
+# frozen MicroPython unix binary (in an ESP32-sized heap), one process per phone on free loopback ports, driven only
+# through its console on stdin/stdout, as a host drives a handset over its UART.
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIRMWARE = os.path.join(ROOT, "firmware")
+MP_BIN = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
+RUNTIMES = ("cpython", "micropython")
+# The heap of a phone on the MicroPython runtime: an ESP32 without PSRAM has ~110 KB for MicroPython.
+MP_HEAP = int(os.environ.get("UPHONE_MP_HEAP", "400000"))
+
+
+def mp_binary():
+    """The frozen unix runtime (`make micropython`); a missing one fails the test, it is never skipped."""
+    if not os.path.exists(MP_BIN):
+        pytest.fail("the MicroPython runtime %s is missing: run `make micropython`" % MP_BIN)
+    return MP_BIN
+
+
+def runtime_cmd(runtime, code, heap=None):
+    """argv running `code` (Python source) with firmware/ importable on the given runtime."""
+    if runtime == "micropython":
+        return [mp_binary(), "-X", "heapsize=%d" % (heap or MP_HEAP), "-c", code]
+    if runtime == "cpython":
+        return [sys.executable, "-u", "-c", "import sys; sys.path.insert(0, %r)\n%s" % (FIRMWARE, code)]
+    raise ValueError("runtime %r" % runtime)
+
+
+# -- free loopback ports (two test runs on one machine must not collide) -------------------------------------------
+_taken = set()
+_lock = threading.Lock()
+
+
+def _bindable(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+    for kind in kinds:
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port():
+    """A port free for UDP and TCP on 127.0.0.1, not handed out before in this run."""
+    with _lock:
+        for _ in range(200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+            s.close()
+            if port not in _taken and _bindable(port):
+                _taken.add(port)
+                return port
+    raise RuntimeError("no free port")
+
+
+def free_range(n):
+    """n consecutive free UDP ports starting at an even port (an RTP/RTCP range)."""
+    with _lock:
+        for _ in range(500):
+            base = random.randrange(20000, 60000 - n) & ~1
+            ports = range(base, base + n)
+            if not any(p in _taken for p in ports) and all(_bindable(p, (socket.SOCK_DGRAM,)) for p in ports):
+                _taken.update(ports)
+                return base
+    raise RuntimeError("no free port range of %d" % n)
+
+
+def phone_config(user, port=None, rtp_span=20, **over):
+    """A phone config (JSON-ready) on free ports; over = {section: {key: value}}, "account" = accounts[0]."""
+    port = port or free_port()
+    rtp = free_range(rtp_span + 2)
+    raw = {"accounts": [{"user": user, "domain": "127.0.0.1", "register": False}],
+           "sip": {"local_ip": "127.0.0.1", "local_port": port},
+           "media": {"rtp_port_min": rtp, "rtp_port_max": rtp + rtp_span}}
+    for section, values in over.items():
+        if section == "account":
+            raw["accounts"][0].update(values)
+        else:
+            raw.setdefault(section, {}).update(values)
+    from uphone import config
+    errors = config.validate(raw)
+    assert not errors, errors
+    return raw
+
+
+class PhoneProc:
+    """One phone process. Lines it prints are collected as they come; cmd() sends a console command and returns
+    its answer (the console answers each line with one final `ok ...` or `err ...`; an `echo` marks the end)."""
+
+    def __init__(self, runtime, raw, workdir, name="phone", heap=None):
+        self.runtime = runtime
+        self.name = name
+        self.raw = raw
+        self.port = raw["sip"]["local_port"]
+        self.uri = "sip:%s@127.0.0.1:%d" % (raw["accounts"][0]["user"], self.port)
+        os.makedirs(str(workdir), exist_ok=True)
+        self.dir = str(workdir)
+        self.config = os.path.join(self.dir, name + ".json")
+        with open(self.config, "w") as f:
+            json.dump(raw, f)
+        code = "import uphone.run as r\nr.main(%r)" % self.config
+        self.lines = []
+        self.err = []
+        self._cv = threading.Condition()
+        self._seq = 0
+        self.proc = subprocess.Popen(runtime_cmd(runtime, code, heap), cwd=self.dir, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        self._threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+                         threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read(self, stream, into):
+        buf = b""
+        while True:
+            data = stream.read1(4096) if hasattr(stream, "read1") else stream.read(4096)
+            if not data:
+                break
+            buf += data
+            *done, buf = buf.split(b"\n")
+            with self._cv:
+                into.extend(l.decode("utf-8", "replace").rstrip("\r") for l in done)
+                self._cv.notify_all()
+        with self._cv:
+            if buf:
+                into.append(buf.decode("utf-8", "replace"))
+            self._cv.notify_all()
+
+    # -- driving ----------------------------------------------------------------------------------------------
+    def send(self, line):
+        self.proc.stdin.write((line + "\n").encode())
+        self.proc.stdin.flush()
+
+    def cmd(self, line, timeout=15):
+        """Send one console command; -> (final answer line, the lines it printed before it)."""
+        self._seq += 1
+        mark = "ok mark-%d" % self._seq
+        with self._cv:
+            start = len(self.lines)
+        self.send(line)
+        self.send("echo mark-%d" % self._seq)
+        if not self.wait_line(lambda l: l == mark, timeout, start):
+            raise AssertionError("%s: no answer to %r within %d s; last lines: %s\nstderr: %s" % (
+                self.name, line, timeout, self.lines[-15:], "".join(self.err)[-2000:]))
+        with self._cv:
+            got = self.lines[start:]
+        got = got[:got.index(mark)]
+        finals = [i for i, l in enumerate(got) if l.startswith(("ok", "err "))]
+        if not finals:
+            raise AssertionError("%s: %r got no ok/err: %s" % (self.name, line, got))
+        return got[finals[-1]], got[:finals[-1]]
+
+    def ev(self, event, sid=None, **args):
+        """`ev [sid] Event k=v ...` -> the answer line."""
+        words = ["ev"] + ([sid] if sid else []) + [event] + ["%s=%s" % kv for kv in args.items()]
+        return self.cmd(" ".join(words))[0]
+
+    def st(self):
+        """`st` -> {"calls": {sid: state}, "leg": {sid: {key: value}}, "media": {...}, "crashes": n, "lines": [...]}"""
+        ans, lines = self.cmd("st")
+        assert ans.startswith("ok"), ans
+        out = {"calls": {}, "sessions": {}, "leg": {}, "media": {}, "crashes": None, "lines": lines}
+        for l in lines:
+            w = l.split()
+            if w[0] == "st" and len(w) >= 5:
+                out["sessions"][w[1]] = w[4]
+                if w[2] == "call":
+                    out["calls"][w[1]] = w[4]
+            elif w[0] in ("leg", "media") and len(w) >= 2:
+                out[w[0]][w[1]] = dict(x.split("=", 1) for x in w[2:] if "=" in x)
+                if w[0] == "leg":
+                    out["leg"][w[1]]["state"] = w[2]
+            elif w[0] == "loop":
+                out["crashes"] = int(w[1].split("=")[1])
+        return out
+
+    def mem(self, collect=False):
+        ans, _ = self.cmd("mem gc" if collect else "mem")
+        assert ans.startswith("ok mem"), ans
+        return {k: int(v) for k, v in (x.split("=") for x in ans.split()[2:])}
+
+    # -- watching -----------------------------------------------------------------------------------------------
+    def wait_line(self, pred, timeout, start=0):
+        """Wait until a line (from index start) satisfies pred; -> True/False."""
+        if isinstance(pred, str):
+            text = pred
+            pred = lambda l: text in l  # noqa: E731
+        end = time.time() + timeout
+        i = start
+        with self._cv:
+            while True:
+                while i < len(self.lines):
+                    if pred(self.lines[i]):
+                        return True
+                    i += 1
+                left = end - time.time()
+                if left <= 0 or self.proc.poll() is not None and i >= len(self.lines):
+                    return False
+                self._cv.wait(min(left, 0.2))
+
+    def wait(self, cond, timeout):
+        """Poll cond() (which may send console commands) until true or timeout."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if cond():
+                return True
+            time.sleep(0.1)
+        return cond()
+
+    def saw(self, text):
+        with self._cv:
+            return any(text in l for l in self.lines)
+
+    def count(self, text):
+        with self._cv:
+            return sum(text in l for l in self.lines)
+
+    def state(self):
+        """State of the newest call, or "-"."""
+        calls = self.st()["calls"]
+        return calls[sorted(calls, key=lambda k: int(k[1:]))[-1]] if calls else "-"
+
+    def tail(self, n=20):
+        with self._cv:
+            return "\n".join(self.lines[-n:]) + ("\nstderr:\n" + "".join(self.err)[-1500:] if self.err else "")
+
+    # -- ending ---------------------------------------------------------------------------------------------------
+    def close(self, timeout=10):
+        """Close the console (the phone unregisters, hangs up and exits); -> exit code. Kills it past timeout."""
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for t in self._threads:
+            t.join(2)
+        return self.proc.returncode
+
+    def check_clean(self):
+        """The loop caught no exception and nothing was printed on stderr (MicroPython prints tracebacks there)."""
+        assert not self.saw("err internal"), self.tail()
+        err = "".join(self.err)
+        assert "Traceback" not in err and "MemoryError" not in err, err[-3000:]
+
+
+class Phones:
+    """The phones of one test: started on one runtime, closed (and checked clean) at the end."""
+
+    def __init__(self, runtime, workdir, heap=None):
+        self.runtime = runtime
+        self.dir = str(workdir)
+        self.heap = heap
+        self.all = {}
+
+    def add(self, name, **over):
+        raw = phone_config(name, **over)
+        p = PhoneProc(self.runtime, raw, os.path.join(self.dir, name), name, self.heap)
+        self.all[name] = p
+        return p
+
+    def __getitem__(self, name):
+        return self.all[name]
+
+    def close(self, check=True):
+        for p in self.all.values():
+            if p.proc.poll() is None:
+                try:
+                    st = p.st()
+                    assert st["crashes"] == 0, p.tail()
+                except AssertionError:
+                    if check:
+                        raise
+        for p in self.all.values():
+            p.close()
+        if check:
+            for p in self.all.values():
+                p.check_clean()
+
+
+@pytest.fixture(params=RUNTIMES)
+def phones(request, tmp_path):
+    """Phone processes on the runtime the test is parametrised with (cpython, micropython)."""
+    ps = Phones(request.param, tmp_path)
+    try:
+        yield ps
+    finally:
+        ps.close()
