@@ -93,6 +93,22 @@ def test_glare_on_reinvite_retries(rig):
     assert rig.call("bob").ctx.neg.direction in ("sendonly", "inactive")
 
 
+def test_resume_before_the_hold_is_answered_waits_for_it(rig):
+    # RFC 3261 14.1: one INVITE transaction at a time in a dialog. The user resumes while the hold re-INVITE is still
+    # out: the resume goes out once the hold is answered, and the hold's answer does not count as the resume's
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    rig.ev("alice", "HoldCall")
+    rig.ev("alice", "ResumeCall")
+    assert rig.state("alice") == "Resuming" and len(rig.call("alice").ctx.txns) == 1
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and not rig.call("alice").ctx.txns)
+    assert rig.call("alice").ctx.neg.direction == "sendrecv" and rig.call("bob").ctx.neg.direction == "sendrecv"
+    assert sum("DialogReINVITE" in l for l in rig.tr("bob")) == 2
+    assert any("to a superseded offer" in l for l in rig.lines["alice"])
+    rig.run(500)
+    assert rig.call("alice").ctx.media.stats()["received"] > 10
+
+
 def test_unsupported_action_refused_cleanly(rig):
     rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
     assert rig.run(3000, until=lambda: rig.state("alice") == "Active")

@@ -178,6 +178,15 @@ class CallActions:
         elif purpose == "reinvite":
             if st < 200:
                 return
+            if c.extra.pop("reinvite_next", False):
+                # the answer to an offer the user has since changed (hold, then resume): ACK a 2xx, keep the table
+                # where it is and send the newer offer, whose answer then moves the call
+                if st < 300:
+                    self.ack_2xx(s, msg)
+                self.emit("reinvite %s %d to a superseded offer: sending the newer one" % (s.sid, st))
+                self.a_SendReINVITE(s, None, None)
+                self.settle(s)
+                return
             if st < 300:
                 if _has_sdp(msg):
                     s.cond |= T.C_HasRemoteSDP
@@ -338,8 +347,11 @@ class CallActions:
         return 0
 
     def a_SendACK(self, s, arg, ev):
+        return self.ack_2xx(s, (ev or {}).get("msg"))
+
+    def ack_2xx(self, s, msg):
+        """ACK a 2xx to our INVITE or re-INVITE (RFC 3261 13.2.2.4): a new request in the dialog."""
         c = s.ctx
-        msg = (ev or {}).get("msg")
         if msg is not None and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
             c.dialog = Dialog.uac(c.invite, msg)
         if c.dialog is None:
@@ -402,6 +414,11 @@ class CallActions:
         c = s.ctx
         if c.dialog is None:
             return ERR_FAILED
+        if self._busy(s, "reinvite"):
+            # RFC 3261 14.1: no new INVITE while one is in progress (resume pressed before the hold was answered):
+            # it goes out when that one ends, with the offer for the state we are in then (see response_event)
+            c.extra["reinvite_next"] = True
+            return 0
         c.local_sdp = self.make_offer(s)
         req, dest = self.dialog_request(s, "INVITE", c.local_sdp, "application/sdp",
                                         [("Allow", ", ".join(self.allow()))])
