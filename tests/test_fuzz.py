@@ -118,16 +118,16 @@ def test_the_runtime_loop_survives_a_handler_bug():
     from tests.live import Live
     lv = Live()
     p = lv.add("alice", 5592, 23100)
+    boom = {"n": 0}
+
+    def broken_tick(now, real=p.tick):
+        boom["n"] += 1
+        if boom["n"] == 3:
+            raise KeyError("bug")
+        real(now)
+    p.tick = broken_tick        # before the loop starts: it binds each phone's tick once
     lv.start()
     try:
-        boom = {"n": 0}
-
-        def broken_tick(now, real=p.tick):
-            boom["n"] += 1
-            if boom["n"] == 3:
-                raise KeyError("bug")
-            real(now)
-        p.tick = broken_tick
         lv.run(0.3)
         assert boom["n"] > 3 and lv.loop.crashes == 1
         assert any(l.startswith("err internal KeyError") for l in lv.lines["alice"])

@@ -26,6 +26,7 @@ _POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
 # "try again later" from a non-blocking socket; MicroPython raises EINPROGRESS from connect() as a plain OSError
 _PENDING = (getattr(errno, "EAGAIN", 11), getattr(errno, "EWOULDBLOCK", 11), getattr(errno, "EINPROGRESS", 115),
             getattr(errno, "EALREADY", 114))
+_MAX_EVENTS = 16       # poll events handled per pass; the rest stay ready for the next pass (poll is level-triggered)
 _OUT_MAX = 262144       # a peer that stops reading: past this much unsent data the connection is dropped
 
 
@@ -46,6 +47,16 @@ class TcpConn:
         self.connecting = False
         self.closed = False
         self.mask = _POLLIN
+
+
+class _Into:
+    """A UDP socket read into its owner's buffer (see Loop.udp_open)."""
+
+    def __init__(self, sock, buf, handler):
+        self.sock = sock
+        self.buf = buf
+        self.handler = handler      # fn(n, (host, port))
+        self.peer = None            # (host, port) once connected
 
 
 class FdConsole:
@@ -98,6 +109,7 @@ class Loop:
         self.io = console_io
         self.stopped = False
         self._dns = {}          # (host, port, ...) -> (sockaddr, resolved at): see resolve()
+        self._into = {}         # socket key -> _Into: UDP sockets read into their owner's buffer
         self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
         self._buf = ""
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
@@ -111,19 +123,38 @@ class Loop:
             self._register(console_io.pollable, lambda ev: self._on_console())
         for p in self.phones:
             p.attach(self)
+        self._ticks = [p.tick for p in self.phones]     # bound once: `p.tick` would allocate a bound method per pass
+        self._evo = [None] * _MAX_EVENTS                 # this pass's poll events (MicroPython, see run_once)
+        self._evf = [0] * _MAX_EVENTS
 
     # -- what the phone may use (a loopback test double offers the same)
     def now(self):
         return self.clock()
 
-    def udp_open(self, host, port, handler):
-        """Bind a non-blocking UDP socket; handler(data, (host, port)) per datagram."""
+    def udp_open(self, host, port, handler, buf=None):
+        """Bind a non-blocking UDP socket. Without buf: handler(data, (host, port)) per datagram, a new bytes
+        object each (SIP, RTCP). With buf (a bytearray the caller keeps): each datagram is read into it and
+        handler(n, (host, port)) runs; once udp_connect() has fixed the peer, reading allocates nothing (media)."""
         s = _bound(socket.SOCK_DGRAM, host, port)
-        self._register(s, lambda ev: self._on_udp(s, handler))
+        if buf is None:
+            self._register(s, lambda ev: self._on_udp(s, handler))
+        else:
+            u = _Into(s, buf, handler)
+            self._into[self._key(s)] = u
+            self._register(s, lambda ev: self._on_into(u))
         return s
+
+    def udp_connect(self, s, addr):
+        """From now on only datagrams from addr (host, port) reach s: a connected UDP socket, so the kernel drops
+        the rest (no RTP injection from elsewhere) and a read needs no source address (MicroPython's readinto:
+        no allocation). Only for sockets opened with a buf."""
+        u = self._into[self._key(s)]
+        s.connect(self.resolve(addr))
+        u.peer = (addr[0], addr[1])
 
     def udp_close(self, s):
         self._unregister(s)
+        self._into.pop(self._key(s), None)
         s.close()
 
     def local_port(self, s):
@@ -321,18 +352,41 @@ class Loop:
         self.handlers.pop(self._key(obj), None)
 
     def _on_udp(self, s, handler):
-        while True:
-            try:
-                data, addr = s.recvfrom(4096)
-            except OSError:
+        # one datagram per poll event: poll is level-triggered, so the next pass reads the next one, and the empty
+        # socket's EAGAIN (an exception, and MicroPython's recvfrom leaks its buffer on it) is never raised
+        try:
+            data, addr = s.recvfrom(4096)
+        except OSError:
+            return
+        if not _MP:
+            src = (addr[0], addr[1])
+        else:  # MicroPython gives a raw sockaddr: decode it without allocating a resolver call
+            src = _mp_addr(addr)
+        if self.pcap is not None and self._is_sip(s):
+            self.pcap.write(data, src, self._sockname(s))
+        handler(data, src)
+
+    def _on_into(self, u):
+        s = u.sock
+        buf = u.buf
+        try:
+            if u.peer is not None:
+                # connected: the sender is known; MicroPython's readinto allocates nothing (None when empty)
+                n = s.readinto(buf) if _MP else s.recv_into(buf)
+                if n:
+                    u.handler(n, u.peer)
                 return
-            if not _MP:
-                src = (addr[0], addr[1])
-            else:  # MicroPython gives a raw sockaddr: decode it without allocating a resolver call
+            if _MP:     # no recvfrom_into on MicroPython: this allocates, only until the peer is known
+                data, addr = s.recvfrom(len(buf))
+                n = len(data)
+                buf[:n] = data
                 src = _mp_addr(addr)
-            if self.pcap is not None and self._is_sip(s):
-                self.pcap.write(data, src, self._sockname(s))
-            handler(data, src)
+            else:
+                n, addr = s.recvfrom_into(buf)
+                src = (addr[0], addr[1])
+        except OSError:
+            return      # empty, or an ICMP error reported on a connected socket (the peer's port closed)
+        u.handler(n, src)
 
     def _on_console(self):
         data = self.io.read()
@@ -366,19 +420,38 @@ class Loop:
         if self._dead:
             wait = 0
         t0 = self.clock()
-        evs = self.poller.poll(wait)
-        t1 = self.clock()
-        for ev in evs:
-            fn = self.handlers.get(ev[0])
-            if fn is not None:
-                self._guard(fn, ev[1])
+        if _MP:
+            # ipoll yields one reused tuple where poll() builds a list of tuples every pass; the events are copied
+            # into preallocated slots first because a handler may register or close sockets (ipoll must not see
+            # the poll set change under it)
+            k = 0
+            evo = self._evo
+            evf = self._evf
+            for obj, flags in self.poller.ipoll(wait):
+                if k < _MAX_EVENTS:
+                    evo[k] = obj
+                    evf[k] = flags
+                    k += 1
+            t1 = self.clock()
+            for i in range(k):
+                fn = self.handlers.get(evo[i])
+                evo[i] = None
+                if fn is not None:
+                    self._guard(fn, evf[i])
+        else:
+            evs = self.poller.poll(wait)
+            t1 = self.clock()
+            for ev in evs:
+                fn = self.handlers.get(ev[0])
+                if fn is not None:
+                    self._guard(fn, ev[1])
         while self._dead:
             c = self._dead.pop(0)
             if c.on_close is not None:
                 self._guard(c.on_close, c)
         now = self.clock()
-        for p in self.phones:
-            self._guard(p.tick, now)
+        for fn in self._ticks:
+            self._guard(fn, now)
         # the pass's own work: all but the time spent waiting in poll (a GC pause inside it counts)
         busy = ticks_diff(self.clock(), t1) + ticks_diff(t0, start)
         if busy > self.max_pass_ms:

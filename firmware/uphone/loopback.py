@@ -91,6 +91,22 @@ class LoopNet:
             dst.on_data(dst, data)
 
 
+class _Into:
+    """A socket read into its owner's buffer (Loop.udp_open with buf); once connected, other senders are dropped."""
+
+    def __init__(self, buf, handler):
+        self.buf = buf
+        self.handler = handler
+        self.peer = None
+
+    def deliver(self, data, src):
+        if self.peer is not None and (src[0], src[1]) != self.peer:
+            return
+        n = min(len(data), len(self.buf))
+        self.buf[:n] = data[:n]
+        self.handler(n, src)
+
+
 class LoopRT:
     """What a Phone needs from its runtime (see uphone/loop.py), on a LoopNet."""
 
@@ -98,22 +114,30 @@ class LoopRT:
         self.net = net
         self.host = host
         self._port = 40000
+        self._into = {}
 
     def now(self):
         return self.net.t
 
-    def udp_open(self, host, port, handler):
+    def udp_open(self, host, port, handler, buf=None):
         if port == 0:
             self._port += 2
             port = self._port
         key = (host, port)
         if key in self.net.socks:
             raise OSError(98)       # EADDRINUSE, as a real bind would
+        if buf is not None:
+            u = self._into[key] = _Into(buf, handler)
+            handler = u.deliver
         self.net.socks[key] = handler
         return key
 
+    def udp_connect(self, s, addr):
+        self._into[s].peer = (addr[0], addr[1])
+
     def udp_close(self, s):
         self.net.socks.pop(s, None)
+        self._into.pop(s, None)
 
     def local_port(self, s):
         return s[1]

@@ -42,6 +42,8 @@ class Ctx:
         self.media = None           # media.session.MediaSession
         self.rtp_sock = None
         self.rtp_port = 0
+        self.rtp_buf = None         # bytearray the RTP socket reads into (kept across MediaSessions)
+        self.rtp_peer = None        # (host, port) the RTP socket is connected to, once a valid packet came
         self.flowing = False
         self.tone = None
         self.next_frame = 0
@@ -246,13 +248,18 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         if self.txl is not None:
             self.txl.tick(now)
         self.transport_tick(now)
-        due = [t for t in self.timers if ticks_diff(now, t[0]) >= 0]
-        if due:
-            self.timers = [t for t in self.timers if ticks_diff(now, t[0]) < 0]
-            for _d, s, st, ev, args in due:
-                if s in self._sessions and s.state == st:
-                    self.dispatch(s, ev, args)
+        for t in self.timers:           # scanned in place every pass; the lists are rebuilt only when one is due
+            if ticks_diff(now, t[0]) >= 0:
+                self._fire_timers(now)
+                break
         self.media_tick(now)
+
+    def _fire_timers(self, now):
+        due = [t for t in self.timers if ticks_diff(now, t[0]) >= 0]
+        self.timers = [t for t in self.timers if ticks_diff(now, t[0]) < 0]
+        for _d, s, st, ev, args in due:
+            if s in self._sessions and s.state == st:
+                self.dispatch(s, ev, args)
 
     # -- SIP in ------------------------------------------------------------------------------------------------
     def on_sip(self, data, src, tp="udp"):

@@ -195,9 +195,12 @@ class MediaActions:
             rate = 16000 if neg.codec == "G722" else 8000
             mc = self.cfg.get("media", {})
             m = MediaSession(codec=neg.codec, pt=neg.pt, te_pt=neg.te_pt, rate=rate, ptime=neg.ptime,
-                             dtmf_mode=mc.get("dtmf", "rfc4733"))
+                             dtmf_mode=mc.get("dtmf", "rfc4733"), rxbuf=c.rtp_buf)
             c.media = m
+        old = c.neg
         c.neg = neg
+        if old is not None and (old.remote_addr != neg.remote_addr or old.remote_port != neg.remote_port):
+            self._rtp_unpin(s)              # the far end moved its media: learn the new peer
         if neg.remote_port:
             m.set_remote(neg.remote_addr, neg.remote_port)
         m.set_direction(neg.direction)
@@ -209,10 +212,13 @@ class MediaActions:
         mc = self.cfg.get("media", {})
         lo, hi = mc.get("rtp_port_min", 20000), mc.get("rtp_port_max", 20100)
         span = max(2, (hi - lo) // 2 * 2)
+        if c.rtp_buf is None:
+            from uphone.media.session import RX_MAX
+            c.rtp_buf = bytearray(RX_MAX)       # RTP is read into this, and the MediaSession parses it in place
         for i in range(0, span, 2):
             port = lo + (self._rtp_next - lo + i) % span
             try:
-                sock = self.rt.udp_open(self.local_ip, port, lambda d, a, s=s: self.on_rtp(s, d, a))
+                sock = self._rtp_open(s, port)
             except OSError:
                 continue
             try:
@@ -226,10 +232,36 @@ class MediaActions:
         self.emit("err %s no free RTP port in %d-%d" % (s.sid, lo, hi))
         return ERR_FAILED
 
-    def on_rtp(self, s, data, src):
-        m = s.ctx.media
-        if m is not None:
-            m.rx(data, len(data), src, self.rt.now())
+    def _rtp_open(self, s, port):
+        c = s.ctx
+        c.rtp_peer = None
+        return self.rt.udp_open(self.local_ip, port, lambda n, a, s=s: self.on_rtp(s, n, a), c.rtp_buf)
+
+    def _rtp_unpin(self, s):
+        """Forget the RTP peer: the socket is opened again unconnected, so the next valid packet sets the peer."""
+        c = s.ctx
+        if c.rtp_peer is None or c.rtp_sock is None:
+            return
+        self.emit("media %s peer %s:%d released" % (s.sid, c.rtp_peer[0], c.rtp_peer[1]))
+        self.rt.udp_close(c.rtp_sock)
+        c.rtp_sock = None
+        try:
+            c.rtp_sock = self._rtp_open(s, c.rtp_port)
+        except OSError as e:
+            self.emit("err %s RTP port %d lost: %s" % (s.sid, c.rtp_port, e))
+
+    def on_rtp(self, s, n, src):
+        c = s.ctx
+        m = c.media
+        if m is None:
+            return
+        m.rx(c.rtp_buf, n, src, self.rt.now())
+        # the first valid packet fixes the peer (the SDP address, or where it really sends from: symmetric RTP,
+        # RFC 4961): the socket is connected to it, so other senders are dropped and reads allocate nothing
+        if c.rtp_peer is None and m.rx_packets and m.remote == src and c.rtp_sock is not None:
+            self.rt.udp_connect(c.rtp_sock, src)
+            c.rtp_peer = src
+            self.emit("media %s peer %s:%d" % (s.sid, src[0], src[1]))
 
     def on_rtcp(self, s, data, src):
         m = s.ctx.media
@@ -260,6 +292,7 @@ class MediaActions:
             if sock is not None:
                 self.rt.udp_close(sock)
                 setattr(c, attr, None)
+        c.rtp_peer = None
 
     def a_CleanupResources(self, s, arg, ev):
         self.release_media(s)
@@ -327,6 +360,7 @@ class MediaActions:
         if c.media is None or c.neg is None:
             return ERR_FAILED
         c.media.set_remote(c.neg.remote_addr, c.neg.remote_port)   # forget a learnt symmetric-RTP address
+        self._rtp_unpin(s)
         c.flowing = True
         return 0
 

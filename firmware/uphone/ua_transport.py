@@ -173,7 +173,9 @@ class TransportMixin:
         if self._failed:
             return self.now
         d = self.ka_at
-        for f in self.flows.values():
+        flows = self.flows
+        for k in flows:                 # keys, not .values(): no view object per loop pass on MicroPython
+            f = flows[k]
             if f.pong_by is not None and (d is None or ticks_diff(f.pong_by, d) < 0):
                 d = f.pong_by
         return d
@@ -181,11 +183,19 @@ class TransportMixin:
     def transport_tick(self, now):
         while self._failed:
             self._flow_failed(self._failed.pop(0))
-        for f in list(self.flows.values()):
+        flows = self.flows
+        for k in flows:
+            f = flows[k]
             if f.pong_by is not None and ticks_diff(now, f.pong_by) >= 0:
-                self.emit("ka %s:%d no pong in %d ms" % (f.key[0], f.key[1], _PONG_WAIT))
-                self.rt.tcp_close(f.conn)
-                self._flow_closed(f)
+                break
+        else:
+            f = None
+        if f is not None:               # a pong is overdue: copy, since closing a flow changes the dict
+            for f in list(flows.values()):
+                if f.pong_by is not None and ticks_diff(now, f.pong_by) >= 0:
+                    self.emit("ka %s:%d no pong in %d ms" % (f.key[0], f.key[1], _PONG_WAIT))
+                    self.rt.tcp_close(f.conn)
+                    self._flow_closed(f)
         if self.ka_at is None or ticks_diff(now, self.ka_at) < 0:
             return
         self.ka_at = ticks_add(now, self.keepalive_ms)

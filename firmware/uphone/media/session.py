@@ -7,6 +7,7 @@ _FRAME_TS = const(160)     # RTP timestamp units per 20 ms: 8000 Hz clock for G.
 _ENC = const(160)          # encoded bytes per 20 ms: G.711 1 byte/sample at 8 kHz, G.722 64 kbit/s
 _MASK30 = const(0x3FFFFFFF)  # received RTP timestamps count modulo 2**30: small ints on MicroPython
 _RXBUF = const(12 + 64 + 3 * _ENC)   # received packets up to this size are copied in and sliced without allocating
+RX_MAX = _RXBUF                      # the size of a receive buffer handed in as rxbuf
 _RXK = const(4)            # payload views cached per packet: up to 80 ms of audio in one packet
 _DIRS = {"sendrecv": 3, "sendonly": 1, "recvonly": 2, "inactive": 0}
 _FLOW = ("flow",)
@@ -31,7 +32,7 @@ def mos(loss_pct, delay_ms, ie=0, bpl=25.1):
 
 class MediaSession:
     def __init__(self, codec, pt, te_pt=None, rate=8000, ptime=20, dtmf_mode="rfc4733", rtp_timeout_ms=30000,
-                 cname=b"uphone"):
+                 cname=b"uphone", rxbuf=None):
         name = codec.upper()
         if name == "G722":
             from uphone.media import g722
@@ -61,7 +62,8 @@ class MediaSession:
         self.rtcp = rtcp.Rtcp(self.sender.ssrc, 8000, cname)
         self.jb = jitter.JitterBuffer(16, _ENC, _FRAME_TS, 8000, fb)
         self._info = rtp.RtpInfo()
-        self._rxb = bytearray(_RXBUF)                        # a received packet, copied in (see rx)
+        # a received packet: the socket reads straight into rxbuf when the caller hands one in, else rx copies in
+        self._rxb = rxbuf if rxbuf is not None and len(rxbuf) == _RXBUF else bytearray(_RXBUF)
         self._rxmv = memoryview(self._rxb)
         self._rxo = [-1] * _RXK                              # payload views into _rxb by chunk: offset, length, view
         self._rxn = [0] * _RXK
@@ -213,10 +215,12 @@ class MediaSession:
             return
         off = inf.offset
         ln = inf.length
-        if n <= _RXBUF and len(data) == n:
-            # copy the packet into our own buffer (no allocation: only the destination is sliced) and hand the
-            # jitter buffer a cached view of its payload: the same offset and length each packet in steady state
-            self._rxmv[:n] = data
+        if data is self._rxb or (n <= _RXBUF and len(data) == n):
+            # the packet is in our own buffer (read there, or copied in: only the destination is sliced, no
+            # allocation) and the jitter buffer gets a cached view of its payload: the same offset and length
+            # each packet in steady state
+            if data is not self._rxb:
+                self._rxmv[:n] = data
             k = 0
             while ln > 0:
                 c = ln if ln < _ENC else _ENC

@@ -270,6 +270,11 @@ class TransactionLayer:
     # -- timers -------------------------------------------------------------------------------------------
     def tick(self, now):
         self.now = now
+        # called every loop pass: look for anything due without allocating (dict keys iterate in place; the
+        # lists below are copies made only when a timer fires, since firing changes the dicts)
+        d = self.next_deadline()
+        if d is None or ticks_diff(now, d) < 0:
+            return
         tu = self.tu
         for c in list(self._cli.values()):
             if _due(now, c.end_at):
@@ -307,11 +312,15 @@ class TransactionLayer:
 
     def next_deadline(self):
         d = None
-        for c in self._cli.values():
+        cli, srv, ok = self._cli, self._srv, self._ok
+        for k in cli:                   # keys, not .values(): a values view is an allocation on MicroPython
+            c = cli[k]
             d = _earlier(_earlier(d, c.end_at), c.retx_at)
-        for s in self._srv.values():
-            d = _earlier(_earlier(d, s.end_at), s.retx_at)
-        for r in self._ok.values():
+        for k in srv:
+            x = srv[k]
+            d = _earlier(_earlier(d, x.end_at), x.retx_at)
+        for k in ok:
+            r = ok[k]
             d = _earlier(_earlier(d, r[3]), r[4])
         return d
 
