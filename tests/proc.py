@@ -253,6 +253,8 @@ class PhoneProc:
                 self.proc.wait(5)
         for t in self._threads:
             t.join(2)
+        with open(os.path.join(self.dir, self.name + ".log"), "w") as f:   # kept for a failing test's reader
+            f.write("\n".join(self.lines) + "\n--- stderr\n" + "".join(self.err))
         return self.proc.returncode
 
     def check_clean(self):

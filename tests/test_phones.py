@@ -37,4 +37,4 @@ def test_call_audio_both_ways_hold_resume_dtmf_hangup(phones):
     phones.close()
     for p, hz in ((a, 440), (b, 1000)):
         pcm, rate = _heard(p.dir + "/heard.wav")
-        assert abs(dominant_freq(pcm, rate) - hz) < 20, (p.name, dominant_freq(pcm, rate))
+        assert abs(dominant_freq(pcm, rate) - hz) < 20, (p.name, dominant_freq(pcm, rate), a.tail(60), b.tail(60))

@@ -1,12 +1,13 @@
 # Serial console: the line protocol between a host (or a person) and the phone, the same on UART, USB and a pty.
-# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc]`, `echo text`, `selftest on|off`, `help`; self-test only:
-# `new`, `cond`, `fail`.
+# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release]`, `echo text`, `selftest on|off`, `help`;
+# self-test only: `new`, `cond`, `fail`.
 # Phone -> host: `tr sid From Event To Actions` per transition, `st ...` lines, then `ok [...]` or `err <reason>`.
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
                            state_text, event_id)
 
-HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc] | echo <text> | selftest on|off | help ; "
+HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release] | echo <text> | selftest on|off | "
+        "help ; "
         "self-test: new <kind> [UAC|UAS|Both] [State] [+Cond ...] | cond <sid> +Cond|-Cond ... | "
         "fail <Action> [unsupported]")
 _ROLES = {"Both": ROLE_BOTH, "UAC": ROLE_UAC, "UAS": ROLE_UAS}
@@ -50,6 +51,7 @@ class Console:
         self.write = write
         self.selftest = None
         self.loop = None        # the runtime loop, when one runs this console (crash count, pass times)
+        self._held = None       # (heap in use, bytes allocated) when `mem hold` stopped the GC
         if phone is not None:
             phone.add_listener(self._on_phone_line)
 
@@ -191,24 +193,41 @@ class Console:
         self.write("ok %d sessions" % n)
 
     def _mem(self, w):
-        """`mem [gc]`: heap in use and free, bytes allocated since start (MicroPython's mem_total: the garbage a
-        window makes is its difference), the longest loop pass since the last `mem`; -1 where a runtime lacks it."""
+        """`mem [gc]`: heap in use and free, bytes allocated since start (total: MicroPython's mem_total, which
+        also counts call frames freed at once), the longest loop pass since the last `mem`; -1 where a runtime
+        lacks a figure. `mem hold` collects and stops the GC; `mem release` restarts it and reports garbage=: what
+        the window allocated and did not free (the heap the GC would have to reclaim) and churn=: all it allocated."""
         import gc
-        if w == ["gc"]:
-            gc.collect()
-        elif w:
-            self.write("err usage: mem [gc]")
-            return
         try:
             import micropython
-            total = micropython.mem_total()     # type: ignore[attr-defined]  # unix port (MICROPY_MEM_STATS)
+            mem_total = micropython.mem_total   # type: ignore[attr-defined]  # unix port (MICROPY_MEM_STATS)
         except (ImportError, AttributeError):
-            total = -1
-        alloc = getattr(gc, "mem_alloc", lambda: -1)()
-        free = getattr(gc, "mem_free", lambda: -1)()
+            def mem_total():
+                return -1
+        alloc = getattr(gc, "mem_alloc", lambda: -1)
         lp = self.loop
+        if w == ["hold"]:
+            gc.collect()
+            gc.disable()
+            self._held = (alloc(), mem_total())
+        elif w == ["release"]:
+            held = self._held
+            a, t = alloc(), mem_total()
+            gc.enable()
+            self._held = None
+            if held is None:
+                self.write("err mem release without mem hold")
+                return
+            self.write("ok mem garbage=%d churn=%d" % (a - held[0], t - held[1] if held[1] >= 0 else -1))
+            return
+        elif w == ["gc"]:
+            gc.collect()
+        elif w:
+            self.write("err usage: mem [gc|hold|release]")
+            return
         self.write("ok mem alloc=%d free=%d total=%d max_pass_ms=%d crashes=%d" % (
-            alloc, free, total, lp.max_pass_ms if lp else -1, lp.crashes if lp else 0))
+            alloc(), getattr(gc, "mem_free", lambda: -1)(), mem_total(), lp.max_pass_ms if lp else -1,
+            lp.crashes if lp else 0))
         if lp is not None:
             lp.max_pass_ms = 0
 
