@@ -2,20 +2,23 @@
 # Same arithmetic as the plain-Python twin there (bit-exact with spandsp/libg722, PyPI G722), same API:
 # Encoder().encode(pcm, n_samples, out) -> bytes written, Decoder().decode(data, n_bytes, out) -> samples written.
 
-# One viper kernel, _run, does both directions (st[_MODE]): the QMF push/filter and the two sub-band ADPCM
-# updates (G.722 block 4: RECONS, PARREC, UPPOL1/2, UPZERO, DELAYA, FILTEP, FILTEZ, PREDIC, plus LOGSCL/H and
-# SCALEL/H) are shared code, so there is one copy of each. All state lives in one array('h') per codec (98 halfwords)
-# and all tables in one module array('h') (228 halfwords), read through ptr16: no allocation per call.
+# One viper kernel, _run, does both directions (state word _MODE): the QMF push/filter and the ADPCM updates
+# (G.722 block 4: RECONS, PARREC, UPPOL1/2, UPZERO, DELAYA, FILTEP, FILTEZ, PREDIC, plus LOGSCL/H and SCALEL/H)
+# are shared by encoder and decoder. Block 4 is written out once per band, on that band's own native-int locals:
+# a call loads both bands' state from the codec's array('h') (98 halfwords) once and stores it back once, so the
+# per-sample code does no loads, sign extensions or stores for it. Tables: one module array('h') (228 halfwords).
+# Nothing is allocated per call.
 #
 # Word width. Viper ints are machine words: 64-bit on the x64 unix port, 32-bit on the ESP32 (Xtensa). The results
 # must not depend on that, so:
 # - No signed value is ever loaded through ptr32: on x64 a ptr32 load zero-extends the 32-bit word into the 64-bit
-#   register (a stored -1 comes back as 4294967295), on Xtensa the word is the value. Every state word and table
-#   entry fits int16 (bounds below) and is read through ptr16, whose loads zero-extend on every port (x64 movzx,
-#   Xtensa l16ui). A signed halfword is sign-extended explicitly: ((x & 0xFFFF) ^ 0x8000) - 0x8000 is the same int
-#   on any word of 17 bits or more. The mask only states the contract (the load already zero-extends).
-# - A sign test reads bit 15 of the raw halfword ((x ^ y) & 0x8000: zero when x and y have the same sign), true for
-#   any int16 value on any width, so those loads need no sign extension.
+#   register (a stored -1 comes back as 4294967295; that made the first version of this file turn a sine into
+#   full-scale noise on x64), on Xtensa the word is the value. Every state word and table entry fits int16 (bounds
+#   below) and is read through ptr16, whose loads zero-extend on every port (x64 movzx, Xtensa l16ui): the loaded
+#   int is already x & 0xFFFF, and (x ^ 0x8000) - 0x8000 sign-extends it explicitly, the same int on any width.
+#   Stores through ptr16 keep the low 16 bits on every port.
+# - Sign tests on native ints in int16 range: m = (x ^ y) >> 15 is 0 when the signs agree and -1 when not (the xor
+#   of two int16 values is an int16 value), and (c ^ m) - m is then c or -c: no branch on data signs.
 # - The QMF delay line is stored offset binary (v + 0x8000, i.e. the int16 LE pattern ^ 0x8000): its loads are then
 #   the non-negative values themselves, and each filter half subtracts the bias once: its 12 coefficients sum to
 #   4096, so the biased sum is the true sum + 4096 * 0x8000 = 2**27.
@@ -77,13 +80,13 @@ _TAB = array.array("h", (
 _S = const(0)       # signal estimate (PREDIC)
 _SZ = const(1)      # zero-section estimate (FILTEZ)
 _R2 = const(2)      # sat(2 * r) of the previous sample's reconstructed signal (what FILTEP multiplies by a2)
-_P1 = const(3)      # partial reconstructed signal history (only bit 15, the sign, is used)
+_P1 = const(3)      # partial reconstructed signal history (only its sign is used)
 _P2 = const(4)
 _A1 = const(5)      # pole coefficients
 _A2 = const(6)
 _NB = const(7)      # log scale factor (0 .. 22528)
 _DET = const(8)     # linear scale factor (8 .. 16384)
-_D = const(9)       # d history as sat(2 * d) (FILTEZ's operand; same sign as d): D[1] newest, D[0] the new one
+_D = const(9)       # d history as sat(2 * d) (FILTEZ's operand; same sign as d) at _D + 1 .. _D + 6, newest first
 _B = const(16)      # zero coefficients b[1..6] at _B + 1 .. _B + 6
 _BAND = const(24)
 _X = const(48)      # QMF delay line, 48 words, offset binary
@@ -93,14 +96,58 @@ _WORDS = const(98)
 
 
 @micropython.viper
-def _run(src: ptr8, n: int, dst: ptr8, st: ptr16, t: ptr16):
+def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
     # n code bytes: encode reads 2n int16 LE samples from src and writes n codes to dst; decode reads n codes
-    # from src and writes 2n int16 LE samples to dst (as bytes: no alignment needed for either buffer).
-    dec = st[_MODE]
-    base = int(st)                      # the state's address: the band and QMF views below index it by constants
-    lo = ptr16(base)
-    hi = ptr16(base + 2 * _BAND)
-    k = st[_K]
+    # from src and writes 2n int16 LE samples to dst (as bytes: no alignment needed for either buffer). bp is the
+    # codec's state. w and m are scratch (callers pass 0): they are parameters only because viper keeps its first
+    # two locals in machine registers (mpy-cross code: x64 rbx/r12, xtensawin a4/a5) and these two are the busiest.
+    # Both bands' state is loaded into native ints here, sign-extended from int16 (ptr16 loads zero-extend on every
+    # port, so (x ^ 0x8000) - 0x8000 is the signed value on any word width), and stored back (low 16 bits) at the end.
+    dec = bp[_MODE]
+    k = bp[_K]
+    base = int(bp)                      # the state's address: a QMF window below is a ptr16 indexed by constants
+    ls = (bp[_S] ^ 0x8000) - 0x8000
+    lsz = (bp[_SZ] ^ 0x8000) - 0x8000
+    lr2 = (bp[_R2] ^ 0x8000) - 0x8000
+    lp1 = (bp[_P1] ^ 0x8000) - 0x8000
+    lp2 = (bp[_P2] ^ 0x8000) - 0x8000
+    la1 = (bp[_A1] ^ 0x8000) - 0x8000
+    la2 = (bp[_A2] ^ 0x8000) - 0x8000
+    lnb = bp[_NB]
+    ldet = bp[_DET]
+    ld1 = (bp[_D + 1] ^ 0x8000) - 0x8000
+    ld2 = (bp[_D + 2] ^ 0x8000) - 0x8000
+    ld3 = (bp[_D + 3] ^ 0x8000) - 0x8000
+    ld4 = (bp[_D + 4] ^ 0x8000) - 0x8000
+    ld5 = (bp[_D + 5] ^ 0x8000) - 0x8000
+    ld6 = (bp[_D + 6] ^ 0x8000) - 0x8000
+    lb1 = (bp[_B + 1] ^ 0x8000) - 0x8000
+    lb2 = (bp[_B + 2] ^ 0x8000) - 0x8000
+    lb3 = (bp[_B + 3] ^ 0x8000) - 0x8000
+    lb4 = (bp[_B + 4] ^ 0x8000) - 0x8000
+    lb5 = (bp[_B + 5] ^ 0x8000) - 0x8000
+    lb6 = (bp[_B + 6] ^ 0x8000) - 0x8000
+    hs = (bp[_BAND + _S] ^ 0x8000) - 0x8000
+    hsz = (bp[_BAND + _SZ] ^ 0x8000) - 0x8000
+    hr2 = (bp[_BAND + _R2] ^ 0x8000) - 0x8000
+    hp1 = (bp[_BAND + _P1] ^ 0x8000) - 0x8000
+    hp2 = (bp[_BAND + _P2] ^ 0x8000) - 0x8000
+    ha1 = (bp[_BAND + _A1] ^ 0x8000) - 0x8000
+    ha2 = (bp[_BAND + _A2] ^ 0x8000) - 0x8000
+    hnb = bp[_BAND + _NB]
+    hdet = bp[_BAND + _DET]
+    hd1 = (bp[_BAND + _D + 1] ^ 0x8000) - 0x8000
+    hd2 = (bp[_BAND + _D + 2] ^ 0x8000) - 0x8000
+    hd3 = (bp[_BAND + _D + 3] ^ 0x8000) - 0x8000
+    hd4 = (bp[_BAND + _D + 4] ^ 0x8000) - 0x8000
+    hd5 = (bp[_BAND + _D + 5] ^ 0x8000) - 0x8000
+    hd6 = (bp[_BAND + _D + 6] ^ 0x8000) - 0x8000
+    hb1 = (bp[_BAND + _B + 1] ^ 0x8000) - 0x8000
+    hb2 = (bp[_BAND + _B + 2] ^ 0x8000) - 0x8000
+    hb3 = (bp[_BAND + _B + 3] ^ 0x8000) - 0x8000
+    hb4 = (bp[_BAND + _B + 4] ^ 0x8000) - 0x8000
+    hb5 = (bp[_BAND + _B + 5] ^ 0x8000) - 0x8000
+    hb6 = (bp[_BAND + _B + 6] ^ 0x8000) - 0x8000
     j = 0
     for o in range(n):
         # front end: the two QMF inputs in offset binary (decoder: the reconstructed sub-band signals; encoder:
@@ -114,17 +161,15 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr16, t: ptr16):
             ilow = code & 0x3F
             ihigh = code >> 6
             # low band: INVQBL + RECONS + LIMIT for the output, INVQAL for the predictor
-            det = lo[_DET]
-            rlow = (((lo[_S] & 0xFFFF) ^ 0x8000) - 0x8000) + (
-                (det * (((t[_QM6 + ilow] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15)
+            rlow = ls + ((ldet * ((t[_QM6 + ilow] ^ 0x8000) - 0x8000)) >> 15)
             if rlow > 16383:
                 rlow = 16383
             elif rlow < -16384:
                 rlow = -16384
-            dl = (det * (((t[_QM4 + (ilow >> 2)] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15
+            dl = (ldet * ((t[_QM4 + (ilow >> 2)] ^ 0x8000) - 0x8000)) >> 15
             # high band: INVQAH + RECONS + LIMIT
-            dh = (hi[_DET] * (((t[_QM2 + ihigh] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15
-            rhigh = (((hi[_S] & 0xFFFF) ^ 0x8000) - 0x8000) + dh
+            dh = (hdet * ((t[_QM2 + ihigh] ^ 0x8000) - 0x8000)) >> 15
+            rhigh = hs + dh
             if rhigh > 16383:
                 rhigh = 16383
             elif rhigh < -16384:
@@ -154,35 +199,37 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr16, t: ptr16):
         if dec:
             # receive QMF output: two int16 LE samples
             v = sb >> 11
-            if v > 32767:
-                v = 32767
-            elif v < -32768:
-                v = -32768
+            if (v + 0x8000) >> 16:
+                if v > 0:
+                    v = 32767
+                else:
+                    v = -32768
             dst[j] = v & 0xFF
             dst[j + 1] = (v >> 8) & 0xFF
             v = sa >> 11
-            if v > 32767:
-                v = 32767
-            elif v < -32768:
-                v = -32768
+            if (v + 0x8000) >> 16:
+                if v > 0:
+                    v = 32767
+                else:
+                    v = -32768
             dst[j + 2] = v & 0xFF
             dst[j + 3] = (v >> 8) & 0xFF
         else:
             # low band: SUBTRA, QUANTL (binary search of the first level above |el|), INVQAL
-            el = ((sb + sa) >> 14) - (((lo[_S] & 0xFFFF) ^ 0x8000) - 0x8000)
-            if el > 32767:
-                el = 32767
-            elif el < -32768:
-                el = -32768
+            el = ((sb + sa) >> 14) - ls
+            if (el + 0x8000) >> 16:
+                if el > 0:
+                    el = 32767
+                else:
+                    el = -32768
             wd = el
             if el < 0:
                 wd = -(el + 1)
-            det = lo[_DET]
             i0 = 1
             i1 = 30
             while i0 < i1:
                 m = (i0 + i1) >> 1
-                if wd < ((t[_Q6 + m] * det) >> 12):
+                if wd < ((t[_Q6 + m] * ldet) >> 12):
                     i1 = m
                 else:
                     i0 = m + 1
@@ -190,18 +237,18 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr16, t: ptr16):
                 ilow = t[_ILN + i0]
             else:
                 ilow = t[_ILP + i0]
-            dl = (det * (((t[_QM4 + (ilow >> 2)] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15
+            dl = (ldet * ((t[_QM4 + (ilow >> 2)] ^ 0x8000) - 0x8000)) >> 15
             # high band: SUBTRA, QUANTH, INVQAH
-            eh = ((sb - sa) >> 14) - (((hi[_S] & 0xFFFF) ^ 0x8000) - 0x8000)
-            if eh > 32767:
-                eh = 32767
-            elif eh < -32768:
-                eh = -32768
+            eh = ((sb - sa) >> 14) - hs
+            if (eh + 0x8000) >> 16:
+                if eh > 0:
+                    eh = 32767
+                else:
+                    eh = -32768
             wd = eh
             if eh < 0:
                 wd = -(eh + 1)
-            det = hi[_DET]
-            if wd >= ((564 * det) >> 12):
+            if wd >= ((564 * hdet) >> 12):
                 ihigh = 2
                 if eh < 0:
                     ihigh = 0
@@ -209,135 +256,308 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr16, t: ptr16):
                 ihigh = 3
                 if eh < 0:
                     ihigh = 1
-            dh = (det * (((t[_QM2 + ihigh] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15
+            dh = (hdet * ((t[_QM2 + ihigh] ^ 0x8000) - 0x8000)) >> 15
             dst[o] = ((ihigh << 6) | ilow) & 0xFF
         j += 4
-        # both bands: scale factor adaptation, then block 4 with difference d
-        bp = lo
-        d = dl
-        wadd = (((t[_WLR + (ilow >> 2)] & 0xFFFF) ^ 0x8000) - 0x8000)
-        nbmax = 18432
-        shift = 8
-        for band in range(2):
-            if band:
-                bp = hi
-                d = dh
-                wadd = (((t[_WHR + ihigh] & 0xFFFF) ^ 0x8000) - 0x8000)
-                nbmax = 22528
-                shift = 10
-            # LOGSCL/LOGSCH + SCALEL/SCALEH
-            nb = ((bp[_NB] * 127) >> 7) + wadd
-            if nb < 0:
-                nb = 0
-            elif nb > nbmax:
-                nb = nbmax
-            bp[_NB] = nb
-            wd2 = shift - (nb >> 11)
-            v = t[_ILB + ((nb >> 6) & 31)]
-            if wd2 < 0:
-                v = v << (0 - wd2)
-            else:
-                v = v >> wd2
-            bp[_DET] = v << 2
-            # PARREC, RECONS (with the previous sz and s)
-            p0 = (((bp[_SZ] & 0xFFFF) ^ 0x8000) - 0x8000) + d
-            if p0 > 32767:
+        # G.722 block 4 for each band (the same code twice, on each band's own locals: the state stays in
+        # registers/frame slots instead of being loaded, sign-extended and stored per sample)
+        # low band: LOGSCL + SCALEL
+        nb = ((lnb * 127) >> 7) + ((t[_WLR + (ilow >> 2)] ^ 0x8000) - 0x8000)
+        if nb < 0:
+            nb = 0
+        elif nb > 18432:
+            nb = 18432
+        lnb = nb
+        wd2 = 8 - (nb >> 11)
+        v = t[_ILB + ((nb >> 6) & 31)]
+        if wd2 < 0:
+            v = v << (0 - wd2)
+        else:
+            v = v >> wd2
+        ldet = v << 2
+        # PARREC, RECONS (with the previous sz and s)
+        p0 = lsz + dl
+        if (p0 + 0x8000) >> 16:
+            if p0 > 0:
                 p0 = 32767
-            elif p0 < -32768:
+            else:
                 p0 = -32768
-            r0 = (((bp[_S] & 0xFFFF) ^ 0x8000) - 0x8000) + d
-            if r0 > 32767:
+        r0 = ls + dl
+        if (r0 + 0x8000) >> 16:
+            if r0 > 0:
                 r0 = 32767
-            elif r0 < -32768:
+            else:
                 r0 = -32768
-            a1 = ((bp[_A1] & 0xFFFF) ^ 0x8000) - 0x8000
-            diff1 = (p0 ^ bp[_P1]) & 0x8000     # 0: p0 and p1 have the same sign
-            # UPPOL2
-            wd1 = a1 << 2
-            if wd1 > 32767:
+        # UPPOL2. Sign tests without branches (the signs are data, a branch on them is a coin toss): for x, y
+        # in int16, m = (x ^ y) >> 15 is 0 when their signs agree and -1 when not, and (c ^ m) - m is c or -c.
+        m1 = (p0 ^ lp1) >> 15
+        wd1 = la1 << 2
+        if (wd1 + 0x8000) >> 16:
+            if wd1 > 0:
                 wd1 = 32767
-            elif wd1 < -32768:
+            else:
                 wd1 = -32768
-            w = wd1
-            if diff1 == 0:
-                w = 0 - wd1
-            if w > 32767:
+        m = -1 - m1
+        wd1 = (wd1 ^ m) - m                 # -wd1 when p0 and p1 have the same sign
+        if wd1 > 32767:
+            wd1 = 32767
+        m = (p0 ^ lp2) >> 15
+        a2 = (wd1 >> 7) + ((la2 * 32512) >> 15) + ((128 ^ m) - m)
+        if a2 > 12288:
+            a2 = 12288
+        elif a2 < -12288:
+            a2 = -12288
+        # UPPOL1 ((a1 * 32640) >> 15 +- 192 stays in int16: |a1| <= 15360 + 12288)
+        w = ((la1 * 32640) >> 15) + ((192 ^ m1) - m1)
+        lim = 15360 - a2
+        if w > lim:
+            w = lim
+        elif w < 0 - lim:
+            w = 0 - lim
+        la1 = w
+        la2 = a2
+        lp2 = lp1
+        lp1 = p0
+        # UPZERO with the old history, DELAYA and FILTEZ, taps 6..1: a tap's new coefficient is final once
+        # computed, and its new history value is the old one of the tap before (tap 1's: the new d, as sat(2 d)).
+        # (b * 32640) >> 15 +- 128 stays in int16 for any int16 b: UPZERO's saturation never acts, left out.
+        g = 128
+        if dl == 0:
+            g = 0
+        m = (ld6 ^ dl) >> 15
+        w = ((lb6 * 32640) >> 15) + ((g ^ m) - m)
+        lb6 = w
+        ld6 = ld5
+        sz = (w * ld6) >> 15
+        m = (ld5 ^ dl) >> 15
+        w = ((lb5 * 32640) >> 15) + ((g ^ m) - m)
+        lb5 = w
+        ld5 = ld4
+        sz += (w * ld5) >> 15
+        m = (ld4 ^ dl) >> 15
+        w = ((lb4 * 32640) >> 15) + ((g ^ m) - m)
+        lb4 = w
+        ld4 = ld3
+        sz += (w * ld4) >> 15
+        m = (ld3 ^ dl) >> 15
+        w = ((lb3 * 32640) >> 15) + ((g ^ m) - m)
+        lb3 = w
+        ld3 = ld2
+        sz += (w * ld3) >> 15
+        m = (ld2 ^ dl) >> 15
+        w = ((lb2 * 32640) >> 15) + ((g ^ m) - m)
+        lb2 = w
+        ld2 = ld1
+        sz += (w * ld2) >> 15
+        m = (ld1 ^ dl) >> 15
+        w = ((lb1 * 32640) >> 15) + ((g ^ m) - m)
+        lb1 = w
+        w = dl + dl
+        if (w + 0x8000) >> 16:
+            if w > 0:
                 w = 32767
-            a2 = (w >> 7) + (((((bp[_A2] & 0xFFFF) ^ 0x8000) - 0x8000) * 32512) >> 15)
-            if (p0 ^ bp[_P2]) & 0x8000:
-                a2 -= 128
             else:
-                a2 += 128
-            if a2 > 12288:
-                a2 = 12288
-            elif a2 < -12288:
-                a2 = -12288
-            # UPPOL1 ((a1 * 32640) >> 15 +- 192 stays in int16: |a1| <= 27648)
-            w = (a1 * 32640) >> 15
-            if diff1:
-                w -= 192
-            else:
-                w += 192
-            lim = 15360 - a2
-            if w > lim:
-                w = lim
-            elif w < 0 - lim:
-                w = 0 - lim
-            a1 = w
-            bp[_A1] = a1
-            bp[_A2] = a2
-            bp[_P2] = bp[_P1]
-            bp[_P1] = p0
-            # UPZERO with the old history, DELAYA and FILTEZ in one pass over taps 6..1: tap i's new coefficient is
-            # final once computed and its new history value is the old one of tap i - 1 (D[0] holds the new d).
-            # (b * 32640) >> 15 +- 128 stays in int16 for any int16 b, so UPZERO's saturation never acts.
-            w = d + d
-            if w > 32767:
-                w = 32767
-            elif w < -32768:
                 w = -32768
-            bp[_D] = w
-            g = 128
-            if d == 0:
-                g = 0
-            sz = 0
-            i = 6
-            while i > 0:
-                w = ((((bp[_B + i] & 0xFFFF) ^ 0x8000) - 0x8000) * 32640) >> 15
-                if (bp[_D + i] ^ d) & 0x8000:
-                    w -= g
-                else:
-                    w += g
-                bp[_B + i] = w
-                e = ((bp[_D + i - 1] & 0xFFFF) ^ 0x8000) - 0x8000
-                bp[_D + i] = e
-                sz += (w * e) >> 15
-                i -= 1
-            if sz > 32767:
+        ld1 = w
+        sz += (lb1 * w) >> 15
+        if (sz + 0x8000) >> 16:
+            if sz > 0:
                 sz = 32767
-            elif sz < -32768:
+            else:
                 sz = -32768
-            bp[_SZ] = sz
-            # FILTEP: a1 * sat(2 r0) + a2 * sat(2 r2), r2 being the previous sample's r0
-            w = r0 + r0
-            if w > 32767:
+        lsz = sz
+        # FILTEP: a1 * sat(2 r0) + a2 * sat(2 r2), r2 being the previous sample's r0
+        w = r0 + r0
+        if (w + 0x8000) >> 16:
+            if w > 0:
                 w = 32767
-            elif w < -32768:
+            else:
                 w = -32768
-            sp = ((a1 * w) >> 15) + ((a2 * (((bp[_R2] & 0xFFFF) ^ 0x8000) - 0x8000)) >> 15)
-            bp[_R2] = w
-            if sp > 32767:
+        sp = ((la1 * w) >> 15) + ((la2 * lr2) >> 15)
+        lr2 = w
+        if (sp + 0x8000) >> 16:
+            if sp > 0:
                 sp = 32767
-            elif sp < -32768:
+            else:
                 sp = -32768
-            # PREDIC
-            sz += sp
-            if sz > 32767:
+        # PREDIC
+        sz += sp
+        if (sz + 0x8000) >> 16:
+            if sz > 0:
                 sz = 32767
-            elif sz < -32768:
+            else:
                 sz = -32768
-            bp[_S] = sz
-    st[_K] = k
+        ls = sz
+        # high band: LOGSCH + SCALEH
+        nb = ((hnb * 127) >> 7) + ((t[_WHR + ihigh] ^ 0x8000) - 0x8000)
+        if nb < 0:
+            nb = 0
+        elif nb > 22528:
+            nb = 22528
+        hnb = nb
+        wd2 = 10 - (nb >> 11)
+        v = t[_ILB + ((nb >> 6) & 31)]
+        if wd2 < 0:
+            v = v << (0 - wd2)
+        else:
+            v = v >> wd2
+        hdet = v << 2
+        # PARREC, RECONS (with the previous sz and s)
+        p0 = hsz + dh
+        if (p0 + 0x8000) >> 16:
+            if p0 > 0:
+                p0 = 32767
+            else:
+                p0 = -32768
+        r0 = hs + dh
+        if (r0 + 0x8000) >> 16:
+            if r0 > 0:
+                r0 = 32767
+            else:
+                r0 = -32768
+        # UPPOL2. Sign tests without branches (the signs are data, a branch on them is a coin toss): for x, y
+        # in int16, m = (x ^ y) >> 15 is 0 when their signs agree and -1 when not, and (c ^ m) - m is c or -c.
+        m1 = (p0 ^ hp1) >> 15
+        wd1 = ha1 << 2
+        if (wd1 + 0x8000) >> 16:
+            if wd1 > 0:
+                wd1 = 32767
+            else:
+                wd1 = -32768
+        m = -1 - m1
+        wd1 = (wd1 ^ m) - m                 # -wd1 when p0 and p1 have the same sign
+        if wd1 > 32767:
+            wd1 = 32767
+        m = (p0 ^ hp2) >> 15
+        a2 = (wd1 >> 7) + ((ha2 * 32512) >> 15) + ((128 ^ m) - m)
+        if a2 > 12288:
+            a2 = 12288
+        elif a2 < -12288:
+            a2 = -12288
+        # UPPOL1 ((a1 * 32640) >> 15 +- 192 stays in int16: |a1| <= 15360 + 12288)
+        w = ((ha1 * 32640) >> 15) + ((192 ^ m1) - m1)
+        lim = 15360 - a2
+        if w > lim:
+            w = lim
+        elif w < 0 - lim:
+            w = 0 - lim
+        ha1 = w
+        ha2 = a2
+        hp2 = hp1
+        hp1 = p0
+        # UPZERO with the old history, DELAYA and FILTEZ, taps 6..1: a tap's new coefficient is final once
+        # computed, and its new history value is the old one of the tap before (tap 1's: the new d, as sat(2 d)).
+        # (b * 32640) >> 15 +- 128 stays in int16 for any int16 b: UPZERO's saturation never acts, left out.
+        g = 128
+        if dh == 0:
+            g = 0
+        m = (hd6 ^ dh) >> 15
+        w = ((hb6 * 32640) >> 15) + ((g ^ m) - m)
+        hb6 = w
+        hd6 = hd5
+        sz = (w * hd6) >> 15
+        m = (hd5 ^ dh) >> 15
+        w = ((hb5 * 32640) >> 15) + ((g ^ m) - m)
+        hb5 = w
+        hd5 = hd4
+        sz += (w * hd5) >> 15
+        m = (hd4 ^ dh) >> 15
+        w = ((hb4 * 32640) >> 15) + ((g ^ m) - m)
+        hb4 = w
+        hd4 = hd3
+        sz += (w * hd4) >> 15
+        m = (hd3 ^ dh) >> 15
+        w = ((hb3 * 32640) >> 15) + ((g ^ m) - m)
+        hb3 = w
+        hd3 = hd2
+        sz += (w * hd3) >> 15
+        m = (hd2 ^ dh) >> 15
+        w = ((hb2 * 32640) >> 15) + ((g ^ m) - m)
+        hb2 = w
+        hd2 = hd1
+        sz += (w * hd2) >> 15
+        m = (hd1 ^ dh) >> 15
+        w = ((hb1 * 32640) >> 15) + ((g ^ m) - m)
+        hb1 = w
+        w = dh + dh
+        if (w + 0x8000) >> 16:
+            if w > 0:
+                w = 32767
+            else:
+                w = -32768
+        hd1 = w
+        sz += (hb1 * w) >> 15
+        if (sz + 0x8000) >> 16:
+            if sz > 0:
+                sz = 32767
+            else:
+                sz = -32768
+        hsz = sz
+        # FILTEP: a1 * sat(2 r0) + a2 * sat(2 r2), r2 being the previous sample's r0
+        w = r0 + r0
+        if (w + 0x8000) >> 16:
+            if w > 0:
+                w = 32767
+            else:
+                w = -32768
+        sp = ((ha1 * w) >> 15) + ((ha2 * hr2) >> 15)
+        hr2 = w
+        if (sp + 0x8000) >> 16:
+            if sp > 0:
+                sp = 32767
+            else:
+                sp = -32768
+        # PREDIC
+        sz += sp
+        if (sz + 0x8000) >> 16:
+            if sz > 0:
+                sz = 32767
+            else:
+                sz = -32768
+        hs = sz
+    bp[_K] = k
+    bp[_S] = ls
+    bp[_SZ] = lsz
+    bp[_R2] = lr2
+    bp[_P1] = lp1
+    bp[_P2] = lp2
+    bp[_A1] = la1
+    bp[_A2] = la2
+    bp[_NB] = lnb
+    bp[_DET] = ldet
+    bp[_D + 1] = ld1
+    bp[_D + 2] = ld2
+    bp[_D + 3] = ld3
+    bp[_D + 4] = ld4
+    bp[_D + 5] = ld5
+    bp[_D + 6] = ld6
+    bp[_B + 1] = lb1
+    bp[_B + 2] = lb2
+    bp[_B + 3] = lb3
+    bp[_B + 4] = lb4
+    bp[_B + 5] = lb5
+    bp[_B + 6] = lb6
+    bp[_BAND + _S] = hs
+    bp[_BAND + _SZ] = hsz
+    bp[_BAND + _R2] = hr2
+    bp[_BAND + _P1] = hp1
+    bp[_BAND + _P2] = hp2
+    bp[_BAND + _A1] = ha1
+    bp[_BAND + _A2] = ha2
+    bp[_BAND + _NB] = hnb
+    bp[_BAND + _DET] = hdet
+    bp[_BAND + _D + 1] = hd1
+    bp[_BAND + _D + 2] = hd2
+    bp[_BAND + _D + 3] = hd3
+    bp[_BAND + _D + 4] = hd4
+    bp[_BAND + _D + 5] = hd5
+    bp[_BAND + _D + 6] = hd6
+    bp[_BAND + _B + 1] = hb1
+    bp[_BAND + _B + 2] = hb2
+    bp[_BAND + _B + 3] = hb3
+    bp[_BAND + _B + 4] = hb4
+    bp[_BAND + _B + 5] = hb5
+    bp[_BAND + _B + 6] = hb6
 
 
 def _state(mode):
@@ -359,7 +579,7 @@ class Encoder:
     def encode(self, pcm, n_samples, out):
         """Encode n_samples (even) from pcm (int16 LE bytes) into out; returns bytes written."""
         n = n_samples >> 1
-        _run(pcm, n, out, self._st, _TAB)
+        _run(0, 0, self._st, pcm, n, out, _TAB)
         return n
 
 
@@ -371,5 +591,5 @@ class Decoder:
 
     def decode(self, data, n_bytes, out):
         """Decode n_bytes of data into out (4 bytes per input byte); returns samples written."""
-        _run(data, n_bytes, out, self._st, _TAB)
+        _run(0, 0, self._st, data, n_bytes, out, _TAB)
         return n_bytes << 1
