@@ -6,7 +6,7 @@
 # (G.722 block 4: RECONS, PARREC, UPPOL1/2, UPZERO, DELAYA, FILTEP, FILTEZ, PREDIC, plus LOGSCL/H and SCALEL/H)
 # are shared by encoder and decoder. Block 4 is written out once per band, on that band's own native-int locals:
 # a call loads both bands' state from the codec's array('h') (98 halfwords) once and stores it back once, so the
-# per-sample code does no loads, sign extensions or stores for it. Tables: one module array('h') (228 halfwords).
+# per-sample code does no loads, sign extensions or stores for it. Tables: one module array('h') (230 halfwords).
 # Nothing is allocated per call.
 #
 # Word width. Viper ints are machine words: 64-bit on the x64 unix port, 32-bit on the ESP32 (Xtensa). The results
@@ -34,20 +34,20 @@ import micropython
 from micropython import const
 
 # Table offsets in _TAB.
-_Q6 = const(0)      # QUANTL decision levels, 30
-_ILN = const(30)    # low-band code words for negative el, 31
-_ILP = const(61)    # ... for positive el, 31
-_QM4 = const(92)    # 4-bit inverse quantiser (INVQAL), 16
-_QM6 = const(108)   # 6-bit inverse quantiser (INVQBL, decoder output), 64
-_QM2 = const(172)   # 2-bit high-band inverse quantiser, 4
-_WLR = const(176)   # WL[RL42[il4]]: LOGSCL multiplier by 4-bit code, 16
-_WHR = const(192)   # WH[RH2[ih]]: LOGSCH multiplier by 2-bit code, 4
-_ILB = const(196)   # antilog table for SCALEL/SCALEH, 32
+_Q6 = const(0)      # QUANTL decision levels, 30 (+ 2 pads)
+_ILN = const(32)    # low-band code words for negative el, 31
+_ILP = const(63)    # ... for positive el, 31
+_QM4 = const(94)    # 4-bit inverse quantiser (INVQAL), 16
+_QM6 = const(110)   # 6-bit inverse quantiser (INVQBL, decoder output), 64
+_QM2 = const(174)   # 2-bit high-band inverse quantiser, 4
+_WLR = const(178)   # WL[RL42[il4]]: LOGSCL multiplier by 4-bit code, 16
+_WHR = const(194)   # WH[RH2[ih]]: LOGSCH multiplier by 2-bit code, 4
+_ILB = const(198)   # antilog table for SCALEL/SCALEH, 32
 
 _TAB = array.array("h", (
-    # _Q6
+    # _Q6, padded with Q6[29] to 32 entries for QUANTL's fixed-step search
     0, 35, 72, 110, 150, 190, 233, 276, 323, 370, 422, 473, 530, 587, 650, 714, 786, 858,
-    940, 1023, 1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919,
+    940, 1023, 1121, 1219, 1339, 1458, 1612, 1765, 1980, 2195, 2557, 2919, 2919, 2919,
     # _ILN
     0, 63, 62, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13,
     12, 11, 10, 9, 8, 7, 6, 5, 4,
@@ -222,21 +222,26 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
                     el = 32767
                 else:
                     el = -32768
-            wd = el
-            if el < 0:
-                wd = -(el + 1)
-            i0 = 1
-            i1 = 30
-            while i0 < i1:
-                m = (i0 + i1) >> 1
-                if wd < ((t[_Q6 + m] * ldet) >> 12):
-                    i1 = m
-                else:
-                    i0 = m + 1
-            if el < 0:
-                ilow = t[_ILN + i0]
-            else:
-                ilow = t[_ILP + i0]
+            # |el| as G.722 takes it (el for el >= 0, -(el + 1) below): el ^ (el >> 15), el being in int16
+            m = el >> 15
+            wd = el ^ m
+            # QUANTL: the first level i in 1..30 with wd < (Q6[i] * det) >> 12, by a fixed 5-step binary search over
+            # Q6 padded to 32 entries with Q6[29]: it finds the last level <= wd (past Q6[29] it lands on 31: 29)
+            i = 0
+            if wd >= ((t[_Q6 + 16] * ldet) >> 12):
+                i = 16
+            if wd >= ((t[_Q6 + 8 + i] * ldet) >> 12):
+                i += 8
+            if wd >= ((t[_Q6 + 4 + i] * ldet) >> 12):
+                i += 4
+            if wd >= ((t[_Q6 + 2 + i] * ldet) >> 12):
+                i += 2
+            if wd >= ((t[_Q6 + 1 + i] * ldet) >> 12):
+                i += 1
+            if i > 29:
+                i = 29
+            # code word of level i + 1: _ILN (el < 0) sits 31 words before _ILP, and m & -31 is -31 or 0
+            ilow = t[_ILP + 1 + i + (m & -31)]
             dl = (ldet * ((t[_QM4 + (ilow >> 2)] ^ 0x8000) - 0x8000)) >> 15
             # high band: SUBTRA, QUANTH, INVQAH
             eh = ((sb - sa) >> 14) - hs
@@ -245,17 +250,11 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
                     eh = 32767
                 else:
                     eh = -32768
-            wd = eh
-            if eh < 0:
-                wd = -(eh + 1)
-            if wd >= ((564 * hdet) >> 12):
-                ihigh = 2
-                if eh < 0:
-                    ihigh = 0
-            else:
-                ihigh = 3
-                if eh < 0:
-                    ihigh = 1
+            # QUANTH: bit 1 of the code is eh >= 0, bit 0 is |eh| below the level (564 * det) >> 12 (the sign of
+            # wd - level, which is within +-2**17: >> 31 gives 0 or -1 on any word width)
+            m = eh >> 15
+            wd = eh ^ m
+            ihigh = ((m + 1) << 1) | (((wd - ((564 * hdet) >> 12)) >> 31) & 1)
             dh = (hdet * ((t[_QM2 + ihigh] ^ 0x8000) - 0x8000)) >> 15
             dst[o] = ((ihigh << 6) | ilow) & 0xFF
         j += 4
