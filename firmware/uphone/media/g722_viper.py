@@ -320,6 +320,7 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
         # UPZERO with the old history, DELAYA and FILTEZ, taps 6..1: a tap's new coefficient is final once
         # computed, and its new history value is the old one of the tap before (tap 1's: the new d, as sat(2 d)).
         # (b * 32640) >> 15 +- 128 stays in int16 for any int16 b: UPZERO's saturation never acts, left out.
+        # The history holds sat(2 d) for FILTEZ; it is 2 d: |d| <= det * max|QM4| >> 15 = 16384 * 20456 >> 15.
         g = 128
         if dl == 0:
             g = 0
@@ -352,11 +353,6 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
         w = ((lb1 * 32640) >> 15) + ((g ^ m) - m)
         lb1 = w
         w = dl + dl
-        if (w + 0x8000) >> 16:
-            if w > 0:
-                w = 32767
-            else:
-                w = -32768
         ld1 = w
         sz += (lb1 * w) >> 15
         if (sz + 0x8000) >> 16:
@@ -447,6 +443,7 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
         # UPZERO with the old history, DELAYA and FILTEZ, taps 6..1: a tap's new coefficient is final once
         # computed, and its new history value is the old one of the tap before (tap 1's: the new d, as sat(2 d)).
         # (b * 32640) >> 15 +- 128 stays in int16 for any int16 b: UPZERO's saturation never acts, left out.
+        # The history holds sat(2 d) for FILTEZ; it is 2 d: |d| <= det * max|QM4| >> 15 = 16384 * 20456 >> 15.
         g = 128
         if dh == 0:
             g = 0
@@ -479,11 +476,6 @@ def _run(w: int, m: int, bp: ptr16, src: ptr8, n: int, dst: ptr8, t: ptr16):
         w = ((hb1 * 32640) >> 15) + ((g ^ m) - m)
         hb1 = w
         w = dh + dh
-        if (w + 0x8000) >> 16:
-            if w > 0:
-                w = 32767
-            else:
-                w = -32768
         hd1 = w
         sz += (hb1 * w) >> 15
         if (sz + 0x8000) >> 16:
