@@ -136,6 +136,12 @@ def test_viper_twin_exact_on_micropython(mp_unix, tmp_path, ref, all_pcm):
             assert len(dec["vp"]) == 2 * len(s)
 
 
+def test_cpython_binds_the_plain_twins():
+    # CPython has no viper emitter: g711_viper fails to import there and the plain twins are bound
+    assert g711.IMPL == "python"
+    assert g711.encode is g711.encode_py and g711.decode is g711.decode_py
+
+
 def test_micropython_vm_plain_path(mpvm, ref):
     # Edges, every 97th sample, and the 508 mu-law inputs where audioop and G.191 disagree (-1..-4 etc).
     samples = sorted(set([-32768, -32767, -8159, -8158, -33, -32, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4,

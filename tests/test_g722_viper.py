@@ -193,3 +193,10 @@ frames(*args, 1)
 print('ALLOC', frames(*args, 50), frames(*args, 5))
 """, heap=110 * 1024)
     assert "ALLOC 0 0" in out, out
+
+
+def test_cpython_binds_the_plain_twins():
+    # CPython has no viper emitter: g722_viper fails to import there and the plain twins are bound
+    from uphone.media import g722
+    assert g722.IMPL == "python"
+    assert g722.Encoder is g722.EncoderPy and g722.Decoder is g722.DecoderPy
