@@ -133,6 +133,7 @@ def test_encode_viper_equals_plain_and_libg722(mp_out, streams, name):
     vp = (d / (name + ".enc.vp")).read_bytes()
     assert not _first_diff(py, ref), "plain twin on MicroPython vs libg722: " + _first_diff(py, ref)
     assert not _first_diff(vp, py), "viper vs plain twin on MicroPython: " + _first_diff(vp, py)
+    assert vp == ref
 
 
 @pytest.mark.parametrize("name", ["sine", "noise", "fullscale", "silence", "mixed"])
@@ -143,6 +144,7 @@ def test_decode_viper_equals_plain_and_libg722(mp_out, name):
     vp = (d / (name + ".dec.vp")).read_bytes()
     assert not _first_diff(py, ref), "plain twin on MicroPython vs libg722: " + _first_diff(py, ref)
     assert not _first_diff(vp, py), "viper vs plain twin on MicroPython: " + _first_diff(vp, py)
+    assert vp == ref
 
 
 def test_sine_survives_the_viper_round_trip(mp_out):
