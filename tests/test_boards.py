@@ -57,3 +57,54 @@ def test_console_on_the_usb_uart(board):
     if board_json(board)["chip"] == "esp32s3":
         assert re.search(r"#define MICROPY_HW_ENABLE_UART_REPL\s+\(1\)", h), board
     assert "MICROPY_HW_ENABLE_UART_REPL (0)" not in h
+
+
+def merged(raw):
+    from uphone import boards
+    return boards._merge(boards.DEFAULT, raw)
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_pin_map_is_clear_of_strapping_psram_and_board_parts(board):
+    from uphone import boards
+    b = merged(board_json(board))
+    assert boards.check(b) == [], board
+    assert b.get("module") and b.get("psram") in ("quad", "octal", None)
+    for pin, why in (b.get("vendor_wiring") or {}).items():
+        assert "esp-bsp" in why, (board, pin)           # a strapping pin only where the vendor wired it
+
+
+def test_default_is_the_generic_board():
+    from uphone import boards
+    assert merged(board_json("generic_max98357")) == boards.DEFAULT
+
+
+def test_check_catches_the_old_pin_maps():
+    from uphone import boards
+    # generic board before: keypad columns on GPIO12 (flash-voltage strap, with a pull-up) and GPIO5, rows on
+    # GPIO16/17 (PSRAM on WROVER), line LED on GPIO2, mic WS on GPIO15
+    old = merged({"pins": {"i2s": {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15},
+                           "keypad": {"rows": [16, 17, 18, 19], "cols": [23, 5, 13, 12], "cols_pull": "up",
+                                      "keys": "123A456B789C*0#D"},
+                           "leds": {"line": 2, "ring": 4, "mwi": 33}, "amp_enable": 21}})
+    text = "\n".join(boards.check(old))
+    for needle in ("GPIO12 is a strapping pin", "GPIO16 is the module's PSRAM", "GPIO17 is the module's PSRAM",
+                   "GPIO15 is a strapping pin", "GPIO5 is a strapping pin", "GPIO2 is a strapping pin"):
+        assert needle in text
+    # Korvo-2 before: the handset on the LCD, microSD, battery ADC and camera pins
+    k = board_json("korvo2_es8311")
+    k["pins"].update({"hook": 1, "keypad": {"rows": [4, 5, 6, 7], "cols": [15, 16, 21, 39], "keys": "1" * 16},
+                      "leds": {"line": 40, "ring": 41, "mwi": 42}})
+    text = "\n".join(boards.check(merged(k)))
+    for needle in ("GPIO1 belongs to the board's LCD clock", "GPIO4 belongs to the board's microSD D0",
+                   "GPIO5 belongs to the board's button ladder", "GPIO6 belongs to the board's battery",
+                   "GPIO16 is already i2s.mck", "GPIO21 belongs to the board's camera VSYNC",
+                   "GPIO40 belongs to the board's camera XCLK"):
+        assert needle in text, needle
+    # LyraT before: ring LED on the headphone-detect input, a pull-up asked of input-only GPIO36
+    ly = board_json("lyrat_es8388")
+    ly["pins"].update({"hook_pull": "up", "leds": {"line": 22, "ring": 19}})
+    text = "\n".join(boards.check(merged(ly)))
+    assert "GPIO19 belongs to the board's headphone detect" in text
+    assert "GPIO36 has no internal pull-up" in text
+    assert boards.input_pull(merged(ly), 36, "up") is None and boards.input_pull(merged(ly), 27, "up") == "up"
