@@ -389,3 +389,125 @@ def test_i2s_audio_nonblocking_frames():
     assert a.write(bytes([3] * 320)) == 320
     assert tx.written == [bytes([1] * 320), bytes([3] * 320)]
 
+
+# -- full duplex: one I2S controller, TX and RX on one clock (board/modules/i2s_duplex + uphone.hal.duplex) --------
+class FakeDuplex:
+    """i2s_duplex.I2SDuplex double: a TX DMA queue of `space` bytes and an RX wire fed by the test; both calls
+    return at once with what fits / what is there, as the C module's timeout-0 calls do."""
+    made = []
+
+    def __init__(self, id=0, sck=None, ws=None, dout=None, din=None, rate=16000, mck=-1, bits=32, frames=320, bufs=4):
+        self.args = dict(id=id, sck=sck, ws=ws, dout=dout, din=din, rate=rate, mck=mck, bits=bits, frames=frames,
+                         bufs=bufs)
+        self.space = frames * bits // 4 * bufs
+        self.sent = bytearray()
+        self.wire = bytearray()
+        FakeDuplex.made.append(self)
+        EVENTS.append(("i2s", "duplex", rate, bits))
+
+    def write(self, buf):
+        n = min(len(buf), self.space)
+        self.sent += bytes(buf[:n])
+        self.space -= n
+        return n
+
+    def readinto(self, buf):
+        n = min(len(buf), len(self.wire))
+        buf[:n] = self.wire[:n]
+        del self.wire[:n]
+        return n
+
+    def deinit(self):
+        pass
+
+
+def s16(v):
+    return (v & 0xFFFF).to_bytes(2, "little")
+
+
+def korvo_wire(mics, refs):
+    """What the ES7210 sends in TDM read as 32-bit stereo (esp-adf AEC example for the Korvo-2, "RMNM"):
+    left slot = ref (low half) + mic (high half), right slot = unused + second mic."""
+    out = bytearray()
+    for m, r in zip(mics, refs):
+        out += s16(r) + s16(m) + s16(0) + s16(-m)
+    return out
+
+
+def test_duplex_framing_korvo_mic_and_echo_reference():
+    from uphone.hal import duplex
+    lay = duplex.Layout(slot_bits=32, tx=(2, 6), mic=2, ref=0)
+    dev = FakeDuplex(rate=16000, bits=32, frames=320)
+    a = duplex.DuplexAudio(dev, 16000, lay)
+    assert a.samples == 320 and lay.frame == 8
+    mic, ref = bytearray(640), bytearray(640)
+    a.readinto(mic)
+    assert mic == bytearray(640)                            # nothing captured yet: silence, no waiting
+    mics = [(i * 37) % 30000 - 15000 for i in range(320)]
+    refs = [(i * 91) % 20000 - 10000 for i in range(320)]
+    wire = korvo_wire(mics, refs)
+    dev.wire += wire[:1000]                                 # a partial frame: kept, not handed out
+    a.readinto(mic)
+    assert mic == bytearray(640) and a.frames_in == 0
+    dev.wire += wire[1000:]
+    a.readinto(mic)
+    a.read_ref(ref)
+    assert mic == b"".join(s16(v) for v in mics)            # sample-aligned: same frame, same instants
+    assert ref == b"".join(s16(v) for v in refs)
+    # playback: each 16-bit sample goes to the upper half of both 32-bit slots (16-bit I2S in 32-bit slots)
+    play = b"".join(s16(v) for v in mics)
+    assert a.write(play) == 640
+    assert bytes(dev.sent[:16]) == b"\0\0" + play[0:2] + b"\0\0" + play[0:2] + b"\0\0" + play[2:4] + b"\0\0" + play[2:4]
+    assert len(dev.sent) == 2560
+
+
+def test_duplex_tx_queue_full_drops_a_frame_not_the_loop():
+    from uphone.hal import duplex
+    lay = duplex.Layout(slot_bits=16, tx=(0, 2), mic=0, ref=None)     # LyraT: ES8388, 16-bit slots
+    dev = FakeDuplex(rate=8000, bits=16, frames=160, bufs=2)
+    a = duplex.DuplexAudio(dev, 8000, lay)
+    frame = bytes(range(256)) + bytes(64)
+    assert a.write(frame) == 320 and a.write(frame) == 320 and len(dev.sent) == 1280     # both DMA buffers full
+    assert a.write(frame) == 320                            # queued partly: 0 bytes fit, rest pending
+    assert a.write(frame) == 0 and a.dropped == 1           # still pending: dropped, returns at once
+    dev.space = 10000
+    assert a.write(frame) == 320 and len(dev.sent) == 1280 + 640 + 640
+    ref = bytearray(b"\1" * 320)
+    a.read_ref(ref)
+    assert ref == bytearray(320)                            # no reference channel on this board
+
+
+def test_codec_board_starts_i2s_before_the_codecs(monkeypatch):
+    import json
+    import os
+    import sys
+    import types
+    from uphone import boards
+    from uphone.hal import codec
+    mod = types.ModuleType("i2s_duplex")
+    mod.I2SDuplex = FakeDuplex
+    monkeypatch.setitem(sys.modules, "i2s_duplex", mod)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for name, rate, want in (("korvo2_es8311", 8000, (0x18, 0x40)), ("lyrat_es8388", 16000, (0x10,))):
+        m = FM.make_machine()
+        FakeDuplex.made = []
+        with open(os.path.join(root, "board", name, "board.json")) as f:
+            board = boards._merge(boards.DEFAULT, json.load(f))
+        audio, codecs = codec.start(m, board, {"volume_speaker": 70}, rate, m.I2C())
+        assert EVENTS[0][0] == "i2s" and len(EVENTS) > 1 and all(e[0] == "i2c" for e in EVENTS[1:]), EVENTS[:3]
+        assert tuple(sorted({e[1] for e in EVENTS[1:]})) == want
+        d = FakeDuplex.made[0].args
+        p = board["pins"]["i2s"]
+        assert (d["mck"], d["sck"], d["ws"], d["dout"], d["din"], d["rate"]) == (
+            p["mck"], p["sck"], p["ws"], p["sd_out"], p["sd_in"], rate)
+        assert d["frames"] == rate // 50
+        if name == "korvo2_es8311":
+            assert d["bits"] == 32 and rate * 64 >= es8311.MIN_SCLK_HZ     # BCLK 512 kHz at 8 kHz
+            assert audio.layout.ref is not None
+        else:
+            assert d["bits"] == 16 and audio.layout.ref is None
+    monkeypatch.delitem(sys.modules, "i2s_duplex")
+    m = FM.make_machine()
+    logs = []
+    assert codec.start(m, board, {}, 16000, m.I2C(), logs.append) == (None, [])
+    assert "make firmware BOARD=lyrat_es8388" in logs[0]
