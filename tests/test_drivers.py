@@ -511,3 +511,71 @@ def test_codec_board_starts_i2s_before_the_codecs(monkeypatch):
     logs = []
     assert codec.start(m, board, {}, 16000, m.I2C(), logs.append) == (None, [])
     assert "make firmware BOARD=lyrat_es8388" in logs[0]
+
+
+class HalPhone:
+    """The parts of Phone that Esp32Hal touches at start-up and in poll()."""
+
+    def __init__(self):
+        self.audio = None
+        self.mwi = None
+        self.events = []
+
+    def set_audio(self, source, sink):
+        self.audio = (source, sink)
+
+    def current_call(self):
+        return None
+
+    def sessions(self):
+        return []
+
+    def user_event(self, session, ev, args):
+        self.events.append((ev, args))
+        return (0, None, "")
+
+
+def codec_board_hal(name, monkeypatch, rate=16000):
+    import json
+    import os
+    import sys
+    import types
+    from uphone import boards
+    from uphone.hal import esp32
+    mod = types.ModuleType("i2s_duplex")
+    mod.I2SDuplex = FakeDuplex
+    monkeypatch.setitem(sys.modules, "i2s_duplex", mod)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "board", name, "board.json")) as f:
+        board = boards._merge(boards.DEFAULT, json.load(f))
+    m = FM.make_machine()
+    FakeDuplex.made = []
+    phone = HalPhone()
+    logs = []
+    hal = esp32.Esp32Hal(m, board, {"audio": {"rate": rate, "volume_speaker": 70}}, phone, logs.append)
+    return hal, phone, m, logs
+
+
+@pytest.mark.parametrize("name", ["korvo2_es8311", "lyrat_es8388"])
+def test_codec_board_hal_plays_and_captures(name, monkeypatch):
+    from uphone.hal import duplex
+    hal, phone, m, logs = codec_board_hal(name, monkeypatch)
+    assert isinstance(hal.audio, duplex.DuplexAudio) and phone.audio == (hal.audio, hal.audio)
+    assert not FM.I2S.made                                  # stock machine.I2S not used on these boards
+    first_i2c = next(i for i, e in enumerate(EVENTS) if e[0] == "i2c")
+    assert EVENTS[first_i2c - 1][0] == "i2s"                # the duplex clock runs before any codec register
+    regs = {(e[1], e[2]): e[3] for e in EVENTS if e[0] == "i2c"}
+    if name == "korvo2_es8311":
+        assert regs[(0x18, 0x32)] == 0xA8 and regs[(0x40, 0x12)] == 0x02      # -11.5 dB; ES7210 in TDM
+        assert hal.audio.layout.ref == 0
+    else:
+        assert regs[(0x10, 0x1B)] == 22 and regs[(0x10, 0x03)] == 0x00          # ES8388 DAC volume, ADC on
+    assert hal.amp is not None and hal.amp.sd.id == board_pin(name, "amp_enable")
+
+
+def board_pin(name, key):
+    import json
+    import os
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "board", name, "board.json")) as f:
+        return json.load(f)["pins"][key]
