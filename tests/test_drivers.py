@@ -117,7 +117,7 @@ class WDT:
 def make_machine():
     import types
     m = types.ModuleType("machine")
-    Pin.log, Pin.levels, I2S.made, WDT.made, ADC.made = [], {}, [], [], []
+    Pin.log, Pin.levels, Pin.made, I2S.made, WDT.made, ADC.made = [], {}, {}, [], [], []
     ADC.uv = 3300000
     del EVENTS[:]
     m.Pin, m.I2C, m.I2S, m.WDT, m.ADC = Pin, I2C, I2S, WDT, ADC
@@ -579,3 +579,37 @@ def board_pin(name, key):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with open(os.path.join(root, "board", name, "board.json")) as f:
         return json.load(f)["pins"][key]
+
+
+def test_korvo_keys_from_the_adc_ladder_and_leds_on_the_expander(monkeypatch):
+    hal, phone, m, logs = codec_board_hal("korvo2_es8311", monkeypatch)
+    adc = FM.ADC.made[0]
+    assert (adc.pin, adc.atten) == (5, m.ADC.ATTN_11DB)
+    # the expander: LED bits P6/P7 made outputs, low, before anything else on 0x38; P0-P5 left as inputs
+    x = [(e[2], e[3]) for e in EVENTS if e[0] == "i2c" and e[1] == 0x38]
+    assert x == [(0x01, 0x3F), (0x03, 0x3F)]
+    assert not [p for p in FM.Pin.made if p in (1, 4, 6, 7, 15, 21, 39, 40, 41, 42)]    # board parts untouched
+    FM.ADC.uv = 2410000                     # REC: key "1"
+    assert hal.scan_key() == "1"
+    FM.ADC.uv = 1650000                     # PLAY: the hook button, not a key
+    assert hal.scan_key() is None
+    levels = [hal.off_hook_raw(now) for now in range(0, 100, 10)]
+    assert levels[-1] is True
+    FM.ADC.uv = 3300000
+    hal.poll(200)                           # idle, registered nowhere: LEDs off
+    hal.leds["ring"].value(1)
+    assert [(e[2], e[3]) for e in EVENTS if e[0] == "i2c" and e[1] == 0x38][-1] == (0x01, 0x7F)    # P6 (red) on
+
+
+def test_input_only_pins_get_no_pull_request(monkeypatch):
+    hal, phone, m, logs = codec_board_hal("lyrat_es8388", monkeypatch)
+    assert FM.Pin.made[36].pull is None and FM.Pin.made[36].mode == FM.Pin.IN      # REC key, external pull-up
+    assert 19 not in FM.Pin.made                                                   # headphone detect left alone
+    assert FM.Pin.made[22].mode == FM.Pin.OUT
+    from uphone import boards
+    from uphone.hal import esp32
+    m = FM.make_machine()
+    esp32.Esp32Hal(m, boards._merge(boards.DEFAULT, {}), {}, HalPhone(), logs.append)
+    assert [FM.Pin.made[c].pull for c in (34, 35, 36)] == [None, None, None]      # keypad columns: external
+    assert FM.Pin.made[27].pull == FM.Pin.PULL_UP                                 # hook: internal pull-up
+    assert not [p for p in FM.Pin.made if p in (0, 2, 5, 12, 15, 16, 17)]          # no strapping / PSRAM pins

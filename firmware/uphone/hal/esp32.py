@@ -2,6 +2,7 @@
 # drivers, and the handset pins (hook, keypad matrix, LEDs, ringer, amp) polled from the loop via uphone.handset.
 from uphone import handset as H
 from uphone import boards
+from uphone.hal.board_io import BoardIO
 from uphone.compat import const, ticks_diff, ticks_add
 
 _FRAME_MS = const(20)
@@ -110,17 +111,9 @@ class Esp32Hal:
         if self.audio is not None:
             phone.set_audio(self.audio, self.audio)
         self.handset = H.Handset()
-        self.hook = Pin(pins["hook"], Pin.IN, Pin.PULL_UP) if pins.get("hook") is not None else None
-        self.hook_off = pins.get("hook_off_level", 1)
-        kp = pins.get("keypad") or {}
-        self.rows = [Pin(p, Pin.OUT, value=1) for p in kp.get("rows", ())]
-        self.cols = [Pin(p, Pin.IN, Pin.PULL_UP) for p in kp.get("cols", ())]
-        self.keys = kp.get("keys", "123A456B789C*0#D")
-        self.leds = {}
-        for name, p in (pins.get("leds") or {}).items():
-            if p is not None:
-                self.leds[name] = Pin(p, Pin.OUT, value=0)
-        self.ringer = Pin(pins["ringer"], Pin.OUT, value=0) if pins.get("ringer") is not None else None
+        # hook switch or hook button, keypad or ADC ladder, LEDs on GPIOs or the I2C expander (uphone.hal.board_io)
+        self.io = BoardIO(machine, board, self.i2c, log)
+        self.leds, self.ringer = self.io.leds, self.io.ringer
         self._out = {}
         self.tone = None
         self._tone_buf = bytearray(self.rate // 1000 * _FRAME_MS * 2)
@@ -139,19 +132,10 @@ class Esp32Hal:
 
     # -- pins ------------------------------------------------------------------------------------------------
     def scan_key(self):
-        """Keypad matrix: pull one row low at a time, a column reading 0 is a pressed key. -> key or None."""
-        found = None
-        nc = len(self.cols)
-        for r, row in enumerate(self.rows):
-            row.value(0)
-            for c in range(nc):
-                if found is None and self.cols[c].value() == 0:
-                    found = self.keys[r * nc + c]
-            row.value(1)
-        return found
+        return self.io.scan_key()
 
-    def off_hook_raw(self):
-        return self.hook is not None and self.hook.value() == self.hook_off
+    def off_hook_raw(self, now=0, summary=H.IDLE):
+        return self.io.off_hook_raw(now, summary)
 
     def _set(self, name, pin, on):
         if self._out.get(name) != on:
@@ -162,7 +146,7 @@ class Esp32Hal:
     def poll(self, now):
         phone = self.phone
         summary = H.call_summary(phone)
-        for out in self.handset.poll(now, self.off_hook_raw(), self.scan_key(), summary):
+        for out in self.handset.poll(now, self.off_hook_raw(now, summary), self.scan_key(), summary):
             if out[0] == "ev":
                 self._event(out[1], out[2])
             else:
