@@ -20,6 +20,7 @@
 // Not compiled in this repository's CI (no ESP-IDF there): `make firmware BOARD=<board>` builds it.
 
 #include "py/runtime.h"
+#include "py/mperrno.h"
 #include "py/mphal.h"
 #include "driver/i2s_std.h"
 
