@@ -613,3 +613,45 @@ def test_input_only_pins_get_no_pull_request(monkeypatch):
     assert [FM.Pin.made[c].pull for c in (34, 35, 36)] == [None, None, None]      # keypad columns: external
     assert FM.Pin.made[27].pull == FM.Pin.PULL_UP                                 # hook: internal pull-up
     assert not [p for p in FM.Pin.made if p in (0, 2, 5, 12, 15, 16, 17)]          # no strapping / PSRAM pins
+
+
+MP_DUPLEX = """
+from uphone.hal import duplex
+from uphone.drivers import es8311, es8388, es7210, volume
+class Dev:
+    def __init__(self):
+        self.wire = bytearray()
+        self.sent = bytearray()
+    def write(self, b):
+        self.sent += bytes(b)
+        return len(b)
+    def readinto(self, b):
+        n = min(len(b), len(self.wire))
+        b[:n] = self.wire[:n]
+        self.wire = self.wire[n:]
+        return n
+d = Dev()
+a = duplex.DuplexAudio(d, 16000, duplex.Layout(32, (2, 6), 2, 0))
+for k in range(320):
+    m, r = (k * 37) & 0xFFFF, (k * 91) & 0xFFFF
+    d.wire += bytes([r & 255, r >> 8, m & 255, m >> 8, 0, 0, 0, 0])
+mic, ref = bytearray(640), bytearray(640)
+a.readinto(mic)
+a.read_ref(ref)
+a.write(bytes(range(256)) * 2 + bytes(128))
+hw = volume.hw_gain_db(3.3, 5.0, 0)
+print(sum(mic), sum(ref), mic[2:4] == bytes([37, 0]), ref[2:4] == bytes([91, 0]), sum(d.sent), len(d.sent))
+print(es8311.init_sequence(8000, 32, True, 70, hw)[-2:], es8388.init_sequence(16000, 70, hw)[-3:])
+"""
+
+
+def test_duplex_framing_and_codec_values_on_micropython(mpvm):
+    # the same framing and register values inside MicroPython v1.27 (firmware/ as on the phone)
+    out, _ = mpvm(MP_DUPLEX)
+    import io
+    import contextlib
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(compile(MP_DUPLEX, "mp_duplex", "exec"), {})
+    assert out.split() == buf.getvalue().split()
+    assert "True True" in out
