@@ -27,17 +27,48 @@ def esptool_cmd(port, baud, *args):
     return [sys.executable, "-m", "esptool", "--port", port, "--baud", str(baud)] + list(args)
 
 
+# esptool names the chip on several lines; which ones depends on the version (fixtures in tests/fixtures/esptool):
+#   v4: "Detecting chip type... ESP32" (after, on an ESP32 ROM, "Detecting chip type... Unsupported detection
+#       protocol, switching and trying again..."), then "Chip is ESP32-D0WD-V3 (revision v3.1)"
+#   v5: "Detecting chip type... ESP32", "Connected to ESP32 on /dev/ttyUSB0:", "Chip type:          ESP32-D0WD-V3 ..."
+_CHIP_PREFIXES = ("chip is ", "chip type:", "connected to ", "detecting chip type...")
+_CHIPS = ("esp32s3", "esp32s2", "esp32c3", "esp32c6", "esp32")      # longest first: "esp32" prefixes the others
+
+
+def _chip_name(value):
+    """'ESP32-D0WD-V3 (revision v3.1)' / 'ESP32-S3 on /dev/ttyUSB0:' -> 'esp32' / 'esp32s3', else None."""
+    words = value.strip().split()
+    if not words:
+        return None
+    word = words[0].lower().replace("-", "").rstrip(":")
+    for chip in _CHIPS:
+        if word.startswith(chip):
+            return chip
+    return None
+
+
 def parse_chip(text):
-    """esptool's chip_id/flash_id output -> 'esp32' | 'esp32s3' | ... or None."""
+    """esptool's chip_id/flash_id output (v4 or v5) -> 'esp32' | 'esp32s3' | ... or None.
+    The "Chip is" / "Chip type:" line names the part (e.g. ESP32-D0WD-V3) and wins; the detection lines are a
+    fallback. A line that names no chip (the v4 "Unsupported detection protocol" retry) is skipped."""
+    found = {}
     for line in text.splitlines():
         low = line.strip().lower()
-        if low.startswith(("chip is ", "chip type:", "detecting chip type...")):
-            val = low.split("is ", 1)[1] if low.startswith("chip is ") else low.split(":", 1)[1].strip().split("...")[-1]
-            val = val.strip().replace("-", "").split(" ")[0]
-            for chip in ("esp32s3", "esp32s2", "esp32c3", "esp32c6", "esp32"):
-                if val.startswith(chip):
-                    return chip
+        for prefix in _CHIP_PREFIXES:
+            if low.startswith(prefix):
+                chip = _chip_name(line.strip()[len(prefix):])
+                if chip is not None:
+                    found.setdefault(prefix, chip)
+                break
+    for prefix in _CHIP_PREFIXES:
+        if prefix in found:
+            return found[prefix]
     return None
+
+
+def verified(text):
+    """True when esptool read the written image back and its hash matched (write_flash, v4 and v5)."""
+    return any(line.strip() == "Hash of data verified." for line in text.splitlines())
 
 
 def flash(port, firmware, baud=460800, runner=default_runner, chip=None, erase=True, out=sys.stdout):
@@ -66,6 +97,8 @@ def flash(port, firmware, baud=460800, runner=default_runner, chip=None, erase=T
     rc, text = runner(esptool_cmd(port, baud, "--chip", chip, "write_flash", "-z", offset, firmware))
     if rc != 0:
         raise DeployError("write failed: %s" % (text.strip().splitlines() or ["exit %d" % rc])[-1])
+    if not verified(text):
+        raise DeployError("esptool wrote the image but did not report 'Hash of data verified.': flash again")
     print("flashed %s; next: phonectl deploy --port %s --board BOARD" % (firmware, port), file=out)
     return 0
 

@@ -4,6 +4,7 @@
 # Builds are incremental: the extracted tarball and the port's build folder live under build/micropython/ and make
 # rebuilds only what changed (a firmware edit re-freezes the package in a few seconds).
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -162,8 +163,24 @@ def build_esp32(board, src=None, jobs=2):
     open(log, "w").close()
     _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
     bbuild = os.path.join(BUILD, "esp32-" + board)
-    _make(["-C", port, "BOARD_DIR=" + bdir, "BUILD=" + bbuild], log)
+    _make(["-C", port] + esp32_make_args(board, bbuild), log)
     return os.path.join(bbuild, "firmware.bin")
+
+
+def esp32_make_args(board, build_dir):
+    """make arguments for ports/esp32: the board folder, the build folder, and USER_C_MODULES when the board's
+    board.json lists C modules (the codec boards' i2s_duplex, board/modules/)."""
+    bdir = os.path.join(ROOT, "board", board)
+    args = ["BOARD_DIR=" + bdir, "BUILD=" + build_dir]
+    with open(os.path.join(bdir, "board.json")) as f:
+        mods = json.load(f).get("user_c_modules") or []
+    for m in mods:
+        if not os.path.isfile(os.path.join(ROOT, "board", "modules", m, "micropython.cmake")):
+            raise SystemExit("error: board/%s lists C module %s, but board/modules/%s has no micropython.cmake"
+                             % (board, m, m))
+    if mods:
+        args.append("USER_C_MODULES=" + os.path.join(ROOT, "board", "modules", "micropython.cmake"))
+    return args
 
 
 def run_build(args):

@@ -118,3 +118,36 @@ def test_call_summary_and_registered():
     assert H.call_summary(FakePhone([FakeSession(T.K_call, T.S_Active, ROLE_UAS)])) == H.IN_CALL
     reg = FakeSession(T.K_registration, T.S_Registered, 0)
     assert H.registered(FakePhone([reg])) and not H.registered(FakePhone([]))
+
+
+def press(t, start, summary, hold=60):
+    """Press for `hold` ms, release for 60 ms, sampling every 5 ms. -> off-hook level after the release."""
+    for now in range(start, start + hold, 5):
+        t.update(1, now, summary)
+    for now in range(start + hold, start + hold + 60, 5):
+        level = t.update(0, now, summary)
+    return level
+
+
+def test_hook_toggle_button():
+    # boards without a hook switch (Korvo-2 PLAY key, LyraT REC key): a press flips off-hook, bounces do not
+    t = H.HookToggle(30)
+    levels = [t.update(p, now, H.IDLE) for now, p in ((0, 1), (5, 0), (10, 1), (50, 1), (60, 1), (100, 0), (140, 0))]
+    assert levels == [False, False, False, True, True, True, True]     # one flip, once 30 ms stable
+    assert press(t, 200, H.INCOMING, hold=20) is True                   # too short to count: unchanged
+    assert press(t, 300, H.IN_CALL) is False                            # second press: on-hook (hang up)
+    assert press(t, 500, H.IDLE) is True
+    t.update(0, 700, H.IN_CALL)
+    assert t.update(0, 710, H.IDLE) is False                           # far end hung up: back on-hook by itself
+
+
+def test_toggle_feeds_handset_accept_and_hangup():
+    t, h = H.HookToggle(), H.Handset()
+    out = []
+    for now in range(0, 200, 5):
+        out += h.poll(now, t.update(50 <= now < 110, now, H.INCOMING), None, H.INCOMING)
+    assert out == [("ev", "AcceptCall", {})]
+    out = []
+    for now in range(200, 400, 5):
+        out += h.poll(now, t.update(250 <= now < 310, now, H.IN_CALL), None, H.IN_CALL)
+    assert out == [("ev", "HangupCall", {})]

@@ -1,6 +1,7 @@
 # Host tools end to end against a virtual ESP32 on a pty (host_tools/virtual_board.py), through the real mpremote
 # and pyserial: deploy (only changed files), provision (atomic, validated), exec in the MicroPython VM, the vectors
 # over the serial harness, console --send, flash command lines with a fake esptool. Loopback only, every step bounded.
+import io
 import json
 import os
 import subprocess
@@ -69,24 +70,61 @@ def test_absent_port_is_a_clear_error(tmp_path):
         assert len(err) == 1 and err[0].startswith("error: ") and "nonexistent-uphone" in err[0], r.stderr
 
 
-def test_flash_command_lines_per_chip(tmp_path, capsys):
+FIXTURES = os.path.join(ROOT, "tests", "fixtures", "esptool")     # reconstructed from esptool's source: see README
+ESPTOOL_TAGS = ("v4.8.1", "v5.1.0")
+
+
+def fixture(tag, chip, verb):
+    with open(os.path.join(FIXTURES, "%s_%s_%s.txt" % (tag, chip, verb)), newline="") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("tag", ESPTOOL_TAGS)
+@pytest.mark.parametrize("chip", ["esp32", "esp32s3"])
+def test_parse_chip_on_esptool_output(tag, chip):
+    from host_tools import flash
+    for verb in ("chip_id", "flash_id"):
+        assert flash.parse_chip(fixture(tag, chip, verb)) == chip, (tag, chip, verb)
+    assert flash.verified(fixture(tag, chip, "write_flash"))
+    assert not flash.verified(fixture(tag, chip, "flash_id"))
+
+
+def test_parse_chip_edge_lines():
+    from host_tools import flash
+    # v4 on an ESP32 ROM: the first detection line names no chip and must not be taken for one (was an IndexError)
+    assert flash.parse_chip("Detecting chip type... Unsupported detection protocol, switching and trying again...\n"
+                            "Connecting....\n") is None
+    assert flash.parse_chip("Detecting chip type... ESP32\n") == "esp32"
+    assert flash.parse_chip("Chip type:          ESP32-C3 (QFN32) (revision v0.4)\n") == "esp32c3"
+    assert flash.parse_chip("A fatal error occurred: Failed to connect to Espressif device\n") is None
+
+
+@pytest.mark.parametrize("tag", ESPTOOL_TAGS)
+def test_flash_command_lines_per_chip(tag, tmp_path):
     from host_tools import flash
     img = tmp_path / "ESP32_GENERIC.bin"
     img.write_bytes(b"\xe9" + b"\0" * 15)
     port = str(tmp_path / "ttyFAKE")
-    open(port, "w").close()         # the port exists; the fake runner is the "device"
-    for chip_line, chip, offset in (("Chip is ESP32-D0WD-V3 (revision v3.1)", "esp32", "0x1000"),
-                                    ("Chip is ESP32-S3 (QFN56) (revision v0.2)", "esp32s3", "0x0"),
-                                    ("Chip type: ESP32-C3 (QFN32) (revision v0.4)", "esp32c3", "0x0")):
+    open(port, "w").close()         # the port exists; the fake runner plays esptool's recorded output
+    for chip, offset in (("esp32", "0x1000"), ("esp32s3", "0x0")):
         calls = []
 
         def runner(cmd):
             calls.append(cmd)
-            return 0, "esptool v5\nConnecting....\n%s\nDetected flash size: 4MB\n" % chip_line
-        assert flash.flash(port, str(img), 460800, runner=runner) == 0
+            verb = next(v for v in ("flash_id", "erase_flash", "write_flash") if v in cmd)
+            if verb == "erase_flash":
+                return 0, "Erasing flash (this may take a while)...\n"
+            return 0, fixture(tag, chip, verb)
+        out = io.StringIO()
+        assert flash.flash(port, str(img), 460800, runner=runner, out=out) == 0
         base = [sys.executable, "-m", "esptool", "--port", port, "--baud", "460800"]
         assert calls == [base + ["flash_id"], base + ["--chip", chip, "erase_flash"],
                          base + ["--chip", chip, "write_flash", "-z", offset, str(img)]]
+        assert "chip: %s, image offset %s" % (chip, offset) in out.getvalue()
+    # an exit 0 without the read-back check is not a flashed phone
+    unverified = fixture(tag, "esp32", "write_flash").replace("Hash of data verified.", "")
+    with pytest.raises(flash.DeployError, match="Hash of data verified"):
+        flash.flash(port, str(img), chip="esp32", runner=lambda c: (0, unverified), out=io.StringIO())
     with pytest.raises(flash.DeployError, match="micropython.org/download"):
         flash.flash(port, str(tmp_path / "missing.bin"), runner=lambda c: (0, ""))
 
@@ -183,3 +221,16 @@ def test_config_schema_and_example():
     sys.path.insert(0, os.path.join(ROOT, "firmware"))
     from uphone import config
     assert config.validate(json.loads(r.stdout)) == []
+
+
+def test_esp32_build_passes_the_boards_c_modules():
+    from host_tools import runtime
+    for board, mods in (("korvo2_es8311", True), ("lyrat_es8388", True), ("generic_max98357", False)):
+        args = runtime.esp32_make_args(board, "/tmp/b")
+        assert args[:2] == ["BOARD_DIR=" + os.path.join(ROOT, "board", board), "BUILD=/tmp/b"]
+        um = [a for a in args if a.startswith("USER_C_MODULES=")]
+        assert bool(um) == mods, (board, args)
+        if um:
+            path = um[0].split("=", 1)[1]
+            with open(path) as f:
+                assert "i2s_duplex/micropython.cmake" in f.read()

@@ -33,6 +33,26 @@ class Debouncer:
         return False
 
 
+class HookToggle:
+    """A momentary button used as the hook (boards without a hook switch: the Korvo-2's PLAY key, the LyraT's REC
+    key): each debounced press flips off-hook. When a call ends from the far side the phone goes back on-hook by
+    itself, so the next incoming call is answered with one press, as on a headset."""
+
+    def __init__(self, debounce_ms=DEBOUNCE_MS):
+        self.button = Debouncer(False, debounce_ms)
+        self.off_hook = False
+        self._last = IDLE
+
+    def update(self, pressed, now, summary=IDLE):
+        """-> the off-hook level to feed Handset.poll."""
+        if self.button.update(bool(pressed), now) and self.button.value:
+            self.off_hook = not self.off_hook
+        if summary == IDLE and self._last in (CALLING, IN_CALL):
+            self.off_hook = False
+        self._last = summary
+        return self.off_hook
+
+
 def call_summary(phone):
     """Phone -> IDLE / INCOMING / CALLING / IN_CALL from the current call's state and role."""
     from uphone import table as T

@@ -5,6 +5,21 @@
 # (15 dB and 3 dB need 100k resistors, which a GPIO cannot make).
 GAINS_DB = (6, 9, 12)
 
+# Interface (datasheet, General Description): I2S data of 16/24/32 bits at 8 kHz .. 96 kHz, no MCLK. machine.I2S TX
+# 16-bit mono sends 16-bit data in two 16-bit slots: 32 BCLK per LRCLK, a standard I2S frame (256 kHz at 8 kHz).
+MIN_RATE, MAX_RATE = 8000, 96000
+DATA_BITS = (16, 24, 32)
+
+
+def check_timing(rate, data_bits=16, slot_bits=None):
+    """-> BCLK in Hz for this I2S frame, or ValueError when the amplifier does not accept it."""
+    slot_bits = slot_bits or data_bits
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise ValueError("MAX98357A: sample rate %d Hz outside %d-%d Hz" % (rate, MIN_RATE, MAX_RATE))
+    if data_bits not in DATA_BITS or slot_bits < data_bits:
+        raise ValueError("MAX98357A: %d-bit data in %d-bit slots is not an I2S format it takes" % (data_bits, slot_bits))
+    return rate * 2 * slot_bits
+
 
 class MAX98357:
     """pin_cls: machine.Pin (or a test double with the same API). sd / gain: pin numbers or None.

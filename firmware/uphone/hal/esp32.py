@@ -2,6 +2,7 @@
 # drivers, and the handset pins (hook, keypad matrix, LEDs, ringer, amp) polled from the loop via uphone.handset.
 from uphone import handset as H
 from uphone import boards
+from uphone.hal.board_io import BoardIO
 from uphone.compat import const, ticks_diff, ticks_add
 
 _FRAME_MS = const(20)
@@ -87,64 +88,54 @@ class Esp32Hal:
         self.rate = int(audio_cfg.get("rate", board.get("rate", 8000)))
         self.audio = None
         self.codec = self.amp = None
+        self.codecs = []
         self._init_codec(pins, audio_cfg)
-        capture = "audio_rx" in board.get("supports", ())
-        if capture and boards.shared_i2s_clock(board):
-            # machine.I2S TX (16-bit slots) and RX (always 32-bit slots) are two controllers with different bit
-            # clocks: they cannot share one SCLK/LRCK pair. Playback works; capture needs a duplex-capable build.
-            log("audio: board shares one I2S clock pair; capture off with stock machine.I2S")
-            capture = False
-        if "audio_tx" in board.get("supports", ()):
+        i2c_pins = pins.get("i2c") or {}
+        self.i2c = None
+        if i2c_pins.get("scl") is not None:
+            self.i2c = machine.I2C(0, scl=Pin(i2c_pins["scl"]), sda=Pin(i2c_pins["sda"]), freq=400000)
+        if (board.get("audio") or {}).get("duplex"):
+            # codec boards: one I2S controller for both directions (board/modules/i2s_duplex), started before the
+            # codecs are configured over I2C (they clock from MCLK/SCLK/LRCK); see uphone.hal.codec
+            from uphone.hal import codec
+            self.audio, self.codecs = codec.start(machine, board, audio_cfg, self.rate, self.i2c, log)
+            self.codec = self.codecs[0] if self.codecs else None
+        elif "audio_tx" in board.get("supports", ()):
+            capture = "audio_rx" in board.get("supports", ())
+            if capture and boards.shared_i2s_clock(board):
+                # machine.I2S TX (16-bit slots) and RX (always 32-bit slots) are two controllers with different
+                # bit clocks: they cannot share one SCLK/LRCK pair; such boards declare audio.duplex instead.
+                log("audio: board shares one I2S clock pair; capture off with stock machine.I2S")
+                capture = False
             self.audio = I2SAudio(machine, pins["i2s"], self.rate, capture)
+        if self.audio is not None:
             phone.set_audio(self.audio, self.audio)
         self.handset = H.Handset()
-        self.hook = Pin(pins["hook"], Pin.IN, Pin.PULL_UP) if pins.get("hook") is not None else None
-        self.hook_off = pins.get("hook_off_level", 1)
-        kp = pins.get("keypad") or {}
-        self.rows = [Pin(p, Pin.OUT, value=1) for p in kp.get("rows", ())]
-        self.cols = [Pin(p, Pin.IN, Pin.PULL_UP) for p in kp.get("cols", ())]
-        self.keys = kp.get("keys", "123A456B789C*0#D")
-        self.leds = {}
-        for name, p in (pins.get("leds") or {}).items():
-            if p is not None:
-                self.leds[name] = Pin(p, Pin.OUT, value=0)
-        self.ringer = Pin(pins["ringer"], Pin.OUT, value=0) if pins.get("ringer") is not None else None
+        # hook switch or hook button, keypad or ADC ladder, LEDs on GPIOs or the I2C expander (uphone.hal.board_io)
+        self.io = BoardIO(machine, board, self.i2c, log)
+        self.leds, self.ringer = self.io.leds, self.io.ringer
         self._out = {}
         self.tone = None
         self._tone_buf = bytearray(self.rate // 1000 * _FRAME_MS * 2)
         self._tone_next = 0
 
     def _init_codec(self, pins, audio_cfg):
-        codec = self.board.get("codec")
+        """Amplifier pins (MAX98357A SD/GAIN, or a codec board's PA enable). I2C codecs are set up by
+        uphone.hal.codec once their I2S clocks run."""
         Pin = self.machine.Pin
-        if codec == "es8311":
-            from uphone.drivers.es8311 import ES8311
-            i2c = self.machine.I2C(0, scl=Pin(pins["i2c"]["scl"]), sda=Pin(pins["i2c"]["sda"]), freq=400000)
-            self.codec = ES8311(i2c).init(self.rate, audio_cfg.get("volume_speaker", 70))
-        elif codec == "max98357":
+        if self.board.get("codec") == "max98357":
             from uphone.drivers.max98357 import MAX98357
             self.amp = MAX98357(Pin, pins.get("amp_enable"), pins.get("amp_gain"))
-        elif codec == "es8388":
-            self.log("audio: ES8388 needs MCLK, which stock machine.I2S does not output: no audio on this build")
         if self.amp is None and pins.get("amp_enable") is not None:
             from uphone.drivers.max98357 import MAX98357      # a plain enable pin behaves like the SD pin
             self.amp = MAX98357(Pin, pins["amp_enable"])
 
     # -- pins ------------------------------------------------------------------------------------------------
     def scan_key(self):
-        """Keypad matrix: pull one row low at a time, a column reading 0 is a pressed key. -> key or None."""
-        found = None
-        nc = len(self.cols)
-        for r, row in enumerate(self.rows):
-            row.value(0)
-            for c in range(nc):
-                if found is None and self.cols[c].value() == 0:
-                    found = self.keys[r * nc + c]
-            row.value(1)
-        return found
+        return self.io.scan_key()
 
-    def off_hook_raw(self):
-        return self.hook is not None and self.hook.value() == self.hook_off
+    def off_hook_raw(self, now=0, summary=H.IDLE):
+        return self.io.off_hook_raw(now, summary)
 
     def _set(self, name, pin, on):
         if self._out.get(name) != on:
@@ -155,7 +146,7 @@ class Esp32Hal:
     def poll(self, now):
         phone = self.phone
         summary = H.call_summary(phone)
-        for out in self.handset.poll(now, self.off_hook_raw(), self.scan_key(), summary):
+        for out in self.handset.poll(now, self.off_hook_raw(now, summary), self.scan_key(), summary):
             if out[0] == "ev":
                 self._event(out[1], out[2])
             else:

@@ -1,0 +1,4 @@
+add_library(usermod_i2s_duplex INTERFACE)
+target_sources(usermod_i2s_duplex INTERFACE ${CMAKE_CURRENT_LIST_DIR}/i2s_duplex.c)
+target_include_directories(usermod_i2s_duplex INTERFACE ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(usermod INTERFACE usermod_i2s_duplex)

@@ -1,0 +1,142 @@
+# Full-duplex codec audio: TX and RX on one I2S controller and one clock pair (board/modules/i2s_duplex, a C module
+# in the codec boards' own firmware), with the wire framing done here so it runs and is tested on the desktop.
+#
+# A board's "audio.duplex" block in board.json says how its frame looks in memory (stereo, slot_bits per slot,
+# little-endian as the DMA stores it):
+#   tx:  byte offsets of every place a 16-bit playback sample goes in a frame (the sample is copied to each);
+#   mic: byte offset of the 16-bit microphone sample; ref: of the echo-reference sample, or null.
+# Korvo-2 (ES8311 + ES7210 in TDM, 32-bit slots, 8 bytes a frame): the ES8311 takes the upper 16 bits of each slot
+#   (16-bit I2S in a 32-bit slot), so tx = [2, 6]; the ES7210 puts two 16-bit channels into each 32-bit slot, and
+#   esp-adf's AEC example for this board reads the left slot as "RM": reference in the low half, microphone in the
+#   high half (examples/advanced_examples/aec/main/aec_examples.c: I2S_BITS 32, AEC_INPUT_FORMAT "RM", "16 bits
+#   for mic + 16 bits for ref"), so ref = 0, mic = 2.
+# LyraT (ES8388, 16-bit slots, 4 bytes a frame): tx = [0, 2] (both speakers), mic = 0 (LINPUT1), no reference
+#   (esp-adf lyrat_v4_3/board_def.h RECORD_HARDWARE_AEC false).
+# Both directions see the same frame clock, so the microphone and reference samples of one frame are the same
+# instants: read_ref() returns the reference for exactly the frame readinto() returned.
+from uphone.compat import const
+
+_FRAME_MS = const(20)
+
+
+class Layout:
+    def __init__(self, slot_bits=32, tx=(2, 6), mic=2, ref=None):
+        if slot_bits not in (16, 32):
+            raise ValueError("duplex: slot_bits 16 or 32, got %r" % (slot_bits,))
+        self.slot_bits = slot_bits
+        self.frame = slot_bits // 4                     # two slots, bytes
+        for off in tuple(tx) + (mic,) + (() if ref is None else (ref,)):
+            if off % 2 or not 0 <= off <= self.frame - 2:
+                raise ValueError("duplex: byte offset %r outside a %d-byte frame" % (off, self.frame))
+        self.tx = tuple(tx)
+        self.mic = mic
+        self.ref = ref
+
+    @classmethod
+    def from_board(cls, spec):
+        return cls(spec.get("slot_bits", 32), spec.get("tx", (2, 6)), spec.get("mic", 2), spec.get("ref"))
+
+
+def open_device(pins, rate, layout, frames=None):
+    """The board's i2s_duplex.I2SDuplex on I2S(0); raises ImportError on firmware built without the module."""
+    import i2s_duplex  # type: ignore[import-not-found]  # C module (board/modules/i2s_duplex), codec boards only
+    n = frames or rate // 1000 * _FRAME_MS
+    mck = pins.get("mck")
+    return i2s_duplex.I2SDuplex(0, sck=pins["sck"], ws=pins["ws"], dout=pins["sd_out"], din=pins["sd_in"],
+                                rate=rate, mck=-1 if mck is None else mck, bits=layout.slot_bits, frames=n, bufs=4)
+
+
+class DuplexAudio:
+    """Audio device for Phone.set_audio: readinto(buf) / write(buf) of one 20 ms 16-bit mono frame, never
+    blocking; read_ref(buf) gives the echo reference of the frame readinto last returned (zeros if the board has
+    none). dev: i2s_duplex.I2SDuplex or a double with write(buf) -> n and readinto(buf) -> n, both non-blocking."""
+
+    def __init__(self, dev, rate, layout):
+        self.dev = dev
+        self.rate = rate
+        self.layout = layout
+        self.samples = rate // 1000 * _FRAME_MS
+        raw = self.samples * layout.frame
+        self._tx = bytearray(raw)
+        self._txv = memoryview(self._tx)
+        self._tx_pos = raw                              # nothing pending
+        self._rx = bytearray(raw)
+        self._rxv = memoryview(self._rx)
+        self._rx_fill = 0
+        self._cap = bytearray(self.samples * 2)
+        self._ref = bytearray(self.samples * 2)
+        self.ready = False
+        self.dropped = 0                                # playback frames dropped: the DMA queue was still full
+        self.frames_in = 0
+
+    # -- playback --------------------------------------------------------------------------------------------
+    def _flush(self):
+        if self._tx_pos < len(self._tx):
+            self._tx_pos += self.dev.write(self._txv[self._tx_pos:])
+        return self._tx_pos >= len(self._tx)
+
+    def write(self, buf):
+        if not self._flush():
+            self.dropped += 1
+            return 0
+        tx, f, offs = self._tx, self.layout.frame, self.layout.tx
+        j = base = 0
+        for _ in range(self.samples):                   # no allocation: byte copies into the preallocated frame
+            lo, hi = buf[j], buf[j + 1]
+            for o in offs:
+                tx[base + o] = lo
+                tx[base + o + 1] = hi
+            j += 2
+            base += f
+        self._tx_pos = 0
+        self._flush()
+        return len(buf)
+
+    # -- capture ---------------------------------------------------------------------------------------------
+    def _pull(self):
+        """Read what the DMA has; every complete frame is unpacked, the newest one is kept."""
+        total = len(self._rx)
+        while True:
+            n = self.dev.readinto(self._rxv[self._rx_fill:])
+            self._rx_fill += n
+            if self._rx_fill >= total:
+                self._unpack()
+                self._rx_fill = 0
+                continue
+            if n == 0:
+                return
+
+    def _unpack(self):
+        rx, cap, ref = self._rx, self._cap, self._ref
+        f, m, r = self.layout.frame, self.layout.mic, self.layout.ref
+        j = base = 0
+        for _ in range(self.samples):
+            cap[j] = rx[base + m]
+            cap[j + 1] = rx[base + m + 1]
+            if r is not None:
+                ref[j] = rx[base + r]
+                ref[j + 1] = rx[base + r + 1]
+            j += 2
+            base += f
+        self.ready = True
+        self.frames_in += 1
+
+    def readinto(self, buf):
+        self._pull()
+        if not self.ready:
+            for i in range(len(buf)):
+                buf[i] = 0
+            return len(buf)
+        buf[:] = self._cap
+        return len(buf)
+
+    def read_ref(self, buf):
+        if not self.ready or self.layout.ref is None:
+            for i in range(len(buf)):
+                buf[i] = 0
+            return len(buf)
+        buf[:] = self._ref
+        return len(buf)
+
+    def deinit(self):
+        self.dev.deinit()
