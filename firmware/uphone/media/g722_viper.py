@@ -9,6 +9,7 @@
 # Overflow: every intermediate fits a signed 32-bit word (largest: det * QM6 < 2**30, QMF sums < 2**28,
 # coefficient * 32640 < 2**30), and every value the reference saturates is saturated here at the same point.
 import array
+import sys
 
 import micropython
 from micropython import const
@@ -55,6 +56,9 @@ _TAB = array.array("i", (
     3756, 3838, 3922, 4008,
 ))
 
+# What _run's sign restoration needs: 2**31 where a viper int is wider than 32 bits, else 0 (see _run).
+_SX = 0x80000000 if sys.maxsize > 0x7FFFFFFF else 0
+
 # State layout (words of the per-codec array('i')): two bands of _BAND words (low at 0, high at _BAND),
 # then the 24-tap QMF delay line kept twice (48 words, every window contiguous), its index, and the mode.
 _S = const(0)       # signal estimate (PREDIC)
@@ -77,9 +81,13 @@ _WORDS = const(98)
 
 
 @micropython.viper
-def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
+def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32, sx: int):
     # n code bytes: encode reads 2n int16 LE samples from src and writes n codes to dst; decode reads n codes
     # from src and writes 2n int16 LE samples to dst (as bytes: no alignment needed for either buffer).
+    # sx: a ptr32 load is zero-extended where the machine word is wider than 32 bits (x64: the unix port) and
+    # is the word itself on a 32-bit one (Xtensa). Each signed word read goes through (w ^ sx) - sx: with sx = 2**31
+    # that restores the sign on a 64-bit machine; sx is 0 on a 32-bit one, where it changes nothing (_SX).
+    # Fields and tables that are never negative (_DET, _NB, _K, _MODE, _Q6, _ILN, _ILP, _ILB) are read plainly.
     dec = st[_MODE]
     j = 0
     for o in range(n):
@@ -95,16 +103,16 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
             ihigh = code >> 6
             # low band: INVQBL + RECONS + LIMIT for the output, INVQAL for the predictor
             det = st[_DET]
-            rlow = st[_S] + ((det * t[_QM6 + il6]) >> 15)
+            rlow = ((st[_S] ^ sx) - sx) + ((det * ((t[_QM6 + il6] ^ sx) - sx)) >> 15)
             if rlow > 16383:
                 rlow = 16383
             elif rlow < -16384:
                 rlow = -16384
             ilow = il6
-            dl = (det * t[_QM4 + (il6 >> 2)]) >> 15
+            dl = (det * ((t[_QM4 + (il6 >> 2)] ^ sx) - sx)) >> 15
             # high band: INVQAH + RECONS + LIMIT
-            dh = (st[_BAND + _DET] * t[_QM2 + ihigh]) >> 15
-            rhigh = st[_BAND + _S] + dh
+            dh = (st[_BAND + _DET] * ((t[_QM2 + ihigh] ^ sx) - sx)) >> 15
+            rhigh = ((st[_BAND + _S] ^ sx) - sx) + dh
             if rhigh > 16383:
                 rhigh = 16383
             elif rhigh < -16384:
@@ -132,12 +140,14 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
         st[q + 1] = v1
         st[q + 25] = v1
         q = _X + k
-        sa = (3 * st[q] - 11 * st[q + 2] + 12 * st[q + 4] + 32 * st[q + 6] - 210 * st[q + 8]
-              + 951 * st[q + 10] + 3876 * st[q + 12] - 805 * st[q + 14] + 362 * st[q + 16]
-              - 156 * st[q + 18] + 53 * st[q + 20] - 11 * st[q + 22])
-        sb = (-11 * st[q + 1] + 53 * st[q + 3] - 156 * st[q + 5] + 362 * st[q + 7] - 805 * st[q + 9]
-              + 3876 * st[q + 11] + 951 * st[q + 13] - 210 * st[q + 15] + 32 * st[q + 17]
-              + 12 * st[q + 19] - 11 * st[q + 21] + 3 * st[q + 23])
+        sa = (3 * ((st[q] ^ sx) - sx) - 11 * ((st[q + 2] ^ sx) - sx) + 12 * ((st[q + 4] ^ sx) - sx)
+              + 32 * ((st[q + 6] ^ sx) - sx) - 210 * ((st[q + 8] ^ sx) - sx) + 951 * ((st[q + 10] ^ sx) - sx)
+              + 3876 * ((st[q + 12] ^ sx) - sx) - 805 * ((st[q + 14] ^ sx) - sx) + 362 * ((st[q + 16] ^ sx) - sx)
+              - 156 * ((st[q + 18] ^ sx) - sx) + 53 * ((st[q + 20] ^ sx) - sx) - 11 * ((st[q + 22] ^ sx) - sx))
+        sb = (-11 * ((st[q + 1] ^ sx) - sx) + 53 * ((st[q + 3] ^ sx) - sx) - 156 * ((st[q + 5] ^ sx) - sx)
+              + 362 * ((st[q + 7] ^ sx) - sx) - 805 * ((st[q + 9] ^ sx) - sx) + 3876 * ((st[q + 11] ^ sx) - sx)
+              + 951 * ((st[q + 13] ^ sx) - sx) - 210 * ((st[q + 15] ^ sx) - sx) + 32 * ((st[q + 17] ^ sx) - sx)
+              + 12 * ((st[q + 19] ^ sx) - sx) - 11 * ((st[q + 21] ^ sx) - sx) + 3 * ((st[q + 23] ^ sx) - sx))
         if dec:
             # receive QMF output: two int16 LE samples
             v = sb >> 11
@@ -156,7 +166,7 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
             dst[j + 3] = (v >> 8) & 0xFF
         else:
             # low band: SUBTRA, QUANTL (binary search of the first level above |el|), INVQAL
-            el = ((sb + sa) >> 14) - st[_S]
+            el = ((sb + sa) >> 14) - ((st[_S] ^ sx) - sx)
             if el > 32767:
                 el = 32767
             elif el < -32768:
@@ -177,9 +187,9 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
                 ilow = t[_ILN + i0]
             else:
                 ilow = t[_ILP + i0]
-            dl = (det * t[_QM4 + (ilow >> 2)]) >> 15
+            dl = (det * ((t[_QM4 + (ilow >> 2)] ^ sx) - sx)) >> 15
             # high band: SUBTRA, QUANTH, INVQAH
-            eh = ((sb - sa) >> 14) - st[_BAND + _S]
+            eh = ((sb - sa) >> 14) - ((st[_BAND + _S] ^ sx) - sx)
             if eh > 32767:
                 eh = 32767
             elif eh < -32768:
@@ -196,20 +206,20 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
                 ihigh = 3
                 if eh < 0:
                     ihigh = 1
-            dh = (det * t[_QM2 + ihigh]) >> 15
+            dh = (det * ((t[_QM2 + ihigh] ^ sx) - sx)) >> 15
             dst[o] = ((ihigh << 6) | ilow) & 0xFF
         j += 4
         # both bands: scale factor adaptation, then block 4 with difference d
         for band in range(2):
             b = 0
             d = dl
-            wadd = t[_WLR + (ilow >> 2)]
+            wadd = ((t[_WLR + (ilow >> 2)] ^ sx) - sx)
             nbmax = 18432
             shift = 8
             if band:
                 b = _BAND
                 d = dh
-                wadd = t[_WHR + ihigh]
+                wadd = ((t[_WHR + ihigh] ^ sx) - sx)
                 nbmax = 22528
                 shift = 10
             # LOGSCL/LOGSCH + SCALEL/SCALEH
@@ -227,19 +237,19 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
                 v = v >> wd2
             st[b + _DET] = v << 2
             # PARREC, RECONS
-            p0 = st[b + _SZ] + d
+            p0 = ((st[b + _SZ] ^ sx) - sx) + d
             if p0 > 32767:
                 p0 = 32767
             elif p0 < -32768:
                 p0 = -32768
-            r0 = st[b + _S] + d
+            r0 = ((st[b + _S] ^ sx) - sx) + d
             if r0 > 32767:
                 r0 = 32767
             elif r0 < -32768:
                 r0 = -32768
             sg0 = p0 >> 15
-            sg1 = st[b + _P1] >> 15
-            a1 = st[b + _A1]
+            sg1 = ((st[b + _P1] ^ sx) - sx) >> 15
+            a1 = ((st[b + _A1] ^ sx) - sx)
             # UPPOL2
             wd1 = a1 << 2
             if wd1 > 32767:
@@ -251,8 +261,8 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
                 w = 0 - wd1
             if w > 32767:
                 w = 32767
-            a2 = (w >> 7) + ((st[b + _A2] * 32512) >> 15)
-            if sg0 == (st[b + _P2] >> 15):
+            a2 = (w >> 7) + ((((st[b + _A2] ^ sx) - sx) * 32512) >> 15)
+            if sg0 == (((st[b + _P2] ^ sx) - sx) >> 15):
                 a2 += 128
             else:
                 a2 -= 128
@@ -283,8 +293,8 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
             sgd = d >> 15
             i = 6
             while i > 0:
-                w = (st[b + _B + i] * 32640) >> 15
-                if (st[b + _D + i] >> 15) == sgd:
+                w = (((st[b + _B + i] ^ sx) - sx) * 32640) >> 15
+                if (((st[b + _D + i] ^ sx) - sx) >> 15) == sgd:
                     w += g
                 else:
                     w -= g
@@ -293,13 +303,13 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
                 elif w < -32768:
                     w = -32768
                 st[b + _B + i] = w
-                st[b + _D + i] = st[b + _D + i - 1]
+                st[b + _D + i] = ((st[b + _D + i - 1] ^ sx) - sx)
                 i -= 1
             st[b + _D + 1] = d
-            r2 = st[b + _R1]
+            r2 = ((st[b + _R1] ^ sx) - sx)
             st[b + _R2] = r2
             st[b + _R1] = r0
-            st[b + _P2] = st[b + _P1]
+            st[b + _P2] = ((st[b + _P1] ^ sx) - sx)
             st[b + _P1] = p0
             st[b + _A1] = a1
             st[b + _A2] = a2
@@ -324,12 +334,12 @@ def _run(src: ptr8, n: int, dst: ptr8, st: ptr32, t: ptr32):
             sz = 0
             i = 1
             while i < 7:
-                w = st[b + _D + i] << 1
+                w = ((st[b + _D + i] ^ sx) - sx) << 1
                 if w > 32767:
                     w = 32767
                 elif w < -32768:
                     w = -32768
-                sz += (st[b + _B + i] * w) >> 15
+                sz += (((st[b + _B + i] ^ sx) - sx) * w) >> 15
                 i += 1
             if sz > 32767:
                 sz = 32767
@@ -362,7 +372,7 @@ class Encoder:
     def encode(self, pcm, n_samples, out):
         """Encode n_samples (even) from pcm (int16 LE bytes) into out; returns bytes written."""
         n = n_samples >> 1
-        _run(pcm, n, out, self._st, _TAB)
+        _run(pcm, n, out, self._st, _TAB, _SX)
         return n
 
 
@@ -374,5 +384,5 @@ class Decoder:
 
     def decode(self, data, n_bytes, out):
         """Decode n_bytes of data into out (4 bytes per input byte); returns samples written."""
-        _run(data, n_bytes, out, self._st, _TAB)
+        _run(data, n_bytes, out, self._st, _TAB, _SX)
         return n_bytes << 1
