@@ -1,4 +1,4 @@
-# Shared pytest setup: firmware/ on sys.path (as on the phone), and a MicroPython VM runner.
+# Shared pytest setup: firmware/ on sys.path (as on the phone), and a runner for code on the real MicroPython.
 import os
 import sys
 
@@ -36,7 +36,13 @@ def need_binary(name):
 
 
 @pytest.fixture
-def mpvm():
-    """Run code inside MicroPython v1.27 (WASI) with firmware/ mounted read-only at /input."""
-    from tests.mpvm import run_mp
-    return run_mp
+def mp():
+    """Run code on the real MicroPython: the unix port with the firmware frozen in (`make micropython`), in the
+    phones' heap (tests/proc.py MP_HEAP) -> its stdout. A non-zero exit or anything on stderr fails the test."""
+    from tests.proc import run_code
+
+    def run(code, timeout=120):
+        rc, out, err = run_code("micropython", code, timeout=timeout)
+        assert rc == 0 and not err.strip(), "MicroPython exited %d:\n%s\nstdout:\n%s" % (rc, err, out[-3000:])
+        return out
+    return run

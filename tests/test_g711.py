@@ -1,4 +1,4 @@
-# G.711 bit-exactness against the ITU-T G.191 reference tables, on CPython and in the MicroPython VM,
+# G.711 bit-exactness against the ITU-T G.191 reference tables, on CPython and on the real MicroPython,
 # plus the viper twin: its logic run under CPython with a stand-in decorator, and its xtensawin build.
 import os
 import struct
@@ -97,7 +97,7 @@ def test_viper_module_compiles_for_xtensawin(tmp_path):
     assert out.stat().st_size > 0
 
 
-def test_micropython_vm_plain_path(mpvm, ref):
+def test_micropython_plain_path_and_viper_twin(mp, ref):
     # Edges, every 97th sample, and the 508 mu-law inputs where audioop and G.191 disagree (-1..-4 etc).
     samples = sorted(set([-32768, -32767, -8159, -8158, -33, -32, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4,
                           31, 32, 33, 8158, 8159, 32766, 32767] + list(range(-32768, 32768, 97))))
@@ -123,7 +123,7 @@ for law in (g711.ULAW, g711.ALAW):
     print('BOUND', law, out2 == out)
 print('IMPL', g711.IMPL)
 """ % (samples,)
-    stdout, _ = mpvm(code)
+    stdout = mp(code)
     lines = dict((" ".join(l.split()[:2]), l.split()[-1]) for l in stdout.splitlines() if l.strip())
     assert lines["ENC 0"] == exp_u.hex()
     assert lines["ENC 1"] == exp_a.hex()
@@ -132,12 +132,12 @@ print('IMPL', g711.IMPL)
     assert lines["BOUND 0"] == "True" and lines["BOUND 1"] == "True"
 
 
-def test_micropython_vm_import_heap(mpvm):
-    # Heap growth of importing g711 (module code + 1152 bytes of tables + import-time garbage; no
-    # gc.collect(): the WASI VM cannot scan its native stack). Full 16K+4K encode tables would add 20 KB.
-    code = "import gc\nimport uphone.compat\nm0 = gc.mem_alloc()\nfrom uphone.media import g711\n" \
-           "print(gc.mem_alloc() - m0, len(g711._UDEC) + len(g711._ADEC) + len(g711._BITLEN))\n"
-    stdout, _ = mpvm(code)
+def test_micropython_import_heap(mp):
+    # Live heap growth of importing g711 on the frozen firmware (module objects + 1152 bytes of tables; its code
+    # stays in the firmware image, as on the phone). Full 16K+4K encode tables would add 20 KB.
+    code = "import gc\nimport uphone.compat\ngc.collect()\nm0 = gc.mem_alloc()\nfrom uphone.media import g711\n" \
+           "gc.collect()\nprint(gc.mem_alloc() - m0, len(g711._UDEC) + len(g711._ADEC) + len(g711._BITLEN))\n"
+    stdout = mp(code)
     grown, tables = [int(x) for x in stdout.split()]
     print("g711 import: heap +%d bytes, tables %d bytes" % (grown, tables))
     assert tables == 1152

@@ -261,7 +261,7 @@ def test_phones_call_over_tcp_and_refused_connect(phones):
     assert alice.saw("tcp 127.0.0.1:%d closed" % nobody) and alice.saw("timeout"), alice.tail()
 
 
-# -- the same code in the MicroPython VM ---------------------------------------------------------------------------
+# -- the same code on the real MicroPython (the loopback net, no sockets) ------------------------------------------
 MP_TCP_CALL = """
 from uphone import table as T
 from uphone import config as cfgmod
@@ -299,6 +299,6 @@ except stream.StreamError:
 """
 
 
-def test_tcp_call_in_micropython(mpvm):
-    out, _fuel = mpvm(MP_TCP_CALL)
+def test_tcp_call_in_micropython(mp):
+    out = mp(MP_TCP_CALL)
     assert out.split("\n")[:-1] == ["active Active Active", "ended - - [5064]", "frames [1, 0]", "limit ok"]
