@@ -1,12 +1,13 @@
 # The same table vectors on CPython, on the frozen MicroPython unix port (its console on a pipe) and over a serial
 # port: a pty to `phonectl sim`, whose phone runs on CPython or on that MicroPython.
+import json
 import subprocess
 import sys
 
 import pytest
 
 from host_tools import vectors, tablec
-from tests.proc import MP_HEAP, RUNTIMES, mp_binary, sim_cmd
+from tests.proc import MP_HEAP, RUNTIMES, mp_binary, phone_config, sim_cmd
 
 ROOT = tablec.ROOT
 
@@ -35,10 +36,13 @@ def test_vectors_micropython():
 
 
 @pytest.fixture(params=RUNTIMES)
-def sim_pty(request):
-    """`phonectl sim --pty` with no config (the console and its self-test) on each runtime -> the pty's path."""
-    p = subprocess.Popen(sim_cmd(request.param, "--pty", "--duration", "120"), cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
+def sim_pty(request, tmp_path):
+    """`phonectl sim --pty` running a phone (a config on free ports) on each runtime, as a device runs one while the
+    host runs the vectors through its console's self-test -> (the pty's path, runtime)."""
+    cfg = tmp_path / "phone.json"
+    cfg.write_text(json.dumps(phone_config("alice")))
+    p = subprocess.Popen(sim_cmd(request.param, "--config", str(cfg), "--pty", "--duration", "120"), cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = p.stdout.readline()
         assert line.startswith("PORT "), line + p.stderr.read()
