@@ -8,7 +8,7 @@ import time
 import wave
 
 from tests import peers
-from tests.proc import free_port, free_range, phones  # noqa: F401  (phones is a fixture)
+from tests.proc import free_port, phones  # noqa: F401  (phones is a fixture)
 from uphone.media import g711
 from uphone.media.goertzel import dominant_freq
 
