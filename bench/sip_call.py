@@ -20,7 +20,7 @@ def setup_latency():
     if FW not in sys.path:
         sys.path.insert(0, FW)
     sys.path.insert(0, tablec.ROOT)
-    from tests.live import Live
+    from tests.proc import Phones, free_port
     from tests import peers
     exe = shutil.which("sipp")
     if exe is None:
@@ -29,20 +29,20 @@ def setup_latency():
     scen = os.path.join(tmp, "rtd.xml")
     with open(scen, "w") as f:
         f.write(peers.uac_scenario(name="invite-to-200 latency", rtd=True))
-    live = Live()
-    live.add("bob", 5564, 23000, features={"auto_answer": True, "auto_answer_delay_ms": 0})
-    live.start()
-    proc = subprocess.Popen([exe, "-sf", scen, "127.0.0.1:5564", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", "5571",
-                             "-m", str(CALLS), "-r", "20", "-nostdin", "-trace_rtt", "-rtt_freq", "1",
-                             "-timeout", "60s", "-timeout_error"], cwd=tmp, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    # the simulator: the firmware's runner on CPython in its own process (tests/proc.py), on a free port
+    phones = Phones("cpython", os.path.join(tmp, "phones"))
+    bob = phones.add("bob", features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    proc = subprocess.Popen([exe, "-sf", scen, "127.0.0.1:%d" % bob.port, "-i", "127.0.0.1", "-mi", "127.0.0.1",
+                             "-p", str(free_port()), "-cp", str(free_port()), "-m", str(CALLS), "-r", "20",
+                             "-nostdin", "-trace_rtt", "-rtt_freq", "1", "-timeout", "60s", "-timeout_error"],
+                            cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        live.run(70, until=lambda: proc.poll() is not None)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        proc.communicate(timeout=70)
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.communicate()
-        live.stop()
+    finally:
+        phones.close(check=False)
     times = []
     for path in glob.glob(os.path.join(tmp, "*_rtt.csv")):
         with open(path) as f:

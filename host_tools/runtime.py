@@ -27,6 +27,23 @@ HELP_SRC = ("MICROPY_SRC: a MicroPython v1.27.0 source tree with its submodules 
             "release tarball micropython-1.27.0.tar.xz from https://micropython.org/download/ (it includes lib/)")
 
 
+RUNTIMES = ("cpython", "micropython")
+FIRMWARE = os.path.join(ROOT, "firmware")
+
+
+def firmware_argv(runtime, code, heap=None):
+    """argv running Python source `code` with the firmware importable, on the desktop runtime named: CPython with
+    firmware/ on sys.path, or the unix MicroPython with the firmware frozen in (`make micropython`), whose heap is
+    `heap` bytes (-X heapsize; None = the port's own default). Raises SystemExit when that binary is missing."""
+    if runtime == "micropython":
+        if not os.path.exists(UNIX_BIN):
+            raise SystemExit("error: the MicroPython runtime %s is not built: run `make micropython`" % UNIX_BIN)
+        return [UNIX_BIN] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
+    if runtime == "cpython":
+        return [sys.executable, "-u", "-c", "import sys; sys.path.insert(0, %r)\n%s" % (FIRMWARE, code)]
+    raise ValueError("runtime %r: expected one of %s" % (runtime, ", ".join(RUNTIMES)))
+
+
 def register(sub):
     p = sub.add_parser("runtime", help="build MicroPython with uPhone frozen in (unix port or an ESP32 board)",
                        description="Build MicroPython v1.27 from MICROPY_SRC with the firmware frozen through the "

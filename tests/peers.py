@@ -1,33 +1,55 @@
 # Real SIP peers on 127.0.0.1 for interop tests: sipp, Kamailio (registrar + proxy with digest auth), baresip.
-# Each helper starts a bounded process and stops it by PID; a missing binary skips locally and fails in CI.
+# Each helper starts a bounded process on free loopback ports (tests/proc.py: two test runs on one machine must not
+# collide) and stops it by PID; a missing binary skips locally and fails in CI (UPHONE_REQUIRE_PEERS=1).
+import glob
 import os
-import shutil
 import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 import wave
 
-from tests.conftest import need_binary, ROOT
+from tests.conftest import need_binary
+from tests.proc import free_port, free_range
 
-KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+def _installed_dir(patterns, package, tail):
+    """A folder the package installed, found on this machine (x86_64, aarch64 ... lay libraries out differently):
+    the usual places first, then the package's own file list."""
+    for pat in patterns:
+        for d in sorted(glob.glob(pat)):
+            if os.path.isdir(d):
+                return d
+    try:
+        files = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        files = ""
+    for line in files.splitlines():
+        if line.rstrip("/").endswith(tail) and os.path.isdir(line):
+            return line
+    raise RuntimeError("cannot find %s's %s folder (looked at %s and dpkg -L %s)" % (package, tail, patterns,
+                                                                                    package))
 
 
-def free_udp_port(start=30000):
-    for p in range(start, start + 2000, 2):
-        for port in (p, p + 1):
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                break
-            finally:
-                s.close()
-        else:
-            return p
-    raise RuntimeError("no free UDP port")
+def kamailio_modules():
+    return _installed_dir(("/usr/lib/*/kamailio/modules", "/usr/lib/kamailio/modules", "/usr/lib64/kamailio/modules",
+                           "/usr/local/lib*/kamailio/modules"), "kamailio", "kamailio/modules") + "/"
+
+
+def baresip_modules():
+    return _installed_dir(("/usr/lib/baresip/modules", "/usr/lib/*/baresip/modules", "/usr/local/lib/baresip/modules"),
+                          "baresip-core", "baresip/modules")
+
+
+def finish(proc, timeout=15):
+    """Wait for a peer process to end (bounded), killing it when it does not: -> (exit code, stdout, stderr)."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop(proc)
+        out, err = proc.communicate()
+    return proc.returncode, out, err
 
 
 def stop(proc, timeout=10):
@@ -54,12 +76,15 @@ def write_tone_wav(path, freq, seconds=5.0, rate=8000, amp=8000):
 
 # ---- sipp -------------------------------------------------------------------------------------------------
 
-def sipp(args, timeout=60, cwd=None):
-    """Run sipp to completion (bounded); returns CompletedProcess."""
-    exe = need_binary("sipp")
-    return subprocess.run([exe] + args + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-timeout",
-                                          "%ds" % max(5, timeout - 5), "-timeout_error"],
-                          capture_output=True, text=True, timeout=timeout, cwd=cwd)
+def sipp_args(args):
+    """sipp's own sockets on free ports: its control socket (-cp, 8888 by default) and, unless given, the local SIP
+    port (-p) and the media ports (-mp: RTP, RTCP and the +2/+3 pair sipp binds for echo and streams)."""
+    out = list(args) + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1", "-cp", str(free_port())]
+    if "-p" not in args:
+        out += ["-p", str(free_port())]
+    if "-mp" not in args:
+        out += ["-mp", str(free_range(8))]
+    return out
 
 
 # sipp scenarios are put together from these pieces ([next_url] etc. are sipp's own keywords)
@@ -114,10 +139,35 @@ def uac_scenario(media="", port="[media_port]", name="caller with media", rtd=Fa
         sipp_send("BYE", 2), '  <recv response="200" crlf="true"/>')
 
 
+def _bound_ports(kind):
+    """Local ports bound on this machine (UDP) or listening (TCP), from the kernel's table: looking must not bind the
+    port ourselves, or the peer starting at that moment would find it taken."""
+    path, listen_state = ("/proc/net/udp", None) if kind == "udp" else ("/proc/net/tcp", "0A")
+    ports = set()
+    with open(path) as f:
+        for line in f.readlines()[1:]:
+            w = line.split()
+            if listen_state is None or w[3] == listen_state:
+                ports.add(int(w[1].split(":")[1], 16))
+    return ports
+
+
+def wait_listening(port, proc, timeout=10, kind="udp"):
+    """Wait until a peer process listens on port, so nothing sent before it is up is lost; False when it exited or
+    the bound ran out."""
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if port in _bound_ports(kind):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def sipp_background(args, cwd=None):
+    """Start sipp (bounded by the -timeout/-m the caller passes); finish() collects it."""
     exe = need_binary("sipp")
-    return subprocess.Popen([exe] + args + ["-nostdin", "-i", "127.0.0.1", "-mi", "127.0.0.1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    return subprocess.Popen([exe] + sipp_args(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=cwd)
 
 
 # ---- Kamailio -----------------------------------------------------------------------------------------------
@@ -169,13 +219,19 @@ request_route {
   if (t_precheck_trans()) { t_check_trans(); exit; }
   t_check_trans();
   if (is_method("REGISTER")) {
-    if (!auth_check("$fd","subscriber","1")) { auth_challenge("$fd","1"); exit; }
+    if (!auth_check("$fd","subscriber","1")) {
+      xlog("L_NOTICE", "uphone-test: challenge $rm from $fU\n"); auth_challenge("$fd","1"); exit;
+    }
+    xlog("L_NOTICE", "uphone-test: authorized $rm from $fU\n");
     consume_credentials();
     if (!save("location")) sl_reply_error();
     exit;
   }
   if (is_method("INVITE|MESSAGE|OPTIONS") && from_uri==myself) {
-    if (!proxy_authorize("$fd","subscriber")) { proxy_challenge("$fd","1"); exit; }
+    if (!proxy_authorize("$fd","subscriber")) {
+      xlog("L_NOTICE", "uphone-test: challenge $rm from $fU\n"); proxy_challenge("$fd","1"); exit;
+    }
+    xlog("L_NOTICE", "uphone-test: authorized $rm from $fU\n");
     consume_credentials();
   }
   if (is_method("INVITE|SUBSCRIBE")) record_route();
@@ -188,11 +244,15 @@ request_route {
 
 
 class Kamailio:
-    def __init__(self, tmp, port=5060, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
+    """Registrar + proxy with digest auth on a free port of 127.0.0.1 (self.uri for the phones' registrar/proxy).
+    Its log (self.log) gets an `uphone-test: challenge|authorized <METHOD> from <user>` line per auth decision."""
+
+    def __init__(self, tmp, port=None, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
                  max_expires=3600):
         self.exe = need_binary("kamailio")
         self.dir = str(tmp)
-        self.port = port
+        self.port = port or free_port()
+        self.uri = "sip:127.0.0.1:%d" % self.port
         db = os.path.join(self.dir, "db")
         os.makedirs(db, exist_ok=True)
         with open(os.path.join(db, "version"), "w") as f:
@@ -204,7 +264,7 @@ class Kamailio:
                 f.write("%d:%s:127.0.0.1:%s::\n" % (i, u, p))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
         with open(self.cfg, "w") as f:
-            f.write(KAMAILIO_CFG % {"port": port, "mpath": KAMAILIO_MODULES, "dbdir": db,
+            f.write(KAMAILIO_CFG % {"port": self.port, "mpath": kamailio_modules(), "dbdir": db,
                                     "min_expires": min_expires, "max_expires": max_expires})
         self.proc = None
         self.log = os.path.join(self.dir, "kamailio.log")
@@ -230,6 +290,14 @@ class Kamailio:
         stop(self.proc)
         if self.proc is not None:
             self.logf.close()
+
+    def text(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def auth_lines(self, what, method, user):
+        """How many `uphone-test: <what> <method> from <user>` lines the log has (what: challenge|authorized)."""
+        return self.text().count("uphone-test: %s %s from %s\n" % (what, method, user))
 
 
 def _sip_options_ok(port):
@@ -276,25 +344,23 @@ snd_path         %(dumps)s
 """
 
 
-def baresip_modpath():
-    for p in ("/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"):
-        if os.path.isdir(p):
-            return p
-    return "/usr/lib/baresip/modules"
-
-
 class Baresip:
-    def __init__(self, tmp, account, port=5080, ctrl=4444, tone_hz=700):
+    """baresip as a second phone: SIP, RTP and its control socket (ctrl_tcp: netstring JSON) on free ports; it plays
+    a tone_hz tone (aufile) and writes what it hears to dumps/ (sndfile)."""
+
+    def __init__(self, tmp, account, port=None, ctrl=None, tone_hz=700):
         self.exe = need_binary("baresip")
         self.dir = str(tmp)
-        self.port, self.ctrl = port, ctrl
+        self.port, self.ctrl = port or free_port(), ctrl or free_port()
+        self.uri = "sip:127.0.0.1:%d" % self.port
+        rtp = free_range(20)
         self.dumps = os.path.join(self.dir, "dumps")
         os.makedirs(self.dumps, exist_ok=True)
         self.source = os.path.join(self.dir, "tone.wav")
         write_tone_wav(self.source, tone_hz, seconds=10)
         with open(os.path.join(self.dir, "config"), "w") as f:
-            f.write(BARESIP_CONFIG % {"port": port, "source": self.source, "rtp_lo": 20160, "rtp_hi": 20180,
-                                      "modpath": baresip_modpath(), "ctrl": ctrl, "dumps": self.dumps})
+            f.write(BARESIP_CONFIG % {"port": self.port, "source": self.source, "rtp_lo": rtp, "rtp_hi": rtp + 19,
+                                      "modpath": baresip_modules(), "ctrl": self.ctrl, "dumps": self.dumps})
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(account + "\n")
         self.proc = None

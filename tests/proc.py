@@ -16,7 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_BIN = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
 RUNTIMES = ("cpython", "micropython")
-# The heap of a phone on the MicroPython runtime: an ESP32 without PSRAM has ~110 KB for MicroPython.
+# The heap of a phone on the MicroPython runtime: an ESP32 without PSRAM has ~110 KB for MicroPython. Every
+# MicroPython phone the tests start (phone processes, `phonectl sim`, the vectors' micropython target) gets this.
 MP_HEAP = int(os.environ.get("UPHONE_MP_HEAP", "400000"))
 
 
@@ -29,11 +30,24 @@ def mp_binary():
 
 def runtime_cmd(runtime, code, heap=None):
     """argv running `code` (Python source) with firmware/ importable on the given runtime."""
+    from host_tools.runtime import firmware_argv
     if runtime == "micropython":
-        return [mp_binary(), "-X", "heapsize=%d" % (heap or MP_HEAP), "-c", code]
-    if runtime == "cpython":
-        return [sys.executable, "-u", "-c", "import sys; sys.path.insert(0, %r)\n%s" % (FIRMWARE, code)]
-    raise ValueError("runtime %r" % runtime)
+        mp_binary()
+    return firmware_argv(runtime, code, heap or MP_HEAP)
+
+
+def sim_cmd(runtime, *args, heap=None):
+    """argv of `phonectl sim` on a runtime (a MicroPython phone gets MP_HEAP unless heap says otherwise)."""
+    if runtime == "micropython":
+        mp_binary()
+        args = ("--heap", str(heap or MP_HEAP)) + args
+    return [sys.executable, "-m", "host_tools", "sim", "--runtime", runtime] + list(args)
+
+
+def run_code(runtime, code, timeout=60, heap=None):
+    """Run `code` to its end on a runtime: -> (exit code, stdout, stderr)."""
+    r = subprocess.run(runtime_cmd(runtime, code, heap), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    return r.returncode, r.stdout, r.stderr
 
 
 # -- free loopback ports (two test runs on one machine must not collide) -------------------------------------------
@@ -95,6 +109,9 @@ def phone_config(user, port=None, rtp_span=20, **over):
     errors = config.validate(raw)
     assert not errors, errors
     return raw
+
+
+_POLL_ANSWERS = ("st ", "leg ", "media ", "flow ", "mwi ", "loop crashes=", "ok mark-", "ok mem ")
 
 
 class PhoneProc:
@@ -234,9 +251,13 @@ class PhoneProc:
         calls = self.st()["calls"]
         return calls[sorted(calls, key=lambda k: int(k[1:]))[-1]] if calls else "-"
 
-    def tail(self, n=20):
+    def tail(self, n=25):
+        """The last n lines the phone printed by itself (answers to the tests' polling left out), and stderr."""
         with self._cv:
-            return "\n".join(self.lines[-n:]) + ("\nstderr:\n" + "".join(self.err)[-1500:] if self.err else "")
+            own = [l for l in self.lines if not l.startswith(_POLL_ANSWERS) and not (
+                l.startswith("ok ") and l.endswith((" sessions", " session")))]
+        return "%s:\n%s%s" % (self.name, "\n".join(own[-n:]),
+                               "\nstderr:\n" + "".join(self.err)[-1500:] if self.err else "")
 
     # -- ending ---------------------------------------------------------------------------------------------------
     def close(self, timeout=10):
@@ -258,8 +279,9 @@ class PhoneProc:
         return self.proc.returncode
 
     def check_clean(self):
-        """The loop caught no exception and nothing was printed on stderr (MicroPython prints tracebacks there)."""
-        assert not self.saw("err internal"), self.tail()
+        """The loop caught no exception and no traceback was printed: an uncaught one goes to stderr, one the loop
+        caught goes to the console on MicroPython (sys.print_exception's default stream)."""
+        assert not self.saw("err internal") and not self.saw("Traceback"), self.tail()
         err = "".join(self.err)
         assert "Traceback" not in err and "MemoryError" not in err, err[-3000:]
 
@@ -277,6 +299,10 @@ class Phones:
         raw = phone_config(name, **over)
         p = PhoneProc(self.runtime, raw, os.path.join(self.dir, name), name, self.heap)
         self.all[name] = p
+        # the console answers once the loop runs, and the phone binds its sockets before that: a peer started
+        # after add() finds it listening
+        ans, _ = p.cmd("echo up", timeout=30)
+        assert ans == "ok up", (ans, p.tail())
         return p
 
     def __getitem__(self, name):

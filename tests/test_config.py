@@ -282,7 +282,7 @@ def test_power_cut_at_every_byte_of_a_save(tmp_path, monkeypatch, fat):
     assert steps > 2 * len(json.dumps(new))         # every byte of both files was a cut point
 
 
-def test_validate_in_micropython_vm(mpvm):
+def test_validate_in_micropython(mp):
     code = (
         "from uphone import config\n"
         "print(config.validate({'accounts': [{'user': 'alice'}]}))\n"
@@ -291,7 +291,7 @@ def test_validate_in_micropython_vm(mpvm):
         "    print(e)\n"
         "print(config.with_defaults({'accounts': [{'user': 'a'}]})['sip']['local_ip'] == '')\n"
     )
-    out, _ = mpvm(code)
+    out = mp(code)
     lines = out.strip().splitlines()
     assert lines[0] == "[]"
     assert lines[1:-1] == ["accounts[0].user: expected a non-empty string, got 5",

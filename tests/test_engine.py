@@ -86,7 +86,7 @@ def test_unsupported_actions_refuse_cleanly_on_the_real_bindings():
     assert s.state == T.S_Active and s.cond == 0
 
 
-def test_dispatch_allocates_nothing_in_micropython(mpvm):
+def test_dispatch_allocates_nothing_in_micropython(mp):
     code = """
 import gc
 from uphone import table as T, actions
@@ -109,13 +109,13 @@ after = gc.mem_alloc()
 gc.enable()
 print(T.STATES[s.state], after - before)
 """
-    out, _ = mpvm(code)
+    out = mp(code)
     state, delta = out.split()
     assert state == "Idle"
     assert int(delta) == 0, "dispatch allocated %s bytes over 10,000 dispatches" % delta
 
 
-def test_names_and_ids_in_micropython(mpvm):
+def test_names_and_ids_in_micropython(mp):
     # the packed names behave like tuples there too (len, [i], in via __contains__, iteration, join, index) and the
     # ids resolve on first use, then sit in the module's globals
     code = """
@@ -127,7 +127,7 @@ print('|'.join(T.KINDS), list(T.ROLES), T.CONDS.index('HasMixer'), event_id('Res
 print('S_Failed' in T.__dict__, T.S_Failed, 'S_Failed' in T.__dict__, T.C_HasMixer, T.R_Timeout, T.K_bridge)
 print(getattr(T, 'E_Nope', -7), hasattr(T, 'E_Reset'), Session('c', T.K_call).is_final())
 """
-    out, _ = mpvm(code)
+    out = mp(code)
     want = """26 Idle BridgeActive DialogREFER CreateDialog
 True False False True
 call|registration|subscription|publication|bridge ['Both', 'UAC', 'UAS'] 5 48 -1

@@ -109,7 +109,7 @@ for law in (g711.ULAW, g711.ALAW):
 """
 
 
-def test_viper_twin_exact_on_micropython(mp_unix, tmp_path, ref, all_pcm):
+def test_viper_twin_exact_on_micropython(mp, tmp_path, ref, all_pcm):
     """The viper twin (g711_viper.py) and the plain twin, both on the real MicroPython (the unix port with the
     firmware frozen, viper compiled for x64): the same bytes for every int16 sample and every code, both laws, and
     for a sine, noise and full-scale input 20 ms a call; the plain twin there is G.191-exact too."""
@@ -117,7 +117,7 @@ def test_viper_twin_exact_on_micropython(mp_unix, tmp_path, ref, all_pcm):
     (tmp_path / "all.pcm").write_bytes(all_pcm)
     for name, s in sigs:
         (tmp_path / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
-    out = mp_unix("NAMES = %r\n" % [(name, len(s)) for name, s in sigs] + MP_G711, cwd=tmp_path)
+    out = mp("NAMES = %r\n" % [(name, len(s)) for name, s in sigs] + MP_G711, cwd=tmp_path)
     assert "IMPL viper" in out                                # the phone's binding is the viper twin
     for law in (g711.ULAW, g711.ALAW):
         for tag in ("vp", "py"):
@@ -142,7 +142,7 @@ def test_cpython_binds_the_plain_twins():
     assert g711.encode is g711.encode_py and g711.decode is g711.decode_py
 
 
-def test_micropython_vm_plain_path(mpvm, ref):
+def test_micropython_vm_plain_path(mp, ref):
     # Edges, every 97th sample, and the 508 mu-law inputs where audioop and G.191 disagree (-1..-4 etc).
     samples = sorted(set([-32768, -32767, -8159, -8158, -33, -32, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4,
                           31, 32, 33, 8158, 8159, 32766, 32767] + list(range(-32768, 32768, 97))))
@@ -168,7 +168,7 @@ for law in (g711.ULAW, g711.ALAW):
     print('BOUND', law, out2 == out)
 print('IMPL', g711.IMPL)
 """ % (samples,)
-    stdout, _ = mpvm(code)
+    stdout = mp(code)
     lines = dict((" ".join(l.split()[:2]), l.split()[-1]) for l in stdout.splitlines() if l.strip())
     assert lines["ENC 0"] == exp_u.hex()
     assert lines["ENC 1"] == exp_a.hex()
@@ -177,12 +177,12 @@ print('IMPL', g711.IMPL)
     assert lines["BOUND 0"] == "True" and lines["BOUND 1"] == "True"
 
 
-def test_micropython_vm_import_heap(mpvm):
+def test_micropython_vm_import_heap(mp):
     # Heap growth of importing g711 (module code + 1152 bytes of tables + import-time garbage; no
     # gc.collect(): the WASI VM cannot scan its native stack). Full 16K+4K encode tables would add 20 KB.
     code = "import gc\nimport uphone.compat\nm0 = gc.mem_alloc()\nfrom uphone.media import g711\n" \
            "print(gc.mem_alloc() - m0, len(g711._UDEC) + len(g711._ADEC) + len(g711._BITLEN))\n"
-    stdout, _ = mpvm(code)
+    stdout = mp(code)
     grown, tables = [int(x) for x in stdout.split()]
     print("g711 import: heap +%d bytes, tables %d bytes" % (grown, tables))
     assert tables == 1152

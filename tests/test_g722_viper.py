@@ -110,13 +110,13 @@ def _first_diff(a, b):
 
 
 @pytest.fixture(scope="module")
-def mp_out(mp_unix, streams, tmp_path_factory):
+def mp_out(mp, streams, tmp_path_factory):
     """Run MP_G722 once for the module; -> (the folder of its output files, its stdout)."""
     d = tmp_path_factory.mktemp("g722mp")
     for name, s in streams:
         (d / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
     (d / "random.g722").write_bytes(bytes(random.Random(5).randrange(256) for _ in range(8000)))
-    return d, mp_unix("NAMES = %r\n" % [(name, len(s)) for name, s in streams] + MP_G722, cwd=d)
+    return d, mp("NAMES = %r\n" % [(name, len(s)) for name, s in streams] + MP_G722, cwd=d)
 
 
 def test_micropython_binds_the_viper_twin(mp_out):
@@ -172,9 +172,9 @@ def test_decode_random_codes_viper_equals_plain_and_libg722(mp_out):
         assert not _first_diff(got, ref), tag + ": " + _first_diff(got, ref)
 
 
-def test_viper_allocates_nothing_per_call(mp_unix):
+def test_viper_allocates_nothing_per_call(mp):
     # measured inside a function: at top level, the first store of a new global grows the globals dict
-    out = mp_unix("""
+    out = mp("""
 import gc
 from uphone.media import g722
 def frames(enc, dec, pcm, bits, out, n):

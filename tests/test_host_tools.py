@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from tests.proc import RUNTIMES, free_port, phone_config, sim_cmd
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 VERBS = ("flash", "deploy", "provision", "console", "typecheck", "config", "vectors", "sim", "table")
@@ -194,8 +196,9 @@ def test_vectors_over_serial_on_console_board():
     assert r.returncode == 0, r.stdout[-2000:]
 
 
-def test_console_send_against_sim():
-    p, port = start(["-m", "host_tools", "sim", "--pty", "--duration", "60"])
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_console_send_against_sim(runtime):
+    p, port = start(sim_cmd(runtime, "--pty", "--duration", "60")[1:])
     try:
         r = phonectl("console", "--port", port, "--send", "st", "--wait", "1", timeout=60)
     finally:
@@ -203,6 +206,30 @@ def test_console_send_against_sim():
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert any(ln.startswith("ok") for ln in lines), r.stdout
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_console_against_a_sim_phone(runtime, tmp_path):
+    # a phone from a config, its console on a pty, driven by `phonectl console` as a device on /dev/ttyUSB0 is;
+    # --pcap records the SIP it sends
+    cfg = tmp_path / "phone.json"
+    cfg.write_text(json.dumps(phone_config("alice")))
+    pcap = tmp_path / "sip.pcap"
+    p, port = start(sim_cmd(runtime, "--config", str(cfg), "--pty", "--pcap", str(pcap), "--duration", "60")[1:])
+    nobody = free_port()
+    try:
+        r = phonectl("console", "--port", port, "--send", "ev MakeCall target=sip:bob@127.0.0.1:%d" % nobody,
+                     "--send", "st", "--wait", "1.5", timeout=60)
+    finally:
+        stop(p)
+        err = p.stderr.read()
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "ok c1 Initiating" in out and "st c1 call UAC" in out and "loop crashes=0" in out, out
+    assert p.returncode == 0 and "Traceback" not in err, err
+    from host_tools.pcap import read_pcap
+    sent = [d for src, dst, d in read_pcap(str(pcap)) if dst == ("127.0.0.1", nobody)]
+    assert sent and sent[0].startswith(b"INVITE sip:bob@127.0.0.1:%d " % nobody), sent[:1]
 
 
 def test_console_pretty_print():

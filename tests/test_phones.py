@@ -2,6 +2,8 @@
 # UDP sockets on 127.0.0.1: audio both ways, hold and resume, DTMF, hang up. Driven only through their consoles.
 import wave
 
+import pytest
+
 from uphone.media.goertzel import dominant_freq
 from tests.proc import phones  # noqa: F401  (fixture)
 
@@ -38,3 +40,47 @@ def test_call_audio_both_ways_hold_resume_dtmf_hangup(phones):
     for p, hz in ((a, 440), (b, 1000)):
         pcm, rate = _heard(p.dir + "/heard.wav")
         assert abs(dominant_freq(pcm, rate) - hz) < 20, (p.name, dominant_freq(pcm, rate), a.tail(60), b.tail(60))
+
+
+@pytest.mark.parametrize("mode", ["rfc4733", "info", "inband"])
+def test_dtmf_three_ways(phones, mode):
+    # both phones configured for one way: RFC 4733 events in RTP, SIP INFO (application/dtmf-relay) or tones in the
+    # audio that the receiver's Goertzel detector hears (alice's microphone plays a tone between the digits)
+    a = phones.add("alice", audio={"source": "tone:1000"}, media={"dtmf": mode})
+    b = phones.add("bob", media={"dtmf": mode}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert b.wait_line("Active MediaFlowEstablished", 5), b.tail()
+    for d in "159#":
+        assert a.ev("SendDTMF", digits=d).startswith("ok c1 Active")
+        assert b.wait(lambda: b.st()["media"]["c1"]["dtmf"].endswith(d), 5), (mode, b.tail())
+    assert b.st()["media"]["c1"]["dtmf"] == "159#"
+    # each digit came the configured way: in SIP INFO requests, or out of the media (RTP events or tones)
+    via_info, via_media = b.count("Active DialogINFO Active ReportDTMF"), b.count("Active DTMFReceived Active")
+    assert (via_info, via_media) == ((4, 0) if mode == "info" else (0, 4)), b.tail()
+    a.ev("HangupCall")
+    assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+
+
+def test_blind_transfer(phones):
+    # alice calls bob; bob sends alice a REFER to carol; alice accepts it, calls carol and tells bob it worked
+    # (sipfrag NOTIFY); bob hangs up his leg and alice ends up talking to carol
+    auto = {"auto_answer": True, "auto_answer_delay_ms": 50}
+    a = phones.add("alice", audio={"source": "tone:1000"})
+    b = phones.add("bob", features=auto)
+    c = phones.add("carol", audio={"source": "tone:440"}, features=auto)
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert b.ev("BlindTransfer", target=c.uri).startswith("ok c1 Transferring")
+    assert a.wait(lambda: not b.st()["calls"] and len(a.st()["calls"]) == 1 and a.state() == "Active"
+                  and c.state() == "Active", 10), (a.tail(), b.tail(), c.tail())
+    assert a.saw("Active DialogREFER Active AcceptTransfer")
+    assert b.saw("Transferring TransferSuccess Terminating")
+    assert a.saw("Active DialogBYE Terminating")
+    # alice's one call is with carol now, and audio flows both ways on it
+    (sid, leg), = a.st()["leg"].items()
+    assert leg["remote"].startswith("sip:carol@") and leg["state"] == "Active", leg
+    assert a.wait(lambda: a.st()["leg"][sid]["flowing"] == "1" and c.st()["leg"]["c1"]["flowing"] == "1", 5)
+    assert c.st()["leg"]["c1"]["remote"].startswith("sip:alice@")
+    a.ev("HangupCall")
+    assert a.wait(lambda: a.state() == "-" and c.state() == "-", 5), (a.tail(), c.tail())

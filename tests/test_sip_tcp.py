@@ -9,6 +9,7 @@ from uphone.sip import message as M
 from uphone.sip import stream
 from uphone.sip.stream import StreamReader, StreamError
 from tests.phone_rig import Rig
+from tests.proc import phones  # noqa: F401  (fixture)
 
 
 def _opts(branch, cseq=1, body=b""):
@@ -221,70 +222,46 @@ def test_registrar_down_backs_off():
     assert rig.run(40000, until=lambda: s.state == T.S_Registered)
 
 
-# -- sipp over real TCP sockets --------------------------------------------------------------------------------
-def test_sipp_calls_the_phone_over_tcp(tmp_path):
+# -- phone processes (CPython and the frozen MicroPython) over real TCP sockets on 127.0.0.1 ---------------------
+def test_sipp_calls_the_phone_over_tcp(phones, tmp_path):
     from tests import peers
-    from tests.live import Live
-    live = Live()
-    try:
-        bob = live.add("bob", 5190, 22400, sip={"transport": "tcp"},
-                       features={"auto_answer": True, "auto_answer_delay_ms": 0})
-        seen = []
-        on_sip = bob.on_sip
-        bob.on_sip = lambda data, src, tp="udp": (seen.append(tp), on_sip(data, src, tp))[1]
-        live.start()
-        proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:5190", "-t", "t1", "-p", "5191", "-m", "5",
-                                      "-r", "5", "-timeout", "30s", "-timeout_error", "-trace_err"],
-                                     cwd=str(tmp_path))
-        try:
-            live.run(35, until=lambda: proc.poll() is not None)
-        finally:
-            try:
-                out, err = proc.communicate(timeout=10)
-            except Exception:
-                peers.stop(proc)
-                out, err = proc.communicate()
-        assert proc.returncode == 0, "sipp uac over TCP failed:\n%s\n%s" % (out[-2000:], err[-2000:])
-        answered = [l for l in live.lines["bob"] if " Ringing AcceptCall Active " in l]
-        assert len(answered) == 5
-        assert live.run(5, until=lambda: not live.calls("bob"))
-        assert len(seen) >= 15 and set(seen) == {"tcp"}     # INVITE, ACK, BYE x 5, all over TCP
-    finally:
-        live.stop()
-        for p in live.phones.values():
-            p.close_transports()
+    from tests.proc import free_port
+    bob = phones.add("bob", sip={"transport": "tcp"}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    port = free_port()
+    proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:%d" % bob.port, "-t", "t1", "-p", str(port), "-m", "5",
+                                  "-r", "5", "-timeout", "30s", "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    rc, out, err = peers.finish(proc, 35)
+    # sipp in TCP mode (-t t1) sends and expects everything on its one connection: a response over UDP fails it
+    assert rc == 0, "sipp uac over TCP failed:\n%s\n%s\n%s" % (out[-2000:], err[-2000:], bob.tail())
+    assert bob.count(" Ringing AcceptCall Active ") == 5
+    assert bob.wait(lambda: not bob.st()["calls"], 5), bob.tail()
+    # the calls came over one flow sipp opened, which the phone saw close when sipp ended
+    assert bob.wait_line("tcp 127.0.0.1:%d closed" % port, 5), bob.tail()
 
 
-def test_real_loop_phones_call_over_tcp_and_refused_connect():
-    from tests.live import Live
-    live = Live()
-    try:
-        alice = live.add("alice", 5192, 22500, sip={"transport": "tcp", "t1_ms": 100})
-        live.add("bob", 5194, 22600, sip={"transport": "tcp"},
-                 features={"auto_answer": True, "auto_answer_delay_ms": 0})
-        live.start()
-        live.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5194")
-        assert live.run(5, until=lambda: live.state("alice") == "Active" and live.state("bob") == "Active")
-        live.ev("alice", "HoldCall")
-        assert live.run(5, until=lambda: live.state("alice") == "OnHold" and not live.calls("alice")[-1].ctx.txns)
-        assert live.calls("bob")[-1].ctx.neg.direction == "recvonly"
-        live.ev("alice", "ResumeCall")
-        assert live.run(5, until=lambda: live.state("alice") == "Active" and not live.calls("alice")[-1].ctx.txns)
-        assert live.calls("bob")[-1].ctx.neg.direction == "sendrecv"
-        live.ev("alice", "HangupCall")
-        assert live.run(5, until=lambda: not live.calls("alice") and not live.calls("bob"))
-        assert ("127.0.0.1", 5194) in alice.flows and alice.flows[("127.0.0.1", 5194)].outgoing
-        # nobody listens on 5196: the non-blocking connect fails, the INVITE fails at once (no 64*T1 wait)
-        live.ev("alice", "MakeCall", target="sip:carol@127.0.0.1:5196")
-        assert live.run(3, until=lambda: not live.calls("alice"))
-        assert live.saw("alice", "tcp 127.0.0.1:5196 closed") and live.saw("alice", "timeout")
-    finally:
-        live.stop()
-        for p in live.phones.values():
-            p.close_transports()
+def test_phones_call_over_tcp_and_refused_connect(phones):
+    from tests.proc import free_port
+    alice = phones.add("alice", sip={"transport": "tcp", "t1_ms": 100})
+    bob = phones.add("bob", sip={"transport": "tcp"}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    alice.ev("MakeCall", target=bob.uri)
+    assert alice.wait(lambda: alice.state() == "Active" and bob.state() == "Active", 5), (alice.tail(), bob.tail())
+    assert alice.ev("HoldCall").startswith("ok c1 OnHold")
+    assert bob.wait(lambda: bob.st()["leg"]["c1"]["dir"] == "recvonly", 5), bob.tail()
+    assert alice.ev("ResumeCall").startswith("ok c1 Resuming")
+    assert alice.wait(lambda: alice.state() == "Active", 5), alice.tail()
+    assert bob.wait(lambda: bob.st()["leg"]["c1"]["dir"] == "sendrecv", 5), bob.tail()
+    alice.ev("HangupCall")
+    assert alice.wait(lambda: alice.state() == "-" and bob.state() == "-", 5), (alice.tail(), bob.tail())
+    # alice opened one flow to bob and reused it for every request
+    assert "flow 127.0.0.1:%d out" % bob.port in alice.st()["lines"], alice.tail()
+    # nobody listens there: the non-blocking connect fails, the INVITE fails at once (no 64*T1 wait)
+    nobody = free_port()
+    alice.ev("MakeCall", target="sip:carol@127.0.0.1:%d" % nobody)
+    assert alice.wait(lambda: alice.state() == "-", 3), alice.tail()
+    assert alice.saw("tcp 127.0.0.1:%d closed" % nobody) and alice.saw("timeout"), alice.tail()
 
 
-# -- the same code in the MicroPython VM ---------------------------------------------------------------------------
+# -- the same code on the real MicroPython (the loopback net, no sockets) ------------------------------------------
 MP_TCP_CALL = """
 from uphone import table as T
 from uphone import config as cfgmod
@@ -322,6 +299,6 @@ except stream.StreamError:
 """
 
 
-def test_tcp_call_in_micropython(mpvm):
-    out, _fuel = mpvm(MP_TCP_CALL)
+def test_tcp_call_in_micropython(mp):
+    out = mp(MP_TCP_CALL)
     assert out.split("\n")[:-1] == ["active Active Active", "ended - - [5064]", "frames [1, 0]", "limit ok"]

@@ -451,8 +451,8 @@ print("bye", bye.uri, bye.cseq_num, hop)
 """
 
 
-def test_client_transaction_in_micropython(mpvm):
-    out, _fuel = mpvm(MP_CODE)
+def test_client_transaction_in_micropython(mp):
+    out = mp(MP_CODE)
     assert out.split("\n")[:-1] == [
         "z9hG4bK True True",
         "sent 3",

@@ -92,7 +92,12 @@ class StdioConsole:
         self.pollable = sys.stdin
 
     def read(self):
-        return sys.stdin.read(1) or None    # "" at end of input (a desktop host closed the pipe or pty)
+        # "" at end of input: a desktop host closed the pipe, or the far end of a pty slave. On a pty master whose
+        # slave nobody holds any more the read fails with EIO instead (as os.read does on CPython): the same end.
+        try:
+            return sys.stdin.read(1) or None
+        except OSError:
+            return None
 
     def write(self, line):
         sys.stdout.write(line + "\r\n")

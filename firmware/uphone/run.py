@@ -26,19 +26,23 @@ def audio_devices(cfg, base=""):
     return source, sink
 
 
-def main(config_path, log=print):
-    """Run one phone until its console's input ends (the host closed it), then unregister and hang up."""
-    base = config_path.rpartition("/")[0]
-    cfg, errors = config.load(config_path, config_path + ".good")
-    for e in errors:
-        log("config: " + e)
-    if cfg is None:
-        log("config: nothing usable in %s" % config_path)
-        return 1
-    from uphone.phone import Phone
-    phone = Phone(cfg, base_dir=base)
-    source, sink = audio_devices(cfg, base)
-    phone.set_audio(source, sink)
+def main(config_path=None, log=print, pcap=None):
+    """Run one phone until its console's input ends (the host closed it), then unregister and hang up. Without a
+    config only the console runs (its table self-test: `selftest on`), as on a board with no config file yet.
+    pcap: an object with .write(data, src, dst) for every SIP datagram (the desktop's `phonectl sim --pcap`)."""
+    phone = source = sink = None
+    if config_path is not None:
+        base = config_path.rpartition("/")[0]
+        cfg, errors = config.load(config_path, config_path + ".good")
+        for e in errors:
+            log("config: " + e)
+        if cfg is None:
+            log("config: nothing usable in %s" % config_path)
+            return 1
+        from uphone.phone import Phone
+        phone = Phone(cfg, base_dir=base)
+        source, sink = audio_devices(cfg, base)
+        phone.set_audio(source, sink)
     if _MP:
         io = StdioConsole()
     else:
@@ -46,14 +50,19 @@ def main(config_path, log=print):
         io = FdConsole(0, 1)
     loop = Loop(io, phone)
     loop.stop_on_eof = True
+    loop.pcap = pcap
     try:
         loop.run()
     except KeyboardInterrupt:
         pass
     finally:
         loop.stopped = False
-        phone.shutdown(loop)
-        sink.close()
-        source.close()
+        if phone is not None:
+            phone.shutdown(loop)
+        if sink is not None:
+            sink.close()
+            source.close()
+        if pcap is not None:
+            pcap.close()
         io.write("bye")
     return 0

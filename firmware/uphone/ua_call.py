@@ -267,6 +267,7 @@ class CallActions:
         if not auth.authorize(resp, req):
             self.emit("auth %s %s refused by %d %s" % (s.sid, purpose, resp.status, resp.reason))
             return False
+        self.emit("auth %s %s challenged by %d: answered" % (s.sid, purpose, resp.status))
         dest = ctx.dest if hasattr(ctx, "dest") else self.first_hop(self.account(s), req.uri)
         req.set("Via", self.via(dest))
         num = req.cseq_num + 1
