@@ -10,6 +10,8 @@ import pytest
 from uphone.media import g711
 from tests.conftest import shared_dir
 
+_TEST_HEAP = 8 * 1024 * 1024    # the reference signals are held in memory on the runtime; not a phone heap
+
 G191 = shared_dir("conformance", "g711", "g191.bin")
 
 
@@ -117,7 +119,7 @@ def test_viper_twin_exact_on_micropython(mp, tmp_path, ref, all_pcm):
     (tmp_path / "all.pcm").write_bytes(all_pcm)
     for name, s in sigs:
         (tmp_path / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
-    out = mp("NAMES = %r\n" % [(name, len(s)) for name, s in sigs] + MP_G711, cwd=tmp_path)
+    out = mp("NAMES = %r\n" % [(name, len(s)) for name, s in sigs] + MP_G711, cwd=tmp_path, heap=_TEST_HEAP)
     assert "IMPL viper" in out                                # the phone's binding is the viper twin
     for law in (g711.ULAW, g711.ALAW):
         for tag in ("vp", "py"):

@@ -29,6 +29,8 @@ def _streams():
     return (("sine", sine), ("noise", noise), ("fullscale", full), ("silence", silence), ("mixed", mixed))
 
 
+_TEST_HEAP = 8 * 1024 * 1024    # the reference signals are held in memory on the runtime; not a phone heap
+
 # Runs on MicroPython. For every stream: encode 20 ms a call with the plain and the viper encoder, then decode the
 # plain encoder's codes (the reference's, asserted below) with both decoders, 160 codes a call. Then the mixed stream
 # once more through the viper twin in irregular chunk sizes, at odd byte offsets of memoryviews, and random codes
@@ -116,7 +118,7 @@ def mp_out(mp, streams, tmp_path_factory):
     for name, s in streams:
         (d / (name + ".pcm")).write_bytes(array.array("h", s).tobytes())
     (d / "random.g722").write_bytes(bytes(random.Random(5).randrange(256) for _ in range(8000)))
-    return d, mp("NAMES = %r\n" % [(name, len(s)) for name, s in streams] + MP_G722, cwd=d)
+    return d, mp("NAMES = %r\n" % [(name, len(s)) for name, s in streams] + MP_G722, cwd=d, heap=_TEST_HEAP)
 
 
 def test_micropython_binds_the_viper_twin(mp_out):

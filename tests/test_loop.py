@@ -39,7 +39,6 @@ from uphone.phone import Phone
 p = Phone(config.with_defaults(json.loads(%r)))
 lines = []
 p.add_listener(lines.append)
-lp = Loop(None, phones=[p])
 n = [0]
 real = p.tick
 def broken_tick(now):
@@ -47,7 +46,8 @@ def broken_tick(now):
     if n[0] == 3:
         raise KeyError("bug")
     real(now)
-p.tick = broken_tick
+p.tick = broken_tick            # before the loop starts: it binds each phone's tick once
+lp = Loop(None, phones=[p])
 lp.run(duration_ms=300)
 p.shutdown(lp, wait_ms=200)
 print("RESULT", n[0], lp.crashes)
