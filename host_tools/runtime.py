@@ -15,7 +15,12 @@ from host_tools import tablec
 
 ROOT = tablec.ROOT
 BUILD = os.path.join(ROOT, "build", "micropython")
+# The phone runtime is the unix port built for 32-bit x86: the ESP32's Xtensa is a 32-bit machine, and a 64-bit
+# build doubles every pointer (function objects, dict slots, list items, the GC's 16-byte blocks become 32) and
+# widens small ints from 31 to 63 bits, so its heap figures and what allocates would not be the phone's. The 64-bit
+# build is kept beside it to prove the viper twins do not depend on the word width.
 UNIX_BIN = os.path.join(BUILD, "unix", "micropython")
+UNIX64_BIN = os.path.join(BUILD, "unix64", "micropython")
 # where this workplace keeps the v1.27.0 sources (CI sets MICROPY_SRC to the same tarball)
 SHARED_SRC = next((p for p in (os.path.join(os.path.dirname(ROOT), "shared", "micropython", "micropython-1.27.0-src.tar.gz"),
                                "/work/shared/micropython/micropython-1.27.0-src.tar.gz") if os.path.exists(p)),
@@ -135,23 +140,33 @@ def _make(args, log):
 
 
 def build_unix(src=None, jobs=2):
-    """Build (incrementally) the unix port with board/unix/manifest.py frozen in. -> path of the binary."""
+    """Build (incrementally) the unix port, 32-bit (the phone runtime) and 64-bit, with board/unix/manifest.py
+    frozen in. -> path of the 32-bit binary."""
     tree = source_tree(src)
-    out = os.path.dirname(UNIX_BIN)
-    os.makedirs(out, exist_ok=True)
     log = os.path.join(BUILD, "build.log")
     open(log, "w").close()
     _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
     manifest = os.path.join(ROOT, "board", "unix", "manifest.py")
-    # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for x64
-    _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "VARIANT=standard",
-           "BUILD=" + os.path.join(BUILD, "unix-build"), "FROZEN_MANIFEST=" + manifest,
-           "MPY_CROSS_FLAGS=-march=x64", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0"], log)
-    built = os.path.join(BUILD, "unix-build", "micropython")
-    if not os.path.exists(UNIX_BIN) or _digest(built) != _digest(UNIX_BIN):
-        shutil.copy2(built, UNIX_BIN + ".tmp")
-        os.replace(UNIX_BIN + ".tmp", UNIX_BIN)
-    shutil.copy2(os.path.join(tree, "mpy-cross", "build", "mpy-cross"), os.path.join(out, "mpy-cross"))
+    for out, build, extra in ((UNIX_BIN, "unix-build", ["MICROPY_FORCE_32BIT=1", "MPY_CROSS_FLAGS=-march=x86"]),
+                              (UNIX64_BIN, "unix64-build", ["MPY_CROSS_FLAGS=-march=x64"])):
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for the
+        # build's own architecture
+        try:
+            _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "VARIANT=standard",
+                   "BUILD=" + os.path.join(BUILD, build), "FROZEN_MANIFEST=" + manifest, "MICROPY_PY_BTREE=0",
+                   "MICROPY_PY_FFI=0"] + extra, log)
+        except SystemExit as e:
+            if "MICROPY_FORCE_32BIT=1" in extra:
+                raise SystemExit("%s\n(the 32-bit build needs an x86 host with 32-bit C libraries: apt-get install "
+                                 "gcc-multilib)" % e)
+            raise
+        built = os.path.join(BUILD, build, "micropython")
+        if not os.path.exists(out) or _digest(built) != _digest(out):
+            shutil.copy2(built, out + ".tmp")
+            os.replace(out + ".tmp", out)
+    shutil.copy2(os.path.join(tree, "mpy-cross", "build", "mpy-cross"), os.path.join(os.path.dirname(UNIX_BIN),
+                                                                                    "mpy-cross"))
     return UNIX_BIN
 
 
