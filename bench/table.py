@@ -143,7 +143,7 @@ MP_COMMON = """
 import sys, gc, micropython
 sys.path.insert(0, '/input')
 sys.path.insert(0, '/input/dt')
-def ok(s, a, e):
+def ok(fx, s, a, e):
     return 0
 """
 
@@ -246,7 +246,7 @@ def rows():
         sys.path.insert(0, FW)
     from uphone import table as T, actions
     from uphone.engine import Engine, Session
-    e = Engine(actions.bind_all(lambda n: (lambda s, a, ev: 0)))
+    e = Engine(actions.bind_all(lambda n: (lambda fx, s, a, ev: 0)))
     s = Session("c1", T.K_call, 1)
     evs = [getattr(T, "E_" + x) for x in SEQ]
     n = 200000

@@ -20,7 +20,7 @@ def register(sub):
     c = cs.add_parser("check", help="validate FILE and print every error with its key path")
     c.add_argument("file")
     c.set_defaults(func=_check)
-    s = cs.add_parser("schema", help="print the JSON schema of the config (uphone.config.json_schema())")
+    s = cs.add_parser("schema", help="print the JSON schema of the config (from uphone.config.SCHEMA)")
     s.set_defaults(func=_schema)
     e = cs.add_parser("example", help="print a documented example config")
     e.set_defaults(func=_example)
@@ -44,7 +44,7 @@ def _schema(args):
     except provision.DeployError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
-    print(json.dumps(mod.json_schema(), indent=2, sort_keys=True))
+    print(json.dumps(json_schema(mod), indent=2, sort_keys=True))
     return 0
 
 
@@ -63,3 +63,57 @@ def _example(args):
           "expects: phonectl config schema", file=sys.stderr)
     print(json.dumps(mod.with_defaults(EXAMPLE), indent=2, sort_keys=True))
     return 0
+
+
+# -- JSON Schema export (for editors): the firmware's SCHEMA table as draft 2020-12. Host-side on purpose: the phone
+# never needs it, so it takes no room there.
+def _js(mod, row, t=None):
+    t = t or row[1]
+    opt = mod.opt
+    if t == "object":
+        path = row[0]
+        rows = mod.fields(path)
+        d = {"type": "object", "properties": dict([(r[0].rpartition(".")[2], _js(mod, r)) for r in rows]),
+             "additionalProperties": False}
+        req = [r[0].rpartition(".")[2] for r in rows if opt(r, "required")]
+        if req:
+            d["required"] = req
+        if not path:
+            return d
+    elif t == "list":
+        it = opt(row, "items")
+        d = {"type": "array", "items": _js(mod, row, it) if it != "object" else _js(mod, (row[0], "object", None, "")),
+             "minItems": opt(row, "min"), "maxItems": opt(row, "max")}
+        if it == "str":
+            d["uniqueItems"] = True
+    elif t == "int":
+        d = {"type": "integer", "minimum": opt(row, "lo"), "maximum": opt(row, "hi")}
+        if opt(row, "step") or opt(row, "even"):
+            d["multipleOf"] = opt(row, "step") or 2
+    elif t == "bool":
+        d = {"type": "boolean"}
+    else:
+        d = {"type": "string"}
+        if opt(row, "nonempty"):
+            d["minLength"] = 1
+        if opt(row, "check") == "sip_uri":
+            d["pattern"] = "^(sips?:.*)?$"
+        elif opt(row, "check") == "http_url":
+            d["pattern"] = "^(http://.+)?$"
+    if opt(row, "choices") and t != "list":
+        d["enum"] = list(opt(row, "choices"))
+    if opt(row, "secret"):
+        d["writeOnly"] = True
+    if row[2] is not None and t == row[1]:
+        d["default"] = list(row[2]) if isinstance(row[2], tuple) else row[2]
+    d["description"] = "expected " + mod._what(row, t)
+    return d
+
+
+def json_schema(mod):
+    """-> a JSON Schema (draft 2020-12) dict generated from the firmware's config SCHEMA (mod: uphone.config)."""
+    d = _js(mod, ("", "object", None, ""))
+    d["description"] = "expected an object"
+    d["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    d["title"] = "uPhone config"
+    return d

@@ -108,12 +108,13 @@ def test_with_defaults_fills_every_section_without_mutating():
     # the defaults the callers assume when a key is missing
     assert full["sip"]["t1_ms"] == 500 and full["sip"]["t2_ms"] == 4000 and full["sip"]["t4_ms"] == 5000
     assert full["sip"]["local_port"] == 5060 and full["sip"]["user_agent"] == "uPhone/0.1"
-    assert full["sip"]["local_ip"] == "127.0.0.1" and full["sip"]["register_retry_s"] == 30
+    # local_ip "": the interface the phone has (the Wi-Fi address on a board, 127.0.0.1 on the desktop)
+    assert full["sip"]["local_ip"] == "" and full["sip"]["register_retry_s"] == 30
     assert full["media"]["codecs"] == ["PCMU", "PCMA"] and full["media"]["dtmf"] == "rfc4733"
     assert full["media"]["ptime"] == 20 and full["media"]["rtp_port_min"] == 20000
     assert full["media"]["rtp_port_max"] == 20100 and full["media"]["rtp_timeout_s"] == 30
     assert full["audio"]["rate"] == 8000
-    assert full["features"] == {"auto_answer": True, "auto_answer_delay_ms": 0, "call_waiting": True, "dnd": False,
+    assert full["features"] == {"auto_answer": True, "auto_answer_delay_ms": 0, "call_waiting": True, "lines": 2, "dnd": False,
                                 "ring_timeout_s": 60, "tones_country": "eu", "voicemail_uri": ""}
     acct = full["accounts"][0]
     assert acct["expires"] == 600 and acct["register"] is True
@@ -123,10 +124,11 @@ def test_with_defaults_fills_every_section_without_mutating():
 
 
 def test_json_schema_from_schema():
-    js = C.json_schema()
+    from host_tools.config_cmd import json_schema
+    js = json_schema(C)
     assert js["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert js["required"] == ["accounts"] and js["additionalProperties"] is False
-    assert set(js["properties"]) == set(C.SCHEMA)
+    assert set(js["properties"]) == set(r[0] for r in C.SCHEMA if "." not in r[0])
     port = js["properties"]["sip"]["properties"]["local_port"]
     assert port["minimum"] == 0 and port["maximum"] == 65535 and port["default"] == 5060
     assert js["properties"]["accounts"]["items"]["properties"]["password"]["writeOnly"] is True

@@ -9,7 +9,7 @@ def recorder(fail=None):
     log = []
 
     def make(name):
-        def run(s, arg, ev):
+        def run(fx, s, arg, ev):
             log.append((name, arg))
             return (fail or {}).get(name, 0)
         return run
@@ -91,7 +91,7 @@ def test_dispatch_allocates_nothing_in_micropython(mp):
 import gc
 from uphone import table as T, actions
 from uphone.engine import Engine, Session, ROLE_UAC
-def ok(s, a, e):
+def ok(fx, s, a, e):
     return 0
 e = Engine(actions.bind_all(lambda n: ok))
 s = Session('c1', T.K_call, ROLE_UAC)

@@ -21,19 +21,21 @@ UNSUPPORTED = (
 )
 
 
-def _unsupported(session, arg, evargs):
+def _unsupported(fx, session, arg, evargs):
     return ERR_UNSUPPORTED
 
 
 def bind(fx):
-    """Tuple indexed by action id: fx.a_<Name> for implemented actions, else the unsupported stub-refusal."""
+    """Tuple indexed by action id: the a_<Name> functions of fx's class (the engine calls them with fx first), else
+    the unsupported refusal."""
+    cls = type(fx)
     out = []
     for name in T.ACTIONS:
-        m = None if name in UNSUPPORTED else getattr(fx, "a_" + name, None)
+        m = None if name in UNSUPPORTED else getattr(cls, "a_" + name, None)
         out.append(m if m is not None else _unsupported)
     return tuple(out)
 
 
 def bind_all(fn_of_name):
-    """Self-test: every action bound to fn_of_name(name) (a recorder)."""
+    """Self-test: every action bound to fn_of_name(name) (a recorder), called as fn(fx, session, arg, evargs)."""
     return tuple(fn_of_name(name) for name in T.ACTIONS)

@@ -1,97 +1,103 @@
-# The phone's config: one SCHEMA dict drives validation (errors name the key path), defaults and the JSON Schema
-# export; load/save are power-cut safe (temp file + rename, last good copy kept, truncated files refused).
+# The phone's config: one SCHEMA table drives validation (errors name the key path) and defaults (the host tools
+# export it as a JSON Schema); load/save are power-cut safe (temp file + rename, last good copy kept, truncated
+# files refused).
 import json
 import os
-import sys
 
-_MP = sys.implementation.name == "micropython"
 MAX_BYTES = 16384           # a config is a few hundred bytes; refuse anything that could exhaust the heap
 HIDDEN = "<hidden>"
 
 
-def _f(t, default=None, **kw):
-    kw["t"] = t
-    if default is not None:
-        kw["default"] = default
-    return kw
+# The schema: one row per key, (path, type, default, options), a constant table (frozen into flash on the phone: it
+# costs no heap). path "a.b": key b of object a; "accounts.user": key user of every accounts[] item. type: str, int,
+# bool, list, object. default None: with_defaults leaves the key out (callers fall back). options, space-separated:
+# lo=/hi= (int range), choices=a|b (ints for int keys), nonempty, required, secret (never echoed), step=, even,
+# check=sip_uri|http_url|audio_io, items=<type> (list items; object items are the rows below the list's path),
+# min=/max= (list length).
+SCHEMA = (
+    ("accounts", "list", None, "items=object min=1 max=4 required"),
+    ("accounts.user", "str", None, "nonempty required"),
+    ("accounts.domain", "str", None, "nonempty"),
+    ("accounts.display_name", "str", None, ""),
+    ("accounts.auth_user", "str", None, "nonempty"),
+    ("accounts.password", "str", None, "secret"),
+    ("accounts.registrar", "str", None, "check=sip_uri"),
+    ("accounts.proxy", "str", None, "check=sip_uri"),
+    ("accounts.expires", "int", 600, "lo=60 hi=86400"),
+    ("accounts.register", "bool", True, ""),
+    ("sip", "object", None, ""),
+    ("sip.local_ip", "str", "", ""),                    # "": the Wi-Fi address on the phone, 127.0.0.1 on a desktop
+    ("sip.local_port", "int", 5060, "lo=0 hi=65535"),
+    ("sip.transport", "str", "udp", "choices=udp|tcp"),
+    ("sip.t1_ms", "int", 500, "lo=100 hi=10000"),
+    ("sip.t2_ms", "int", 4000, "lo=1000 hi=60000"),
+    ("sip.t4_ms", "int", 5000, "lo=1000 hi=60000"),
+    ("sip.register_retry_s", "int", 30, "lo=1 hi=3600"),
+    ("sip.keepalive", "str", "off", "choices=off|crlf|options"),
+    ("sip.keepalive_s", "int", 30, "lo=5 hi=3600"),
+    ("sip.user_agent", "str", "uPhone/0.1", "nonempty"),
+    ("media", "object", None, ""),
+    ("media.codecs", "list", ("PCMU", "PCMA"), "items=str choices=PCMU|PCMA|G722 min=1 max=3"),
+    ("media.dtmf", "str", "rfc4733", "choices=rfc4733|info|inband"),
+    ("media.ptime", "int", 20, "lo=10 hi=60 step=10"),
+    ("media.rtp_port_min", "int", 20000, "lo=1024 hi=65534 even"),
+    ("media.rtp_port_max", "int", 20100, "lo=1024 hi=65534 even"),
+    ("media.rtp_timeout_s", "int", 30, "lo=0 hi=3600"),             # 0: a call never ends for lack of RTP
+    ("media.jitter_min_ms", "int", 40, "lo=0 hi=500"),
+    ("media.jitter_max_ms", "int", 200, "lo=20 hi=500"),             # each 20 ms is a 160-byte slot per call
+    ("audio", "object", None, ""),
+    ("audio.board", "str", "", ""),
+    ("audio.rate", "int", 8000, "lo=8000 hi=16000 choices=8000|16000"),
+    ("audio.source", "str", "silence", "check=audio_io"),
+    ("audio.sink", "str", "silence", "check=audio_io"),
+    ("audio.volume_speaker", "int", 70, "lo=0 hi=100"),
+    ("audio.volume_mic", "int", 70, "lo=0 hi=100"),
+    ("features", "object", None, ""),
+    ("features.auto_answer", "bool", False, ""),
+    ("features.auto_answer_delay_ms", "int", 0, "lo=0 hi=60000"),
+    ("features.call_waiting", "bool", True, ""),
+    ("features.lines", "int", 2, "lo=1 hi=4"),                      # calls with media at once; more get 486
+    ("features.dnd", "bool", False, ""),
+    ("features.ring_timeout_s", "int", 60, "lo=5 hi=600"),
+    ("features.tones_country", "str", "eu", "choices=us|eu|uk|de"),
+    ("features.voicemail_uri", "str", "", "check=sip_uri"),
+    ("wifi", "object", None, ""),
+    ("wifi.ssid", "str", "", ""),
+    ("wifi.password", "str", "", "secret"),
+    ("wifi.hostname", "str", "uphone", "nonempty"),
+    ("wifi.retries", "int", 10, "lo=1 hi=100"),
+    ("provisioning", "object", None, ""),
+    ("provisioning.url", "str", "", "check=http_url"),
+)
 
 
-def _int(default, lo, hi, **kw):
-    return _f("int", default, lo=lo, hi=hi, **kw)
+def opt(row, key):
+    """An option of a schema row: its value (choices as a tuple, ints for int keys), True for a flag, else None."""
+    for w in row[3].split():
+        k, eq, v = w.partition("=")
+        if k == key:
+            if not eq:
+                return True
+            if key == "choices":
+                vs = v.split("|")
+                return tuple([int(x) for x in vs]) if row[1] == "int" else tuple(vs)
+            return v if key in ("check", "items") else int(v)
+    return None
 
 
-# Field keys: t (str|int|bool|list|object), default (absent: with_defaults leaves the key out, callers fall back),
-# lo/hi (int range), choices, nonempty, secret (never echoed), check (sip_uri|http_url|audio_io), step/even,
-# items (list item spec), fields (object), min_items/max_items, required.
-_ACCOUNT = _f("object", fields={
-    "user": _f("str", nonempty=True, required=True),
-    "domain": _f("str", nonempty=True),
-    "display_name": _f("str"),
-    "auth_user": _f("str", nonempty=True),
-    "password": _f("str", secret=True),
-    "registrar": _f("str", check="sip_uri"),
-    "proxy": _f("str", check="sip_uri"),
-    "expires": _int(600, 60, 86400),
-    "register": _f("bool", True),
-})
+def fields(path):
+    """The rows of an object's keys: path "" = the top level, "accounts" = an account's keys."""
+    n = len(path) + 1 if path else 0
+    return [r for r in SCHEMA if r[0][:n] == (path + "." if path else "") and "." not in r[0][n:]]
 
-SCHEMA = {
-    "accounts": _f("list", items=_ACCOUNT, min_items=1, max_items=4, required=True),
-    "sip": _f("object", fields={
-        "local_ip": _f("str", "" if _MP else "127.0.0.1"),     # "" = the Wi-Fi address (phone)
-        "local_port": _int(5060, 0, 65535),
-        "transport": _f("str", "udp", choices=("udp", "tcp")),
-        "t1_ms": _int(500, 100, 10000),
-        "t2_ms": _int(4000, 1000, 60000),
-        "t4_ms": _int(5000, 1000, 60000),
-        "register_retry_s": _int(30, 1, 3600),
-        "keepalive": _f("str", "off", choices=("off", "crlf", "options")),
-        "keepalive_s": _int(30, 5, 3600),
-        "user_agent": _f("str", "uPhone/0.1", nonempty=True),
-    }),
-    "media": _f("object", fields={
-        "codecs": _f("list", ["PCMU", "PCMA"], items=_f("str", choices=("PCMU", "PCMA", "G722")), min_items=1,
-                     max_items=3),
-        "dtmf": _f("str", "rfc4733", choices=("rfc4733", "info", "inband")),
-        "ptime": _int(20, 10, 60, step=10),
-        "rtp_port_min": _int(20000, 1024, 65534, even=True),
-        "rtp_port_max": _int(20100, 1024, 65534, even=True),
-        "rtp_timeout_s": _int(30, 0, 3600),
-        "jitter_min_ms": _int(40, 0, 1000),
-        "jitter_max_ms": _int(200, 20, 2000),
-    }),
-    "audio": _f("object", fields={
-        "board": _f("str", ""),
-        "rate": _int(8000, 8000, 16000, choices=(8000, 16000)),
-        "source": _f("str", "silence", check="audio_io"),
-        "sink": _f("str", "silence", check="audio_io"),
-        "volume_speaker": _int(70, 0, 100),
-        "volume_mic": _int(70, 0, 100),
-    }),
-    "features": _f("object", fields={
-        "auto_answer": _f("bool", False),
-        "auto_answer_delay_ms": _int(0, 0, 60000),
-        "call_waiting": _f("bool", True),
-        "dnd": _f("bool", False),
-        "ring_timeout_s": _int(60, 5, 600),
-        "tones_country": _f("str", "eu", choices=("us", "eu", "uk", "de")),
-        "voicemail_uri": _f("str", "", check="sip_uri"),
-    }),
-    "wifi": _f("object", fields={
-        "ssid": _f("str", ""),
-        "password": _f("str", "", secret=True),
-        "hostname": _f("str", "uphone", nonempty=True),
-        "retries": _int(10, 1, 100),
-    }),
-    "provisioning": _f("object", fields={
-        "url": _f("str", "", check="http_url"),
-    }),
-}
+
+def _name(row):
+    return row[0].rpartition(".")[2]
 
 
 # -- validation ------------------------------------------------------------------------------------------------
-def _show(v, spec):
-    if spec is not None and spec.get("secret"):
+def _show(v, row):
+    if row is not None and opt(row, "secret"):
         return HIDDEN
     if isinstance(v, dict):
         return "an object"          # never echo a container: it may hold a password
@@ -101,22 +107,23 @@ def _show(v, spec):
     return r if len(r) <= 40 else r[:37] + "..."
 
 
-def _what(spec):
-    t = spec["t"]
-    if "choices" in spec:
-        return "one of " + ", ".join([str(c) for c in spec["choices"]])
+def _what(row, t=None):
+    t = t or row[1]
+    ch = opt(row, "choices")            # of a list row: its items' choices
+    if ch and t != "list":
+        return "one of " + ", ".join([str(c) for c in ch])
     if t == "str":
-        return "a non-empty string" if spec.get("nonempty") else "a string"
+        return "a non-empty string" if opt(row, "nonempty") else "a string"
     if t == "int":
-        s = "an %sinteger %d-%d" % ("even " if spec.get("even") else "", spec["lo"], spec["hi"])
-        return s + (", a multiple of %d" % spec["step"] if spec.get("step") else "")
+        s = "an %sinteger %d-%d" % ("even " if opt(row, "even") else "", opt(row, "lo"), opt(row, "hi"))
+        return s + (", a multiple of %d" % opt(row, "step") if opt(row, "step") else "")
     if t == "bool":
         return "true or false"
     if t == "list":
-        n = "%d-%d" % (spec["min_items"], spec["max_items"])
-        if spec["items"]["t"] == "object":
+        n = "%d-%d" % (opt(row, "min"), opt(row, "max"))
+        if opt(row, "items") == "object":
             return "a list of %s objects" % n
-        return "a list of %s items, each %s" % (n, _what(spec["items"]))
+        return "a list of %s items, each %s" % (n, _what(row, opt(row, "items")))
     return "an object"
 
 
@@ -138,43 +145,52 @@ def _check(kind, v):
     return None
 
 
-def _check_value(path, v, spec, out):
-    t = spec["t"]
+def _check_value(path, v, row, out, t=None):
+    # t: the type checked (a list's items are checked against the list row with t = its item type)
+    t = t or row[1]
     ok = True
     if t == "str":
-        ok = isinstance(v, str) and not (spec.get("nonempty") and not v)
+        ok = isinstance(v, str) and not (opt(row, "nonempty") and not v)
     elif t == "int":
-        ok = isinstance(v, int) and not isinstance(v, bool) and spec["lo"] <= v <= spec["hi"]
-        if ok and spec.get("step"):
-            ok = v % spec["step"] == 0
-        if ok and spec.get("even"):
+        ok = isinstance(v, int) and not isinstance(v, bool) and opt(row, "lo") <= v <= opt(row, "hi")
+        if ok and opt(row, "step"):
+            ok = v % opt(row, "step") == 0
+        if ok and opt(row, "even"):
             ok = v % 2 == 0
     elif t == "bool":
         ok = isinstance(v, bool)
     elif t == "list":
-        if not isinstance(v, list) or not spec["min_items"] <= len(v) <= spec["max_items"]:
+        if not isinstance(v, list) or not opt(row, "min") <= len(v) <= opt(row, "max"):
             ok = False
         else:
+            it = opt(row, "items")
             for i, item in enumerate(v):
-                _check_value("%s[%d]" % (path, i), item, spec["items"], out)
-            if spec["items"]["t"] == "str" and len(set(v)) != len(v):
-                out.append("%s: expected no duplicates, got %s" % (path, _show(v, spec)))
+                if it == "object":
+                    if isinstance(item, dict):
+                        _check_fields("%s[%d]." % (path, i), item, row[0], out)
+                    else:
+                        out.append("%s[%d]: expected an object, got %s" % (path, i, _show(item, None)))
+                else:
+                    _check_value("%s[%d]" % (path, i), item, row, out, it)
+            if it == "str" and len(set(v)) != len(v):
+                out.append("%s: expected no duplicates, got %s" % (path, _show(v, row)))
             return
     elif t == "object":
         if not isinstance(v, dict):
             ok = False
         else:
-            _check_fields(path + ".", v, spec["fields"], out)
+            _check_fields(path + ".", v, row[0], out)
             return
-    if ok and "choices" in spec:
-        ok = v in spec["choices"]
+    ch = opt(row, "choices")
+    if ok and ch:
+        ok = v in ch
     if not ok:
-        out.append("%s: expected %s, got %s" % (path, _what(spec), _show(v, spec)))
+        out.append("%s: expected %s, got %s" % (path, _what(row, t), _show(v, row)))
         return
-    if t == "str" and "check" in spec:
-        want = _check(spec["check"], v)
+    if t == "str" and opt(row, "check"):
+        want = _check(opt(row, "check"), v)
         if want:
-            out.append("%s: expected %s, got %s" % (path, want, _show(v, spec)))
+            out.append("%s: expected %s, got %s" % (path, want, _show(v, row)))
 
 
 def _suggest(key, known):
@@ -197,17 +213,19 @@ def _distance(a, b):
     return prev[-1]
 
 
-def _check_fields(prefix, raw, fields, out):
+def _check_fields(prefix, raw, path, out):
+    rows = fields(path)
+    names = [_name(r) for r in rows]
     for key in raw:
-        if key not in fields:
-            hint = _suggest(key, fields) if isinstance(key, str) else None
+        if key not in names:
+            hint = _suggest(key, names) if isinstance(key, str) else None
             out.append("%s%s: unknown key%s" % (prefix, key, " (did you mean %s?)" % hint if hint else ""))
-    for key in fields:
-        spec = fields[key]
+    for r in rows:
+        key = _name(r)
         if key in raw:
-            _check_value(prefix + key, raw[key], spec, out)
-        elif spec.get("required"):
-            out.append("%s%s: expected %s, got nothing" % (prefix, key, _what(spec)))
+            _check_value(prefix + key, raw[key], r, out)
+        elif opt(r, "required"):
+            out.append("%s%s: expected %s, got nothing" % (prefix, key, _what(r)))
 
 
 def validate(raw):
@@ -215,7 +233,7 @@ def validate(raw):
     out = []
     if not isinstance(raw, dict):
         return ["(top): expected an object, got %s" % _show(raw, None)]
-    _check_fields("", raw, SCHEMA, out)
+    _check_fields("", raw, "", out)
     if out:
         return out
     m = raw.get("media", {})
@@ -232,87 +250,42 @@ def validate(raw):
 def _copy(v):
     if isinstance(v, dict):
         return dict([(k, _copy(x)) for k, x in v.items()])
-    if isinstance(v, list):
+    if isinstance(v, (list, tuple)):
         return [_copy(x) for x in v]
     return v
 
 
-def _fill(spec, raw):
-    if spec["t"] == "object":
-        out = {}
-        for k, f in spec["fields"].items():
-            if "default" in f:
-                out[k] = _copy(f["default"])
-        for k, v in (raw if isinstance(raw, dict) else {}).items():
-            f = spec["fields"].get(k)
-            out[k] = _fill(f, v) if f is not None and f["t"] in ("object", "list") else _copy(v)
-        return out
-    if spec["t"] == "list" and spec["items"]["t"] == "object" and isinstance(raw, list):
-        return [_fill(spec["items"], x) for x in raw]
-    return _copy(raw)
+def _fill(path, raw):
+    """An object at path with its defaults filled in (lists of objects: each item filled)."""
+    out = {}
+    for r in fields(path):
+        if r[2] is not None:
+            out[_name(r)] = _copy(r[2])
+    for k, v in (raw if isinstance(raw, dict) else {}).items():
+        sub = path + "." + k if path else k
+        r = None
+        for x in SCHEMA:
+            if x[0] == sub:
+                r = x
+        if r is not None and r[1] == "object":
+            v = _fill(sub, v)
+        elif r is not None and r[1] == "list" and opt(r, "items") == "object" and isinstance(v, list):
+            v = [_fill(sub, x) for x in v]
+        else:
+            v = _copy(v)
+        out[k] = v
+    return out
 
 
 def with_defaults(raw):
     """-> a full config (every section, every defaulted key) as a new dict; raw is not changed."""
     raw = raw if isinstance(raw, dict) else {}
-    out = {}
-    for k, spec in SCHEMA.items():
-        if k in raw:
-            out[k] = _fill(spec, raw[k])
-        elif spec["t"] == "object":
-            out[k] = _fill(spec, {})
-        else:
-            out[k] = _copy(spec.get("default", []))
-    for k, v in raw.items():
+    out = _fill("", raw)
+    for r in fields(""):
+        k = _name(r)
         if k not in out:
-            out[k] = _copy(v)
+            out[k] = _fill(k, {}) if r[1] == "object" else []
     return out
-
-
-# -- JSON Schema export (for editors and the host tools) ---------------------------------------------------------
-def _js(spec):
-    t = spec["t"]
-    if t == "object":
-        props = dict([(k, _js(f)) for k, f in spec["fields"].items()])
-        d = {"type": "object", "properties": props, "additionalProperties": False}
-        req = [k for k, f in spec["fields"].items() if f.get("required")]
-        if req:
-            d["required"] = req
-    elif t == "list":
-        d = {"type": "array", "items": _js(spec["items"]), "minItems": spec["min_items"],
-             "maxItems": spec["max_items"]}
-        if spec["items"]["t"] == "str":
-            d["uniqueItems"] = True
-    elif t == "int":
-        d = {"type": "integer", "minimum": spec["lo"], "maximum": spec["hi"]}
-        if spec.get("step") or spec.get("even"):
-            d["multipleOf"] = spec.get("step") or 2
-    elif t == "bool":
-        d = {"type": "boolean"}
-    else:
-        d = {"type": "string"}
-        if spec.get("nonempty"):
-            d["minLength"] = 1
-        if spec.get("check") == "sip_uri":
-            d["pattern"] = "^(sips?:.*)?$"
-        elif spec.get("check") == "http_url":
-            d["pattern"] = "^(http://.+)?$"
-    if "choices" in spec:
-        d["enum"] = list(spec["choices"])
-    if spec.get("secret"):
-        d["writeOnly"] = True
-    if "default" in spec:
-        d["default"] = _copy(spec["default"])
-    d["description"] = "expected " + _what(spec)
-    return d
-
-
-def json_schema():
-    """-> a JSON Schema (draft 2020-12) dict generated from SCHEMA."""
-    d = _js({"t": "object", "fields": SCHEMA})
-    d["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    d["title"] = "uPhone config"
-    return d
 
 
 # -- files: power-cut safe load and save -------------------------------------------------------------------------

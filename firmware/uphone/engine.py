@@ -52,20 +52,21 @@ _CROW = T.CELL_ROW
 _ROWS = T.ROWS
 _CFX = T.CFX
 _NEV = T.N_EVENTS
+_CACT = T.CALL_ACTION
+_CARG = T.CALL_ARG
+_ARGS = T.ARGS
 
 
 class Engine:
-    """Dispatches events; `actions` is a tuple indexed by action id of callables
-    (session, arg_tuple_or_None, evargs) -> 0 or an ERR_* code. `observer(session, from_state, event, row)` is
-    called after each committed transition (the console prints it)."""
+    """Dispatches events; `actions` is a tuple indexed by action id of functions
+    (fx, session, arg_tuple_or_None, evargs) -> 0 or an ERR_* code, called with the effects object fx first (plain
+    functions, not bound methods: a bound method per action would be kept on the heap for nothing).
+    `observer(session, from_state, event, row)` is called after each committed transition (the console prints it)."""
 
-    def __init__(self, actions, observer=None):
+    def __init__(self, actions, observer=None, fx=None):
         assert len(actions) == T.N_ACTIONS
         self.actions = actions
-        # call position -> (bound action, its arguments), resolved once here so a dispatch only indexes
-        n = len(T.CALL_ACTION)
-        self.fns = tuple(actions[T.CALL_ACTION[k]] for k in range(n))
-        self.cargs = tuple(T.ARGS[T.CALL_ARG[k]] for k in range(n))
+        self.fx = fx
         self.observer = observer
         # last outcome: [row id or -1, failing action id, action error]. A list slot, not attributes: storing an
         # instance attribute costs MicroPython a class lookup (descriptor check), ~3x a whole list store.
@@ -133,15 +134,16 @@ class Engine:
             c = s.cond
             if c & m != m or c & _CFX[x + 1]:
                 return GUARD
-        fns = self.fns
-        cargs = self.cargs
+        acts = self.actions
+        fx = self.fx
         a = rows[o + 4]             # the row's calls: a .. a + count - 1, count in the high nibble of byte 2
         b = rows[o + 2]
         # `for i in range(a, b)` compiles to a counting loop in MicroPython: no range object, no allocation
         for i in range(a, a + (b >> 4)):
-            err = fns[i](s, cargs[i], evargs)
+            act = _CACT[i]
+            err = acts[act](fx, s, _ARGS[_CARG[i]], evargs)
             if err:
-                last[1] = T.CALL_ACTION[i]
+                last[1] = act
                 last[2] = err
                 return FAILED
         # commit: the only place a session's state changes (PJSIP-style single setter)

@@ -5,8 +5,9 @@ from uphone.compat import const
 from uphone.media.wav import WavReader, WavWriter
 
 _TONE_AMP = const(8000)
-_TABLE = const(1024)     # sine table size for tone sources
+_TABLE = const(256)      # sine table for tones whose period is too long to render whole (odd frequencies)
 _MAX_FRAME = const(1920)  # bytes: 60 ms at 16 kHz, the longest frame a source is asked for
+_RING_MAX = const(1024)  # samples: a tone period up to this long is rendered once and frames are copied from it
 
 
 def _gcd(a, b):
@@ -15,13 +16,13 @@ def _gcd(a, b):
     return a
 
 
-_ZEROS = bytes(_MAX_FRAME)
+_ZEROS = bytes(320)     # silence is copied from here in pieces (a 60 ms block would be 2 KB of heap for nothing)
 
 
 def _zero(buf, n):
     off = 0
     while off < n:
-        k = n - off if n - off < _MAX_FRAME else _MAX_FRAME
+        k = n - off if n - off < 320 else 320
         buf[off:off + k] = _ZEROS[:k]
         off += k
 
@@ -36,6 +37,7 @@ class WavSource:
         self._f = None
         self._wav = None
         self._sine = None
+        self._ring = None
         if spec == "silence":
             return
         if spec.startswith("tone:"):
@@ -45,26 +47,29 @@ class WavSource:
                 raise ValueError("audio source %r: tone needs a frequency, e.g. tone:440" % (spec,))
             if not 0 < hz < rate / 2:
                 raise ValueError("audio source %r: frequency must be between 0 and %d Hz" % (spec, rate // 2))
-            self._sine = [int(round(_TONE_AMP * math.sin(2 * math.pi * i / _TABLE))) for i in range(_TABLE)]
+            self._ph = 0
+            period = rate // _gcd(rate, int(hz)) if hz == int(hz) else 0
+            if 0 < period <= _RING_MAX:
+                # a whole-Hz tone repeats every rate/gcd(rate, hz) samples: render one period (and enough more
+                # that a frame starting anywhere in it fits), then a frame is one slice copy (like the DMA copy
+                # of machine.I2S.readinto on the phone) instead of a Python loop
+                pb = 2 * period
+                ring = bytearray(pb * ((pb + _MAX_FRAME + pb - 1) // pb))
+                for i in range(len(ring) // 2):
+                    v = int(round(_TONE_AMP * math.sin(2 * math.pi * hz * (i % period) / rate))) & 0xFFFF
+                    ring[2 * i] = v & 0xFF
+                    ring[2 * i + 1] = v >> 8
+                self._ring = memoryview(ring)
+                self._period = pb
+                self._pos = 0
+                self._views = {}
+                return
+            import array
+            self._sine = array.array("h", [int(round(_TONE_AMP * math.sin(2 * math.pi * i / _TABLE)))
+                                           for i in range(_TABLE)])
             # phase = table position with 16 fractional bits (stays a small int on MicroPython)
             self._inc = int(round(hz * _TABLE * 65536 / rate))
             self._wrap = _TABLE << 16
-            self._ph = 0
-            self._ring = None
-            if hz == int(hz):
-                # a whole-Hz tone repeats every rate/gcd(rate, hz) samples: render that once, then a frame is one
-                # slice copy (like the DMA copy of machine.I2S.readinto on the phone) instead of a Python loop
-                period = rate // _gcd(rate, int(hz))
-                one = bytearray(2 * period)
-                self._synth(one, 2 * period)
-                reps = 2 + (_MAX_FRAME + len(one) - 1) // len(one)
-                ring = bytearray(len(one) * reps)       # (bytearray * int is missing on some MicroPython ports)
-                for k in range(reps):
-                    ring[k * len(one):(k + 1) * len(one)] = one
-                self._ring = memoryview(ring)
-                self._period = len(one)
-                self._pos = 0
-                self._views = {}
             return
         self._f = open(spec, "rb")
         w = WavReader(self._f)
@@ -89,17 +94,20 @@ class WavSource:
     def readinto(self, buf):
         """Fill all of buf with int16 LE samples; returns len(buf)."""
         n = len(buf)
-        if self._sine is not None:
-            if self._ring is not None and n <= _MAX_FRAME:
+        if self._ring is not None:
+            off = 0
+            while off < n:
+                k = n - off if n - off < _MAX_FRAME else _MAX_FRAME
                 p = self._pos
                 v = self._views.get(p)      # frames visit few offsets: one cached view each, no slice per frame
-                if v is None or len(v) != n:
-                    v = self._ring[p:p + n]
+                if v is None or len(v) != k:
+                    v = self._ring[p:p + k]
                     self._views[p] = v
-                buf[0:n] = v
-                self._pos = (p + n) % self._period
-            else:
-                self._synth(buf, n)
+                buf[off:off + k] = v
+                self._pos = (p + k) % self._period
+                off += k
+        elif self._sine is not None:
+            self._synth(buf, n)
         elif self._wav is not None:
             mv = memoryview(buf)
             got = 0

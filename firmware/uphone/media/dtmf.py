@@ -132,13 +132,13 @@ def info_body(digit, duration_ms=160):
 
 
 def _sine_table():
-    t = array("h", [0] * 256)
+    t = array("h", bytes(512))
     for i in range(256):
         t[i] = int(math.sin(2 * math.pi * i / 256) * 32767)
     return t
 
 
-_SINE = _sine_table()
+SINE = _sine_table()        # 256 entries, full scale: the in-band digits and the call-progress tones share it
 
 
 class ToneSender(_DigitQueue):
@@ -172,7 +172,7 @@ class ToneSender(_DigitQueue):
             return True
         p1, p2, i1, i2 = self._p1, self._p2, self._i1, self._i2
         a1, a2 = self._amp
-        tab = _SINE
+        tab = SINE
         for j in range(0, 2 * n, 2):
             v = (tab[p1 >> 16] * a1 + tab[p2 >> 16] * a2) >> 15
             out[j] = v & 0xFF

@@ -1,71 +1,54 @@
 # uPhone: call-progress tones (dial, ringback, busy, congestion, call waiting) per country.
-# Integer sine table + 24-bit phase accumulators; fill() writes int16 LE into the caller's buffer.
-import math
+# Integer sine table (dtmf's) + 24-bit phase accumulators; fill() writes int16 LE into the caller's buffer.
 from uphone.compat import const
+from uphone.media.dtmf import SINE
 
 _AMP = const(6000)          # peak per frequency component (about -15 dBm0; a dual tone peaks at 12000)
 _PHASE_BITS = const(24)     # phase accumulator width; the top 8 bits index the 256-entry sine table
 _MASK = const(0xFFFFFF)
 
-# name -> (f1 Hz, f2 Hz or 0, cadence in ms: on, off, on, ... (empty = continuous), repeat)
-# Sources: North American Precise Tone Plan (us), ETSI TR 101 041-2 / CEPT (eu), BT SIN 350 (uk),
-# Deutsche Telekom 1TR110 (de). Call waiting plays its pattern once and then goes inactive.
-_TONES = {
-    "us": {
-        "dial": (350, 440, (), True),
-        "ringback": (440, 480, (2000, 4000), True),
-        "busy": (480, 620, (500, 500), True),
-        "congestion": (480, 620, (250, 250), True),
-        "callwaiting": (440, 0, (300,), False),
-    },
-    "eu": {
-        "dial": (425, 0, (), True),
-        "ringback": (425, 0, (1000, 4000), True),
-        "busy": (425, 0, (500, 500), True),
-        "congestion": (425, 0, (250, 250), True),
-        "callwaiting": (425, 0, (200, 200, 200), False),
-    },
-    "uk": {
-        "dial": (350, 440, (), True),
-        "ringback": (400, 450, (400, 200, 400, 2000), True),
-        "busy": (400, 0, (375, 375), True),
-        "congestion": (400, 0, (400, 350, 225, 525), True),
-        "callwaiting": (400, 0, (100,), False),
-    },
-    "de": {
-        "dial": (425, 0, (), True),
-        "ringback": (425, 0, (1000, 4000), True),
-        "busy": (425, 0, (480, 480), True),
-        "congestion": (425, 0, (240, 240), True),
-        "callwaiting": (425, 0, (200, 200, 200), False),
-    },
-}
-
-
-def _build_sine():
-    t = [0] * 256
-    for i in range(256):
-        t[i] = int(round(_AMP * math.sin(2 * math.pi * i / 256)))
-    return tuple(t)
-
-
-_SINE = _build_sine()
+# country -> name -> (f1 Hz, f2 Hz or 0, cadence in ms: on, off, on, ... (empty = continuous), repeat), as
+# constant tuples (in flash on the phone). Sources: North American Precise Tone Plan (us), ETSI TR 101 041-2 /
+# CEPT (eu), BT SIN 350 (uk), Deutsche Telekom 1TR110 (de). Call waiting plays its pattern once and then goes
+# inactive.
+_TONES = (
+    ("us", (("dial", 350, 440, (), True),
+            ("ringback", 440, 480, (2000, 4000), True),
+            ("busy", 480, 620, (500, 500), True),
+            ("congestion", 480, 620, (250, 250), True),
+            ("callwaiting", 440, 0, (300,), False))),
+    ("eu", (("dial", 425, 0, (), True),
+            ("ringback", 425, 0, (1000, 4000), True),
+            ("busy", 425, 0, (500, 500), True),
+            ("congestion", 425, 0, (250, 250), True),
+            ("callwaiting", 425, 0, (200, 200, 200), False))),
+    ("uk", (("dial", 350, 440, (), True),
+            ("ringback", 400, 450, (400, 200, 400, 2000), True),
+            ("busy", 400, 0, (375, 375), True),
+            ("congestion", 400, 0, (400, 350, 225, 525), True),
+            ("callwaiting", 400, 0, (100,), False))),
+    ("de", (("dial", 425, 0, (), True),
+            ("ringback", 425, 0, (1000, 4000), True),
+            ("busy", 425, 0, (480, 480), True),
+            ("congestion", 425, 0, (240, 240), True),
+            ("callwaiting", 425, 0, (200, 200, 200), False))),
+)
 
 
 def countries():
-    return sorted(_TONES)
+    return sorted([c[0] for c in _TONES])
 
 
 def lookup(country, name):
     """(f1, f2, cadence_ms, repeat) for country/name, ValueError naming the valid choices otherwise."""
-    c = _TONES.get(country)
-    if c is None:
-        raise ValueError("tones: unknown country %r (known: %s)" % (country, ", ".join(countries())))
-    t = c.get(name)
-    if t is None:
-        raise ValueError("tones: unknown tone %r for %s (known: %s)"
-                         % (name, country, ", ".join(sorted(c))))
-    return t
+    for c, tones in _TONES:
+        if c == country:
+            for t in tones:
+                if t[0] == name:
+                    return t[1:]
+            raise ValueError("tones: unknown tone %r for %s (known: %s)"
+                             % (name, country, ", ".join(sorted([t[0] for t in tones]))))
+    raise ValueError("tones: unknown country %r (known: %s)" % (country, ", ".join(countries())))
 
 
 class ToneGen:
@@ -110,16 +93,16 @@ class ToneGen:
             buf[j] = 0
 
     def _tone(self, buf, i0, i1):
-        sine = _SINE
+        sine = SINE             # full scale: each component is scaled to _AMP
         p1 = self._ph1
         p2 = self._ph2
         d1 = self._inc1
         d2 = self._inc2
         for i in range(i0, i1):
-            v = sine[p1 >> 16]
+            v = (sine[p1 >> 16] * _AMP) >> 15
             p1 = (p1 + d1) & _MASK
             if d2:
-                v += sine[p2 >> 16]
+                v += (sine[p2 >> 16] * _AMP) >> 15
                 p2 = (p2 + d2) & _MASK
             buf[2 * i] = v & 0xFF
             buf[2 * i + 1] = (v >> 8) & 0xFF

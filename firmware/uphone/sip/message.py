@@ -1,29 +1,36 @@
 # SIP messages (RFC 3261 7, 20, 25): parse bytes into a Message and serialise it back. Hand-written with
 # find/slicing (MicroPython's re is too weak and slower); strict start lines, tolerant header values.
-_COMPACT = {"i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length", "c": "Content-Type",
-            "f": "From", "s": "Subject", "k": "Supported", "t": "To", "v": "Via", "o": "Event", "u": "Allow-Events",
-            "r": "Refer-To", "b": "Referred-By", "x": "Session-Expires", "y": "Identity", "a": "Accept-Contact"}
-_CANON = {}
-for _n in ("Via", "From", "To", "Call-ID", "CSeq", "Contact", "Max-Forwards", "Content-Length", "Content-Type",
-           "Route", "Record-Route", "Allow", "Supported", "Require", "Proxy-Require", "Unsupported", "Accept",
-           "Accept-Encoding", "Accept-Language", "Allow-Events", "Content-Encoding", "Content-Disposition",
-           "Content-Language", "Expires", "Min-Expires", "User-Agent", "Server", "Subject", "Event",
-           "Subscription-State", "WWW-Authenticate", "Proxy-Authenticate", "Authorization", "Proxy-Authorization",
-           "Authentication-Info", "Refer-To", "Referred-By", "Replaces", "Session-Expires", "Min-SE", "Date",
-           "Timestamp", "Warning", "Retry-After", "Organization", "Priority", "Reply-To", "In-Reply-To",
-           "Call-Info", "Alert-Info", "Error-Info", "MIME-Version", "RSeq", "RAck", "Identity", "Accept-Contact",
-           "Reason", "P-Asserted-Identity", "Privacy", "Path", "Service-Route"):
-    _CANON[_n.lower()] = _n
-# lower-case name (and compact form) -> canonical name; unknown names are remembered as first seen
-_BYLOW = dict(_CANON)
-for _k, _v in _COMPACT.items():
-    _BYLOW[_k] = _v
+# Header names: the lower-case and compact (RFC 3261 7.3.3) spellings -> the canonical one. A literal: on the phone
+# its strings are interned in flash and only the table takes heap (a cache of every spelling seen, as before, grew
+# with each new name a scanner sent). A name not listed keeps the spelling it arrived with.
+_BYLOW = {"via": "Via", "v": "Via", "from": "From", "f": "From", "to": "To", "t": "To", "call-id": "Call-ID",
+          "i": "Call-ID", "cseq": "CSeq", "contact": "Contact", "m": "Contact", "max-forwards": "Max-Forwards",
+          "content-length": "Content-Length", "l": "Content-Length", "content-type": "Content-Type",
+          "c": "Content-Type", "route": "Route", "record-route": "Record-Route", "allow": "Allow",
+          "supported": "Supported", "k": "Supported", "require": "Require", "proxy-require": "Proxy-Require",
+          "unsupported": "Unsupported", "accept": "Accept", "accept-encoding": "Accept-Encoding",
+          "accept-language": "Accept-Language", "allow-events": "Allow-Events", "u": "Allow-Events",
+          "content-encoding": "Content-Encoding", "e": "Content-Encoding",
+          "content-disposition": "Content-Disposition", "content-language": "Content-Language", "expires": "Expires",
+          "min-expires": "Min-Expires", "user-agent": "User-Agent", "server": "Server", "subject": "Subject",
+          "s": "Subject", "event": "Event", "o": "Event", "subscription-state": "Subscription-State",
+          "www-authenticate": "WWW-Authenticate", "proxy-authenticate": "Proxy-Authenticate",
+          "authorization": "Authorization", "proxy-authorization": "Proxy-Authorization",
+          "authentication-info": "Authentication-Info", "refer-to": "Refer-To", "r": "Refer-To",
+          "referred-by": "Referred-By", "b": "Referred-By", "replaces": "Replaces",
+          "session-expires": "Session-Expires", "x": "Session-Expires", "min-se": "Min-SE", "date": "Date",
+          "timestamp": "Timestamp", "warning": "Warning", "retry-after": "Retry-After",
+          "organization": "Organization", "priority": "Priority", "reply-to": "Reply-To",
+          "in-reply-to": "In-Reply-To", "call-info": "Call-Info", "alert-info": "Alert-Info",
+          "error-info": "Error-Info", "mime-version": "MIME-Version", "rseq": "RSeq", "rack": "RAck",
+          "identity": "Identity", "y": "Identity", "accept-contact": "Accept-Contact", "a": "Accept-Contact",
+          "reason": "Reason", "p-asserted-identity": "P-Asserted-Identity", "privacy": "Privacy", "path": "Path",
+          "service-route": "Service-Route"}
 _LIST = ("via", "route", "record-route", "contact", "allow", "supported", "require", "proxy-require",
          "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "content-encoding",
          "path", "service-route")
 _TOKEN = "-.!%*_+`'~"
 MAX_MESSAGE = 65535
-_WSKEY = False      # a name cached in _BYLOW starts with SP/HT (so a folded line could look like a known name)
 
 
 class ParseError(Exception):
@@ -36,23 +43,19 @@ class ParseError(Exception):
 
 
 def canon(name):
-    global _WSKEY
     c = _BYLOW.get(name)
-    if c is not None:
-        return c
-    n = name.strip()
-    low = n.lower()
-    c = _BYLOW.get(low)
     if c is None:
-        # an unknown header keeps the spelling it was first seen with, so every later lookup compares equal
-        if len(_BYLOW) < 512:
-            _BYLOW[low] = n
-        c = n
-    if len(_BYLOW) < 512:
-        _BYLOW[name] = c
-        if name[:1] in (" ", "\t"):
-            _WSKEY = True
+        n = name.strip()
+        c = _BYLOW.get(n.lower())
+        if c is None:
+            c = _title(n)
     return c
+
+
+def _title(n):
+    # a name we do not list, in one spelling whatever case it came in (names are case-insensitive, RFC 3261 7.3.1),
+    # so equal names compare equal: "x-zebra-THING" -> "X-Zebra-Thing"
+    return "-".join([w[:1].upper() + w[1:].lower() for w in n.split("-")])
 
 
 def is_token(s):
@@ -299,16 +302,13 @@ class Message:
         return self.status == 0
 
     def get(self, name):
-        c = _BYLOW.get(name)
-        if c is None:
-            c = canon(name)
-        for h in self.headers:
-            if h[0] == c:
+        for h in self.headers:          # callers name headers canonically: found without a lookup
+            if h[0] == name:
                 return h[1]
-        if len(_BYLOW) >= 512:      # name cache full: unknown names may differ in case
-            low = c.lower()
+        c = canon(name)
+        if c != name:
             for h in self.headers:
-                if h[0].lower() == low:
+                if h[0] == c:
                     return h[1]
         return None
 
@@ -506,8 +506,6 @@ def make_response(req, status, reason, to_tag=None, headers=(), body=b""):
 # headers the parser checks (RFC 3261 7.3, 20): canonical name -> kind; 1-4 are parsed, 2-3 and 5-10 are single
 _KIND = {"Via": 1, "From": 2, "To": 3, "Contact": 4, "Content-Length": 5, "CSeq": 6, "Call-ID": 7,
          "Max-Forwards": 8, "Content-Type": 9, "Expires": 10}
-# raw spelling -> (canonical name, kind): a cache of _BYLOW.get + _KIND.get (entries of _BYLOW never change)
-_NAMEK = {}  # type: dict
 
 
 def _split_head(data):
@@ -555,9 +553,7 @@ def parse(data):
         lines = (text.replace("\r\n", "\n") if "\r" in text else text).split("\n")
         fold = "\n " in text or "\n\t" in text
     else:
-        # folded lines are found by _scan (a line starting with SP/HT is never a known name), unless a name
-        # with leading blanks was ever cached
-        fold = _WSKEY and ("\n " in text or "\n\t" in text)
+        fold = False        # folded lines are found by _scan (a line starting with SP/HT is never a known name)
     start = lines[0]
     m = Message()
     r = _scan(m, _unfold(lines) if fold else lines[1:], fold, text)
@@ -634,7 +630,6 @@ def _scan(m, raw, fold, text):
     hs = m.headers
     append = hs.append
     memo = m._memo
-    namek = _NAMEK
     sv = [None] * 11        # kind -> first value of a single-valued header
     dup = None              # first single-valued header seen twice
     perr = None             # first Via / From / To / Contact that does not parse
@@ -646,24 +641,18 @@ def _scan(m, raw, fold, text):
             if ln.strip():
                 errors = True
             continue
-        ck = namek.get(name)
-        if ck is None:
-            c = _BYLOW.get(name)        # known spelling: already a valid token, no checks needed
+        c = _BYLOW.get(name)            # a lower-case or compact spelling
+        if c is None:
+            if not fold and ln[:1] in (" ", "\t") and ("\n " in text or "\n\t" in text):
+                return None
+            name = name.strip()
+            c = _BYLOW.get(name.lower())
             if c is None:
-                if not fold and ln[:1] in (" ", "\t") and ("\n " in text or "\n\t" in text):
-                    return None
-                name = name.strip()
                 if not is_token(name):
                     errors = True
                     continue
-                c = canon(name)
-                k = _KIND.get(c)
-            else:
-                k = _KIND.get(c)
-                if len(namek) < 512:
-                    namek[name] = (c, k)
-        else:
-            c, k = ck
+                c = _title(name)
+        k = _KIND.get(c)
         v = v.strip()
         append([c, v])
         if k is None:
