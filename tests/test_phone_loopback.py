@@ -78,6 +78,23 @@ def test_busy_without_call_waiting(rig):
     assert any("Dialog4xxFailure Failed(Rejected)" in l for l in rig.tr("carol"))
 
 
+def test_a_call_past_the_lines_gets_486_without_a_session(rig):
+    # features.lines: calls with media at once (their buffers are reserved at boot); one more gets 486, no session
+    dave = rig.add("dave", 5068, 21300, features={"lines": 1, "auto_answer": True, "auto_answer_delay_ms": 0})
+    rig.add("carol", 5066, 21200)
+    assert len(dave._line_mem) == 1 and len(rig.phones["alice"]._line_mem) == 2
+    rig.ev("alice", "MakeCall", target="sip:dave@127.0.0.1:5068")
+    assert rig.run(3000, until=lambda: rig.state("dave") == "Active")
+    rig.ev("carol", "MakeCall", target="sip:dave@127.0.0.1:5068")
+    assert rig.run(3000, until=lambda: rig.call("carol") is None)
+    assert any("Dialog4xxFailure Failed(Rejected)" in l for l in rig.tr("carol"))
+    assert len(dave.calls()) == 1 and sum("Idle IncomingCall" in l for l in rig.tr("dave")) == 1
+    rig.ev("alice", "HangupCall")
+    assert rig.run(3000, until=lambda: rig.call("dave") is None)
+    rig.ev("carol", "MakeCall", target="sip:dave@127.0.0.1:5068")     # the line came back: carol gets through
+    assert rig.run(3000, until=lambda: rig.state("dave") == "Active" and rig.state("carol") == "Active")
+
+
 def test_glare_on_reinvite_retries(rig):
     rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
     assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")

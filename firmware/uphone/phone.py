@@ -42,7 +42,8 @@ class Ctx:
         self.media = None           # media.session.MediaSession
         self.rtp_sock = None
         self.rtp_port = 0
-        self.rtp_buf = None         # bytearray the RTP socket reads into (kept across MediaSessions)
+        self.line = -1              # the line whose buffers this call's media uses (see ua_media)
+        self.rtp_buf = None         # where the RTP socket reads into: the start of the line's block
         self.rtp_peer = None        # (host, port) the RTP socket is connected to, once a valid packet came
         self.flowing = False
         self.tone = None
@@ -58,7 +59,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
     def __init__(self, cfg, base_dir=""):
         self.cfg = cfg
         self.base_dir = base_dir
-        self.engine = Engine(actions.bind(self), self._observer)
+        self.engine = Engine(actions.bind(self), self._observer, self)
         self.listeners = []
         self._sessions = []
         self._n = {}
@@ -74,6 +75,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         self._rtp_next = cfg["media"].get("rtp_port_min", 20000)
         self.now = 0
         self.transport_init()
+        self._make_lines()
 
     # -- wiring ------------------------------------------------------------------------------------------
     def add_listener(self, fn):

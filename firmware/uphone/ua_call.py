@@ -69,7 +69,8 @@ class CallActions:
         busy = [x for x in self.calls() if x.state not in _ACTIVE]
         if feats.get("dnd"):
             return self.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
-        if busy and not feats.get("call_waiting", True):
+        if (busy and not feats.get("call_waiting", True)) or not self.line_free():
+            # every line carries a call (features.lines): no session is made for one more
             return self.respond(stx, msg, 486, "Busy Here")
         s = self.new_session(T.K_call, ROLE_UAS)
         c = s.ctx

@@ -4,6 +4,10 @@ from uphone import table as T
 from uphone.compat import ticks_diff, ticks_add
 from uphone.engine import ERR_FAILED
 from uphone.sip import sdp
+# the media modules load with the phone, not at a call's first packet: imported mid-call their objects land between
+# the call's short-lived ones and leave the heap in pieces too small for a datagram buffer (seen in a 96 KB heap)
+from uphone.media.session import MediaSession, RX_MAX, line_bytes
+from uphone.media.tones import ToneGen
 
 _DIGITS = "0123456789*#ABCD"
 
@@ -186,7 +190,6 @@ class MediaActions:
         return 0 if s.ctx.neg is not None else ERR_FAILED
 
     def apply_negotiation(self, s, neg):
-        from uphone.media.session import MediaSession
         c = s.ctx
         m = c.media
         if m is None or c.neg is None or c.neg.codec != neg.codec or c.neg.pt != neg.pt:
@@ -195,7 +198,10 @@ class MediaActions:
             rate = 16000 if neg.codec == "G722" else 8000
             mc = self.cfg.get("media", {})
             m = MediaSession(codec=neg.codec, pt=neg.pt, te_pt=neg.te_pt, rate=rate, ptime=neg.ptime,
-                             dtmf_mode=mc.get("dtmf", "rfc4733"), rxbuf=c.rtp_buf)
+                             dtmf_mode=mc.get("dtmf", "rfc4733"), rxbuf=c.rtp_buf,
+                             rtp_timeout_ms=mc.get("rtp_timeout_s", 30) * 1000,
+                             jitter_min_ms=mc.get("jitter_min_ms", 40), jitter_max_ms=mc.get("jitter_max_ms", 200),
+                             mem=self._line_mem[c.line])
             c.media = m
         old = c.neg
         c.neg = neg
@@ -206,15 +212,37 @@ class MediaActions:
         m.set_direction(neg.direction)
         return 0
 
+    # -- lines: the calls that can have media at once, each with its buffers reserved when the phone starts ----------
+    def _make_lines(self):
+        mc = self.cfg.get("media", {})
+        rate = 16000 if "G722" in self.codecs() else 8000
+        n = line_bytes(rate, mc.get("jitter_max_ms", 200))
+        self._line_mem = [memoryview(bytearray(n)) for _ in range(self.cfg.get("features", {}).get("lines", 2))]
+        self._line_used = [False] * len(self._line_mem)
+
+    def take_line(self):
+        """-> the index of a free line, now in use, or -1 when every line is busy."""
+        for i in range(len(self._line_used)):
+            if not self._line_used[i]:
+                self._line_used[i] = True
+                return i
+        return -1
+
+    def line_free(self):
+        return False in self._line_used
+
     # -- RTP sockets ---------------------------------------------------------------------------------
     def a_CreateMediaSession(self, s, arg, ev):
         c = s.ctx
         mc = self.cfg.get("media", {})
         lo, hi = mc.get("rtp_port_min", 20000), mc.get("rtp_port_max", 20100)
         span = max(2, (hi - lo) // 2 * 2)
-        if c.rtp_buf is None:
-            from uphone.media.session import RX_MAX
-            c.rtp_buf = bytearray(RX_MAX)       # RTP is read into this, and the MediaSession parses it in place
+        if c.line < 0:
+            c.line = self.take_line()
+            if c.line < 0:
+                self.emit("err %s all %d lines are in use" % (s.sid, len(self._line_mem)))
+                return ERR_FAILED
+            c.rtp_buf = self._line_mem[c.line][:RX_MAX]     # RTP is read into this; the MediaSession parses it there
         for i in range(0, span, 2):
             port = lo + (self._rtp_next - lo + i) % span
             try:
@@ -293,6 +321,10 @@ class MediaActions:
                 self.rt.udp_close(sock)
                 setattr(c, attr, None)
         c.rtp_peer = None
+        if c.line >= 0:
+            self._line_used[c.line] = False
+            c.line = -1
+            c.rtp_buf = None
 
     def a_CleanupResources(self, s, arg, ev):
         self.release_media(s)
@@ -391,7 +423,6 @@ class MediaActions:
 
     # -- tones and recording ----------------------------------------------------------------------
     def a_StartTone(self, s, arg, ev):
-        from uphone.media.tones import ToneGen
         g = ToneGen(self.audio_rate())
         g.start(self.cfg.get("features", {}).get("tones_country", "eu"), arg[0])
         s.ctx.tone = g
@@ -403,7 +434,6 @@ class MediaActions:
         return 0
 
     def start_call_waiting_tone(self, s):
-        from uphone.media.tones import ToneGen
         g = ToneGen(self.audio_rate())
         g.start(self.cfg.get("features", {}).get("tones_country", "eu"), "callwaiting")
         s.ctx.cw_tone = g

@@ -5,6 +5,7 @@ from uphone.engine import ERR_FAILED
 from uphone.sip import message as M
 from uphone.sip import transport
 from uphone.sip.dialog import Dialog
+from uphone.sip.auth import DigestClient
 
 
 class RegActions:
@@ -17,7 +18,6 @@ class RegActions:
             accts = self.cfg.get("accounts") or []
             if i >= len(accts) or not accts[i].get("password"):
                 return None
-            from uphone.sip.auth import DigestClient
             a = accts[i]
             self._auth[i] = DigestClient(a.get("auth_user") or a["user"], a["password"])
         return self._auth[i]

@@ -15,6 +15,19 @@ _MASK30 = const(0x3FFFFFFF)  # timestamps are kept modulo 2**30: small ints on M
 _HALF30 = const(0x20000000)      # (2**30 itself is not a small int: wrap with _MASK30 + 1 split in two steps)
 
 
+_ZEROS = bytearray(640)     # 20 ms of silence at 16 kHz, shared by every call's buffers
+_ZV = {}  # type: dict
+
+
+def zeros(n):
+    """A view of n (<= 640) zero bytes, cached per size: copying silence allocates nothing, and no call keeps a
+    zero-filled buffer of its own."""
+    v = _ZV.get(n)
+    if v is None:
+        v = _ZV[n] = memoryview(_ZEROS)[:n]
+    return v
+
+
 class JitterBuffer:
     """put(seq, ts, payload, n, now) on arrival; pop(out, decode) once per frame tick.
     decode(payload_mv, n, out) must write one frame of int16 LE PCM into out (a bytearray of fixed size);
@@ -22,7 +35,9 @@ class JitterBuffer:
     RTP timestamps count modulo 2**30 inside (any 32-bit value may be passed in)."""
 
     def __init__(self, slots=16, max_payload=320, frame_ts=160, clock=8000, pcm_bytes=320,
-                 min_ms=20, max_ms=200, start_ms=60):
+                 min_ms=20, max_ms=200, start_ms=60, mem=None):
+        # mem: a memoryview of slots * max_payload + pcm_bytes bytes to keep the frames in (a call's line, reserved
+        # at boot), else they are allocated here
         self.nslots = slots
         self.max_payload = max_payload
         self.frame_ts = frame_ts
@@ -30,12 +45,14 @@ class JitterBuffer:
         self.clock = clock
         self.min_ms = min_ms
         self.max_ms = min(max_ms, (slots - 1) * self.frame_ms)
-        self._store = memoryview(bytearray(slots * max_payload))
+        n = slots * max_payload
+        if mem is None:
+            mem = memoryview(bytearray(n + pcm_bytes))
+        self._store = mem[:n]
         self._views = [self._store[i * max_payload:(i + 1) * max_payload] for i in range(slots)]
-        self._zero = bytearray(pcm_bytes)
         self._sts = [0] * slots             # timestamp held by each slot
         self._slen = [0] * slots            # 0 = empty, else payload length
-        self._last = bytearray(pcm_bytes)
+        self._last = mem[n:n + pcm_bytes]
         self.target_ms = max(min_ms, min(start_ms, self.max_ms))
         self.received = self.lost = self.late = self.duplicates = self.concealed = 0
         self.dropped = self.inserted = 0
@@ -204,8 +221,8 @@ class JitterBuffer:
         return CONCEALED
 
     def _silence(self, out):
-        if len(out) == len(self._zero):
-            out[:] = self._zero
+        if len(out) <= 640:
+            out[:] = zeros(len(out))
         else:
             for k in range(len(out)):
                 out[k] = 0

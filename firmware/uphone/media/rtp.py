@@ -37,7 +37,7 @@ class RtpSender:
     MicroPython (small ints stop at 2**30), so the per-frame path (build_at) takes the timestamp as two
     16-bit halves and the SSRC's bytes are written once, not per packet."""
 
-    def __init__(self, pt, ssrc=None, clock=8000, max_payload=640):
+    def __init__(self, pt, ssrc=None, clock=8000, max_payload=640, buf=None):
         self.pt = pt
         self.ssrc = (rand32() if ssrc is None else ssrc) & _MASK32
         self.clock = clock
@@ -45,7 +45,7 @@ class RtpSender:
         self.ts = rand32()
         self.packets = 0
         self.octets = 0
-        self._buf = bytearray(HDR + max_payload)
+        self._buf = buf if buf is not None else bytearray(HDR + max_payload)     # buf: a line's, reserved at boot
         self._mv = memoryview(self._buf)
         self.payload = self._mv[HDR:]      # encode into this to skip the copy in build()
         self._view = self._mv

@@ -30,9 +30,17 @@ def mos(loss_pct, delay_ms, ie=0, bpl=25.1):
     return 1 + 0.035 * r + 7e-6 * r * (r - 60) * (100 - r)
 
 
+def line_bytes(rate, jitter_max_ms):
+    """The bytes one call's media keeps its buffers in (the `mem` of a MediaSession at `rate`, the receive buffer
+    first). A phone reserves one block this size per line when it starts, so a call's kilobytes are never sought in
+    a heap that calls and SIP messages have left in pieces."""
+    fb = rate // 25
+    return _RXBUF + (jitter_max_ms // 20 + 2) * _ENC + 2 * fb + 12 + 3 * _ENC
+
+
 class MediaSession:
     def __init__(self, codec, pt, te_pt=None, rate=8000, ptime=20, dtmf_mode="rfc4733", rtp_timeout_ms=30000,
-                 cname=b"uphone", rxbuf=None):
+                 cname=b"uphone", rxbuf=None, jitter_min_ms=40, jitter_max_ms=200, mem=None):
         name = codec.upper()
         if name == "G722":
             from uphone.media import g722
@@ -51,7 +59,19 @@ class MediaSession:
         fb = 2 * self.samples
         self._k = max(1, min(3, ptime // 20))                # 20 ms frames per packet (ptime 20/40/60)
         self.ptime = 20 * self._k
-        self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k)
+        # mem (a line's block, see line_bytes): the receive buffer, then the jitter buffer's frames, the decoded
+        # frame and the packet being built are carved out of it; without one they are allocated here
+        jn = (jitter_max_ms // 20 + 2) * _ENC + fb
+        if mem is not None:
+            if rxbuf is None:
+                rxbuf = mem[:_RXBUF]
+            jmem = mem[_RXBUF:_RXBUF + jn]
+            self._out = mem[_RXBUF + jn:_RXBUF + jn + fb]
+            sbuf = mem[_RXBUF + jn + fb:_RXBUF + jn + fb + 12 + _ENC * self._k]
+        else:
+            jmem = sbuf = None
+            self._out = bytearray(fb)
+        self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k, sbuf)
         self._pl = [self.sender.payload[i * _ENC:(i + 1) * _ENC] for i in range(self._k)]
         ts = self.sender.ts                                  # RTP timestamp of the current frame, as two 16-bit
         self._th = ts >> 16                                  # halves: small ints on MicroPython (a 32-bit value
@@ -60,7 +80,9 @@ class MediaSession:
         self._kf = 0
         self._mark = True                                    # marker on the first audio packet of a talkspurt
         self.rtcp = rtcp.Rtcp(self.sender.ssrc, 8000, cname)
-        self.jb = jitter.JitterBuffer(16, _ENC, _FRAME_TS, 8000, fb)
+        # slots for the deepest buffer allowed plus one frame either side: the buffer is 160 bytes a slot
+        self.jb = jitter.JitterBuffer(jitter_max_ms // 20 + 2, _ENC, _FRAME_TS, 8000, fb, jitter_min_ms,
+                                      jitter_max_ms, 60, jmem)
         self._info = rtp.RtpInfo()
         # a received packet: the socket reads straight into rxbuf when the caller hands one in, else rx copies in
         self._rxb = rxbuf if rxbuf is not None and len(rxbuf) == _RXBUF else bytearray(_RXBUF)
@@ -68,11 +90,10 @@ class MediaSession:
         self._rxo = [-1] * _RXK                              # payload views into _rxb by chunk: offset, length, view
         self._rxn = [0] * _RXK
         self._rxv = [self._rxmv] * _RXK
-        self._out = bytearray(fb)
         self._out_mv = memoryview(self._out)
-        self._zero = bytearray(fb)
-        self._tone = bytearray(fb)
-        self._rec_tx = bytearray(fb)
+        self._zero = jitter.zeros(fb)
+        self._tone = None                                    # in-band DTMF frame, made when the first digit goes
+        self._rec_tx = None                                  # what we sent, made when recording starts
         self._ev = bytearray(4)
         self._dec = self._decode
         self._rfc = te_pt is not None and dtmf_mode != "inband"
@@ -125,7 +146,7 @@ class MediaSession:
             return
         if self._last_rx is None:
             self._last_rx = now
-        elif not self._timed_out and ticks_diff(now, self._last_rx) >= self.rtp_timeout_ms:
+        elif not self._timed_out and self.rtp_timeout_ms and ticks_diff(now, self._last_rx) >= self.rtp_timeout_ms:
             self._timed_out = True
             self._events.append(_TIMEOUT)
 
@@ -157,7 +178,7 @@ class MediaSession:
                     self._rec_tx[:] = self._zero
                 return self.sender.build(self._ev, 4, 0, self.dsend.marker, self.te_pt, self.dsend.ts)
         src = pcm
-        if self.tones.active() and self.tones.fill(self._tone, self.samples):
+        if self.tones.active() and self.tones.fill(self._tone or self._tone_buf(), self.samples):
             src = self._tone                                 # in-band digit: the tone replaces the microphone
         elif self.muted:
             src = self._zero
@@ -179,6 +200,10 @@ class MediaSession:
         self._mark = False
         self._sent_since = True
         return self.sender.build_at(_ENC * self._k, mark, self._pth, self._ptl)
+
+    def _tone_buf(self):
+        self._tone = bytearray(2 * self.samples)
+        return self._tone
 
     # -- receiving -------------------------------------------------------------------------------------
     def rx(self, data, n, src, now):
@@ -288,7 +313,7 @@ class MediaSession:
     def start_recording(self, f):
         from uphone.media.wav import WavWriter
         self._wav = WavWriter(f, self.rate)
-        self._rec_tx[:] = self._zero
+        self._rec_tx = bytearray(2 * self.samples)
 
     def stop_recording(self):
         if self._wav is not None:
