@@ -18,7 +18,7 @@ MP_BIN = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
 RUNTIMES = ("cpython", "micropython")
 # The heap of a phone on the MicroPython runtime: an ESP32 without PSRAM has ~110 KB for MicroPython. Every
 # MicroPython phone the tests start (phone processes, `phonectl sim`, the vectors' micropython target) gets this.
-MP_HEAP = int(os.environ.get("UPHONE_MP_HEAP", "400000"))
+MP_HEAP = int(os.environ.get("UPHONE_MP_HEAP", "96000"))
 
 
 def mp_binary():
@@ -202,7 +202,9 @@ class PhoneProc:
                 if w[0] == "leg":
                     out["leg"][w[1]]["state"] = w[2]
             elif w[0] == "loop":
-                out["crashes"] = int(w[1].split("=")[1])
+                kv = dict(x.split("=", 1) for x in w[1:])
+                out["crashes"] = int(kv["crashes"])
+                out["dropped"] = int(kv.get("dropped", 0))
         return out
 
     def mem(self, collect=False):
@@ -309,18 +311,19 @@ class Phones:
         return self.all[name]
 
     def close(self, check=True):
+        """Ask every phone for its crash count, close them all (their logs are written then), then check."""
+        crashes = {}
         for p in self.all.values():
             if p.proc.poll() is None:
                 try:
-                    st = p.st()
-                    assert st["crashes"] == 0, p.tail()
-                except AssertionError:
-                    if check:
-                        raise
+                    crashes[p.name] = p.st()["crashes"]
+                except AssertionError as e:
+                    crashes[p.name] = "no answer to st: %s" % e
         for p in self.all.values():
             p.close()
         if check:
             for p in self.all.values():
+                assert crashes.get(p.name, 0) == 0, "%s: loop crashes %s\n%s" % (p.name, crashes[p.name], p.tail())
                 p.check_clean()
 
 

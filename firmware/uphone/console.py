@@ -1,12 +1,12 @@
 # Serial console: the line protocol between a host (or a person) and the phone, the same on UART, USB and a pty.
-# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release]`, `echo text`, `selftest on|off`, `help`;
+# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release|map]`, `echo text`, `selftest on|off`, `help`;
 # self-test only: `new`, `cond`, `fail`.
 # Phone -> host: `tr sid From Event To Actions` per transition, `st ...` lines, then `ok [...]` or `err <reason>`.
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
                            state_text, event_id)
 
-HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release] | echo <text> | selftest on|off | "
+HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | echo <text> | selftest on|off | "
         "help ; "
         "self-test: new <kind> [UAC|UAS|Both] [State] [+Cond ...] | cond <sid> +Cond|-Cond ... | "
         "fail <Action> [unsupported]")
@@ -189,7 +189,7 @@ class Console:
             for line in self.phone.status_lines():
                 self.write(line)
         if self.loop is not None:
-            self.write("loop crashes=%d" % self.loop.crashes)
+            self.write("loop crashes=%d dropped=%d" % (self.loop.crashes, self.loop.dropped))
         self.write("ok %d sessions" % n)
 
     def _mem(self, w):
@@ -222,8 +222,16 @@ class Console:
             return
         elif w == ["gc"]:
             gc.collect()
+        elif w == ["map"]:
+            try:
+                import micropython
+                gc.collect()
+                micropython.mem_info(1)     # MicroPython prints the heap's block map: where it is in pieces
+            except (ImportError, AttributeError):
+                self.write("err mem map: MicroPython only")
+                return
         elif w:
-            self.write("err usage: mem [gc|hold|release]")
+            self.write("err usage: mem [gc|hold|release|map]")
             return
         self.write("ok mem alloc=%d free=%d total=%d max_pass_ms=%d crashes=%d" % (
             alloc(), getattr(gc, "mem_free", lambda: -1)(), mem_total(), lp.max_pass_ms if lp else -1,

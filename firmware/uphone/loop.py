@@ -15,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover
     import uerrno as errno
 
-from uphone.compat import ticks_ms, ticks_diff
+from uphone.compat import const, ticks_ms, ticks_diff
 from uphone.console import Console
 
 _MP = sys.implementation.name == "micropython"
@@ -26,6 +26,10 @@ _POLLBAD = getattr(select, "POLLERR", 8) | getattr(select, "POLLHUP", 16)
 # "try again later" from a non-blocking socket; MicroPython raises EINPROGRESS from connect() as a plain OSError
 _PENDING = (getattr(errno, "EAGAIN", 11), getattr(errno, "EWOULDBLOCK", 11), getattr(errno, "EINPROGRESS", 115),
             getattr(errno, "EALREADY", 114))
+# the datagram buffer (SIP, RTCP): RFC 3261 18.1.1 sends a request over 1300 bytes by TCP, so a UDP message that
+# fills this (2 KB less one byte, or it may have been cut) is refused
+_DGRAM_MAX = const(2048)
+_PEEK = getattr(socket, "MSG_PEEK", 2)
 _MAX_EVENTS = 16       # poll events handled per pass; the rest stay ready for the next pass (poll is level-triggered)
 _OUT_MAX = 262144       # a peer that stops reading: past this much unsent data the connection is dropped
 
@@ -129,6 +133,9 @@ class Loop:
         for p in self.phones:
             p.attach(self)
         self._ticks = [p.tick for p in self.phones]     # bound once: `p.tick` would allocate a bound method per pass
+        self.dropped = 0                                 # datagrams dropped: too large, or no heap (see _on_udp)
+        self._dgram = bytearray(_DGRAM_MAX)              # every SIP/RTCP datagram is read into this (see _on_udp)
+        self._dgram_mv = memoryview(self._dgram)
         self._evo = [None] * _MAX_EVENTS                 # this pass's poll events (MicroPython, see run_once)
         self._evf = [0] * _MAX_EVENTS
 
@@ -327,7 +334,7 @@ class Loop:
             return
         if ev & (_POLLIN | _POLLBAD):
             try:
-                data = c.sock.recv(4096)
+                data = c.sock.recv(1024)       # a stream: any size works, and a small piece fits a fragmented heap
             except OSError as e:
                 if _errno(e) in _PENDING:
                     return
@@ -358,15 +365,34 @@ class Loop:
 
     def _on_udp(self, s, handler):
         # one datagram per poll event: poll is level-triggered, so the next pass reads the next one, and the empty
-        # socket's EAGAIN (an exception, and MicroPython's recvfrom leaks its buffer on it) is never raised
+        # socket's EAGAIN is never raised. The datagram is read into a buffer made at boot: MicroPython has no
+        # recvfrom_into, and its recvfrom(n) wants n bytes in one piece (on a phone's heap, after some calls, 2 KB
+        # often is not), so the sender comes from a 1-byte MSG_PEEK (both the unix and the ESP32 port take flags)
+        # and readinto takes the datagram. The message itself is then copied out at its own size.
         try:
-            data, addr = s.recvfrom(4096)
+            if _MP:
+                addr = s.recvfrom(1, _PEEK)[1]
+                n = s.readinto(self._dgram)
+                src = _mp_addr(addr)
+            else:
+                n, addr = s.recvfrom_into(self._dgram)
+                src = (addr[0], addr[1])
         except OSError:
             return
-        if not _MP:
-            src = (addr[0], addr[1])
-        else:  # MicroPython gives a raw sockaddr: decode it without allocating a resolver call
-            src = _mp_addr(addr)
+        if not n:
+            return
+        if n >= _DGRAM_MAX:
+            self.dropped += 1           # truncated: a UDP message this large should have come over TCP
+            for p in self.phones:
+                p.emit("err datagram from %s:%d larger than %d bytes dropped" % (src[0], src[1], _DGRAM_MAX - 1))
+            return
+        try:
+            data = bytes(self._dgram_mv[:n])
+        except MemoryError:
+            self.dropped += 1
+            for p in self.phones:
+                p.emit("err heap: a %d-byte datagram dropped, no room for it" % n)
+            return
         if self.pcap is not None and self._is_sip(s):
             self.pcap.write(data, src, self._sockname(s))
         handler(data, src)
@@ -381,10 +407,9 @@ class Loop:
                 if n:
                     u.handler(n, u.peer)
                 return
-            if _MP:     # no recvfrom_into on MicroPython: this allocates, only until the peer is known
-                data, addr = s.recvfrom(len(buf))
-                n = len(data)
-                buf[:n] = data
+            if _MP:     # the sender by a 1-byte peek (see _on_udp), only until the peer is known
+                addr = s.recvfrom(1, _PEEK)[1]
+                n = s.readinto(buf)
                 src = _mp_addr(addr)
             else:
                 n, addr = s.recvfrom_into(buf)

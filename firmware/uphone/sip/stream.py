@@ -10,8 +10,10 @@ PONG = const(2)         # the peer answered our ping
 
 PING_BYTES = b"\r\n\r\n"
 PONG_BYTES = b"\r\n"
-MAX_HEADER = const(16384)       # a header section that never ends closes the connection
-MAX_MESSAGE = const(65536)      # so does more than this buffered without a whole message
+# what a peer can make a phone buffer: a connection is closed past these (the phone's whole heap is ~100 KB, and a
+# SIP message is parsed into several times its size; a UDP one is at most 2 KB, see loop._DGRAM_MAX)
+MAX_HEADER = const(4096)        # a header section that never ends
+MAX_MESSAGE = const(8192)       # buffered without a whole message
 
 
 class StreamError(Exception):
