@@ -15,6 +15,7 @@ _TIMER_D = const(32000)
 _RING_GUARD = const(180000)
 # a server transaction whose TU never answers is forgotten after this (the TU may still answer through it)
 _UAS_GUARD = const(600000)
+_MAX_SRV = const(16)        # server transactions kept at once (see TransactionLayer._evict)
 
 
 def _due(now, t):
@@ -51,6 +52,12 @@ class ClientTxn:
         self.retx_at = None if _reliable(dest) else ticks_add(now, t1)
         self.end_at = ticks_add(now, 64 * t1)      # Timer B / F
 
+    def completed(self):
+        # the final response is in and the TU has taken what it needed (an auth retry clones the request): the
+        # request is never sent again, so it is not kept for the seconds the transaction still absorbs repeats
+        self.request = None
+        self.data = None
+
     def _copy(self, method, to):
         """A request sharing this one's transaction identity: 9.1 (CANCEL) and 17.1.1.3 (ACK)."""
         req = self.request
@@ -76,6 +83,7 @@ class ServerTxn:
         self.cancel_target = None
         self.last = None
         self.to_tag = None        # of our final response: an RFC 2543 ACK matches on it
+        self.req_to_tag = msg.to_tag    # the request's own: an RFC 2543 retransmission matches on it
         self.interval = layer.t1
         self.retx_at = None
         self.end_at = ticks_add(now, _UAS_GUARD if msg.method == "INVITE" else 64 * layer.t1)
@@ -93,11 +101,13 @@ class ServerTxn:
             self.state = _PROCEEDING
             return
         self.to_tag = resp.to_tag
+        self.request = None       # answered: matching and repeats need only the key, the tags and `last`
         t64 = 64 * lay.t1
         rel = _reliable(self.dest)
         if self.method == "INVITE" and st < 300:
             self.state = _ACCEPTED            # RFC 6026: INVITE retransmissions absorbed for 64*T1
             self.end_at = ticks_add(now, t64)
+            self.last = None                  # the TU's 2xx retransmitter (send_2xx) answers them, not `last`
         elif self.method == "INVITE":
             self.state = _COMPLETED
             self.interval = lay.t1
@@ -175,6 +185,7 @@ class TransactionLayer:
             c.end_at = ticks_add(now, 0 if _reliable(c.dest) else _TIMER_D)
             self._out(c.ack, c.dest)
             self.tu.on_response(c, msg)
+            c.completed()
             return
         if not live:
             return                                    # retransmitted final absorbed in Completed
@@ -182,6 +193,7 @@ class TransactionLayer:
         c.retx_at = None
         c.end_at = ticks_add(now, 0 if _reliable(c.dest) else self.t4)    # Timer K
         self.tu.on_response(c, msg)
+        c.completed()
 
     def _drop_cli(self, c):
         if self._cli.get(c.key) is c:
@@ -211,7 +223,7 @@ class TransactionLayer:
         stx = self._srv.get(self._skey(msg, via, method))
         if stx is None or not to_check or (via.branch or "").startswith(transport.MAGIC):
             return stx
-        want = stx.to_tag if msg.method == "ACK" else stx.request.to_tag
+        want = stx.to_tag if msg.method == "ACK" else stx.req_to_tag
         return stx if msg.to_tag == want else None
 
     def _on_request(self, msg, src, now):
@@ -243,6 +255,8 @@ class TransactionLayer:
             elif stx.last is not None:
                 self._out(stx.last, stx.dest)
             return
+        if len(self._srv) >= _MAX_SRV:
+            self._evict()
         stx = ServerTxn(self, msg, src, key, now)
         self._srv[key] = stx
         if m == "CANCEL":
@@ -250,6 +264,18 @@ class TransactionLayer:
         elif m == "INVITE":
             stx.respond(M.make_response(msg, 100, "Trying"), now)    # 17.2.1: quench retransmissions
         self.tu.on_request(stx, msg, src)
+
+    def _evict(self):
+        # Overload (a flood, a scanner, calls faster than 64*T1 apart): the answered transaction nearest its end is
+        # forgotten first. Only its absorbing of retransmissions is lost (a repeat reaches the TU, which answers it
+        # again); what the phone keeps stays bounded.
+        old = None
+        for k in self._srv:
+            x = self._srv[k]
+            if x.state >= _COMPLETED and (old is None or ticks_diff(x.end_at, old.end_at) < 0):
+                old = x
+        if old is not None:
+            del self._srv[old.key]
 
     def receive(self, msg, src, now):
         self.now = now
