@@ -4,8 +4,10 @@ import sys
 
 from uphone import config
 
-CONFIG_PATH = "/config.json"
-BOARD_PATH = "/board.json"
+# relative: the cwd is "/" on the ESP32, and on the virtual board (v1.27 VfsPosix) config.save_atomic's rename only
+# works with relative paths (docs/NOTES.md)
+CONFIG_PATH = "config.json"
+BOARD_PATH = "board.json"
 WDT_TIMEOUT_MS = 10000          # the loop passes every <= 20 ms; Wi-Fi and provisioning finish before it starts
 WIFI_WAIT_MS = 10000            # per connect attempt
 WIFI_BACKOFF_MS = 1000          # first pause between attempts; doubles up to WIFI_BACKOFF_MAX_MS

@@ -1,6 +1,8 @@
 # phonectl provision: validate a phone config with the firmware's own validator (uphone.config) on the host, then
 # write it to the phone atomically: fs cp to /config.json.tmp, keep the old /config.json as /config.json.good,
 # rename the temp file over /config.json on the phone, and read the result back to compare sha256.
+# The scripts work in "/" with relative names: on an ESP32 the cwd is "/" anyway, and on the virtual board (v1.27
+# VfsPosix) rename() with two absolute paths is broken while relative ones work (docs/NOTES.md).
 import hashlib
 import json
 import os
@@ -14,25 +16,26 @@ FIRMWARE = deploy.FIRMWARE
 
 # Runs on the phone: keep the previous config as the last good one, then rename the new one into place.
 SWAP_SCRIPT = """import os
+os.chdir('/')
 def _exists(p):
     try:
         os.stat(p)
         return True
     except OSError:
         return False
-if _exists('/config.json'):
-    with open('/config.json', 'rb') as a:
-        with open('/config.json.good', 'wb') as b:
+if _exists('config.json'):
+    with open('config.json', 'rb') as a:
+        with open('config.json.good', 'wb') as b:
             while True:
                 x = a.read(512)
                 if not x:
                     break
                 b.write(x)
 try:
-    os.rename('/config.json.tmp', '/config.json')
+    os.rename('config.json.tmp', 'config.json')
 except OSError:
-    os.remove('/config.json')
-    os.rename('/config.json.tmp', '/config.json')
+    os.remove('config.json')
+    os.rename('config.json.tmp', 'config.json')
 print('swapped')
 """
 
@@ -82,7 +85,8 @@ def provision(port, path, out=sys.stdout):
         tmp = tf.name
     try:
         print("[1/3] copying %s to %s:/config.json.tmp (%d bytes)" % (path, port, len(data)), file=out, flush=True)
-        deploy.mpremote(port, ["fs", "cp", tmp, ":/config.json.tmp"], resume=False)
+        deploy.mpremote(port, ["exec", "import os; os.chdir('/')", "+", "fs", "cp", tmp, ":config.json.tmp"],
+                        resume=False)
     finally:
         os.unlink(tmp)
     print("[2/3] keeping the old /config.json as /config.json.good, renaming the new one into place", file=out,
