@@ -1,6 +1,7 @@
-# Host tools end to end against a virtual ESP32 on a pty (host_tools/virtual_board.py), through the real mpremote
-# and pyserial: deploy (only changed files), provision (atomic, validated), exec in the MicroPython VM, the vectors
-# over the serial harness, console --send, flash command lines with a fake esptool. Loopback only, every step bounded.
+# Host tools end to end against a virtual ESP32 on a pty (host_tools/virtual_board.py: the frozen MicroPython unix
+# binary with simulated hardware, its filesystem a folder), through the real mpremote and pyserial: deploy (only
+# changed files), provision (atomic, validated), exec on the board, the vectors over the serial harness against the
+# firmware's console on the board, console --send, flash command lines with a fake esptool. Loopback only, bounded.
 import json
 import os
 import subprocess
@@ -39,11 +40,11 @@ def stop(p):
 
 @pytest.fixture
 def board(tmp_path):
+    from tests.vboard import VBoard
     root = tmp_path / "board_fs"
-    root.mkdir()
-    p, port = start(["-m", "host_tools.virtual_board", "--root", str(root), "--duration", "600"])
-    yield port, root
-    stop(p)
+    b = VBoard(root)
+    yield b.port, root
+    b.close()
 
 
 def copied(out):
@@ -96,7 +97,8 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     import shutil
     src = tmp_path / "fw"      # a snapshot: others may edit firmware/ while this runs
     shutil.copytree(os.path.join(ROOT, "firmware"), src, ignore=shutil.ignore_patterns("__pycache__"))
-    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--source", str(src))
+    # the virtual board's CPU is the x86-64 unix port: viper modules need x64 native code
+    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--arch", "x64", "--source", str(src))
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     first = copied(r.stdout)
@@ -112,13 +114,14 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     assert copied(r.stdout) == ["[1/1] uphone/compat.mpy"], r.stdout
-    # the deployed firmware imports inside the MicroPython VM from the board's root
+    # the deployed firmware imports on the board from its filesystem ('' comes before '.frozen' in sys.path)
     m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec", "import uphone.engine; print('ok')"],
                        capture_output=True, text=True, timeout=120)
     assert m.returncode == 0 and m.stdout.strip().splitlines()[-1] == "ok", m.stdout + m.stderr
-    m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec", "import sys; print(sys.implementation.name)"],
+    m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec",
+                        "import sys, uphone.engine as e; print(sys.implementation.name, e.__file__)"],
                        capture_output=True, text=True, timeout=120)
-    assert m.stdout.strip() == "micropython"
+    assert m.stdout.split() == ["micropython", "uphone/engine.mpy"], m.stdout + m.stderr
 
 
 def test_provision_atomic_and_validated(board, tmp_path):
@@ -146,12 +149,21 @@ def test_provision_atomic_and_validated(board, tmp_path):
     assert r.returncode == 1 and "sip.local_port" in r.stdout
 
 
-def test_vectors_over_serial_on_console_board():
-    p, port = start(["-m", "host_tools.virtual_board", "--console", "--duration", "300"])
+def test_vectors_over_serial_against_the_phone_on_a_board(tmp_path):
+    # the firmware boots on the virtual board (its main.py, the frozen uphone package) and its console answers
+    from tests.proc import free_port
+    from tests.vboard import VBoard
+    root = tmp_path / "board_fs"
+    root.mkdir()
+    (root / "main.py").write_text(open(os.path.join(ROOT, "firmware", "main.py")).read())
+    (root / "config.json").write_text(json.dumps(
+        {"accounts": [{"user": "vectors", "register": False}], "sip": {"local_ip": "127.0.0.1",
+                                                                     "local_port": free_port()}}))
+    b = VBoard(root, duration=300)
     try:
-        r = phonectl("vectors", "run", "--target", "serial:" + port, timeout=280)
+        r = phonectl("vectors", "run", "--target", "serial:" + b.port, timeout=280)
     finally:
-        stop(p)
+        b.close()
     assert ", 0 failed" in r.stdout, r.stdout[-3000:] + r.stderr
     assert r.returncode == 0, r.stdout[-2000:]
 
