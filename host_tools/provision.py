@@ -37,7 +37,11 @@ except OSError:
     os.remove('config.json')
     os.rename('config.json.tmp', 'config.json')
 print('swapped')
-"""
+if not _exists('main.py'):
+    with open('main.py', 'wb') as f:
+        f.write(%r)
+    print('wrote main.py')
+""" % deploy.MAIN_PY
 
 HASH_SCRIPT = """import hashlib, binascii
 h = hashlib.sha256()
@@ -91,7 +95,9 @@ def provision(port, path, out=sys.stdout):
         os.unlink(tmp)
     print("[2/3] keeping the old /config.json as /config.json.good, renaming the new one into place", file=out,
           flush=True)
-    deploy.mpremote(port, ["exec", SWAP_SCRIPT], resume=False)
+    swapped = deploy.mpremote(port, ["exec", SWAP_SCRIPT], resume=False)
+    if "wrote main.py" in swapped:
+        print("      wrote /main.py (there was none): it starts the phone at boot", file=out, flush=True)
     print("[3/3] reading /config.json back", file=out, flush=True)
     text = deploy.mpremote(port, ["exec", HASH_SCRIPT], resume=False)
     got = [ln.split()[1] for ln in text.splitlines() if ln.startswith("sha256 ")]

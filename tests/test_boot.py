@@ -1,7 +1,7 @@
-# firmware/main.py on CPython with fake machine/network modules: Wi-Fi retry with exponential backoff, the
-# last-good config fallback message, provisioning from a real HTTP server on 127.0.0.1, watchdog-fed loop.
+# uphone/boot.py (the phone's boot, started by /main.py) on CPython with fake machine/network modules: Wi-Fi retry
+# with exponential backoff, the last-good config fallback message, provisioning from a real HTTP server on
+# 127.0.0.1, watchdog-fed loop. tests/test_vboard_boot.py runs the same code on the virtual board.
 import http.server
-import importlib.util
 import json
 import os
 import threading
@@ -20,10 +20,8 @@ BASE = {"accounts": [{"user": "alice", "domain": "127.0.0.1"}],
 
 
 def load_main():
-    spec = importlib.util.spec_from_file_location("uphone_main", os.path.join(ROOT, "firmware", "main.py"))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    from uphone import boot
+    return boot
 
 
 def test_wifi_backoff_doubles_until_connected():

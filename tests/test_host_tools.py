@@ -104,6 +104,8 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     first = copied(r.stdout)
     assert first and "verified" in r.stdout
     assert (root / "uphone" / "engine.mpy").is_file()
+    from host_tools.deploy import MAIN_PY
+    assert (root / "main.py").read_bytes() == MAIN_PY and "wrote /main.py" in r.stdout
     n_py = sum(len([f for f in fs if f.endswith(".py")]) for _, _, fs in os.walk(src))
     assert len(first) >= n_py
     r = phonectl(*dep)
@@ -114,6 +116,11 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     assert copied(r.stdout) == ["[1/1] uphone/compat.mpy"], r.stdout
+    # a user's own main.py is never overwritten
+    (root / "main.py").write_text("print('my own phone')\n")
+    r = phonectl(*dep)
+    assert r.returncode == 0 and copied(r.stdout) == [], r.stdout + r.stderr
+    assert (root / "main.py").read_text() == "print('my own phone')\n"
     # the deployed firmware imports on the board from its filesystem ('' comes before '.frozen' in sys.path)
     m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec", "import uphone.engine; print('ok')"],
                        capture_output=True, text=True, timeout=120)
@@ -132,6 +139,8 @@ def test_provision_atomic_and_validated(board, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "config.json").read_bytes() == good.read_bytes()
     assert not (root / "config.json.tmp").exists()
+    from host_tools.deploy import MAIN_PY
+    assert (root / "main.py").read_bytes() == MAIN_PY          # there was none: the starter is written
     second = dict(GOOD, sip={"local_ip": "127.0.0.1", "local_port": 5070})
     good2 = tmp_path / "good2.json"
     good2.write_text(json.dumps(second))
@@ -149,13 +158,25 @@ def test_provision_atomic_and_validated(board, tmp_path):
     assert r.returncode == 1 and "sip.local_port" in r.stdout
 
 
+def test_no_board_freezes_a_main_or_boot_py():
+    # a frozen main.py runs instead of the filesystem's (pyexec_file_if_exists looks in the frozen modules first)
+    import re
+    for name in os.listdir(os.path.join(ROOT, "board")):
+        path = os.path.join(ROOT, "board", name, "manifest.py")
+        if os.path.isfile(path):
+            code = "\n".join(ln.split("#")[0] for ln in open(path).read().splitlines())
+            assert not re.search(r"module\(\s*[\"'](main|boot)\.py", code), name
+            assert "package(\"uphone\"" in code, name
+
+
 def test_vectors_over_serial_against_the_phone_on_a_board(tmp_path):
     # the firmware boots on the virtual board (its main.py, the frozen uphone package) and its console answers
     from tests.proc import free_port
     from tests.vboard import VBoard
     root = tmp_path / "board_fs"
     root.mkdir()
-    (root / "main.py").write_text(open(os.path.join(ROOT, "firmware", "main.py")).read())
+    from host_tools.deploy import MAIN_PY
+    (root / "main.py").write_bytes(MAIN_PY)
     (root / "config.json").write_text(json.dumps(
         {"accounts": [{"user": "vectors", "register": False}], "sip": {"local_ip": "127.0.0.1",
                                                                      "local_port": free_port()}}))

@@ -1,7 +1,12 @@
 # uPhone boot on the phone: config (with last-good fallback) -> Wi-Fi (retry, exponential backoff) -> optional
 # auto-provisioning -> board hardware -> watchdog-fed runtime loop with the serial console and the phone.
-import sys
-
+# It lives in the package (frozen with it on a custom build) and is started by the filesystem's /main.py, which
+# `phonectl deploy` / `provision` write when there is none:
+#     from uphone import boot
+#     boot.main()
+# MicroPython runs a FROZEN main.py before the filesystem's (shared/runtime/pyexec.c pyexec_file_if_exists looks
+# in the frozen modules first), so no board freezes a main.py: the user's /main.py always decides what boots, and
+# deleting it stops the phone from starting.
 from uphone import config
 
 # relative: the cwd is "/" on the ESP32, and on the virtual board (v1.27 VfsPosix) config.save_atomic's rename only
@@ -132,7 +137,7 @@ def make_loop(Loop, console_io, phone, wdt=None, hooks=()):
 
 
 def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=True, log=print,
-         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS):
+         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS, hooks=()):
     """Bring the phone up. -> dict of the parts (cfg, wlan, board, hal, phone, loop); runs forever when run."""
     import machine
     import network
@@ -157,7 +162,7 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
         log("board: hardware init failed (%s): console and SIP only" % e)
     wdt = machine.WDT(timeout=wdt_timeout_ms) if wdt_timeout_ms else None
     loop = make_loop(Loop, console_io if console_io is not None else StdioConsole(), phone, wdt,
-                     (hal.poll,) if hal is not None else ())
+                     ((hal.poll,) if hal is not None else ()) + tuple(hooks))
     parts = {"cfg": cfg, "wlan": wlan, "board": board, "hal": hal, "phone": phone, "loop": loop, "wdt": wdt}
     if run:
         log("uphone: running")
@@ -165,5 +170,7 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     return parts
 
 
-if __name__ == "__main__" and sys.implementation.name == "micropython":
-    boot()
+def main(config_path=CONFIG_PATH, board_path=BOARD_PATH, hooks=()):
+    """What /main.py calls: bring the phone up and run it. hooks: extra fn(now) run every loop pass (a user's own
+    hardware, say)."""
+    boot(config_path, board_path, hooks=hooks)
