@@ -125,11 +125,18 @@ def build_unix(src=None, jobs=2):
     open(log, "w").close()
     _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
     manifest = os.path.join(ROOT, "board", "unix", "manifest.py")
-    # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for x64
-    _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "VARIANT=standard",
-           "BUILD=" + os.path.join(BUILD, "unix-build"), "FROZEN_MANIFEST=" + manifest,
-           "MPY_CROSS_FLAGS=-march=x64", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0"], log)
-    built = os.path.join(BUILD, "unix-build", "micropython")
+    # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for x64.
+    # Threads with a GIL, as the ESP32 port builds them (ports/esp32/mpconfigport.h MICROPY_PY_THREAD_GIL 1): the
+    # unix default (no GIL) turns on MICROPY_ASYNC_KBD_INTR, where Ctrl-C longjmps out of whatever C code runs (a
+    # scheduled callback swallows it, a held GC lock deadlocks); with the GIL it is a pending exception raised at
+    # the next bytecode of the main thread, as on the phone. The virtual board's simulated I2S runs a DMA thread.
+    opts = ["VARIANT=standard", "MPY_CROSS_FLAGS=-march=x64", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0",
+            "MICROPY_PY_THREAD=1", "MICROPY_PY_THREAD_GIL=1"]
+    # make does not see changed flags: each set of options builds in its own folder
+    build_dir = os.path.join(BUILD, "unix-build-" + hashlib.sha256(" ".join(opts).encode()).hexdigest()[:8])
+    _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "BUILD=" + build_dir,
+           "FROZEN_MANIFEST=" + manifest] + opts, log)
+    built = os.path.join(build_dir, "micropython")
     if not os.path.exists(UNIX_BIN) or _digest(built) != _digest(UNIX_BIN):
         shutil.copy2(built, UNIX_BIN + ".tmp")
         os.replace(UNIX_BIN + ".tmp", UNIX_BIN)

@@ -12,7 +12,8 @@
 #     while pyexec runs code): when the child has its SIGINT handler installed (the unix port installs it exactly
 #     while executing, see ports/unix/main.c execute_from_lexer) the byte becomes SIGINT to its main thread, and what
 #     the host sends next waits until the REPL is back (the UART buffer keeps it on a board); otherwise the byte is
-#     passed on (the REPL reads it as a character).
+#     passed on (the REPL reads it as a character). The binary is built with the GIL, as the ESP32 port is, so the
+#     interrupt is a pending KeyboardInterrupt raised at the next bytecode (host_tools/runtime.py).
 #   - soft reset: the unix REPL exits on Ctrl-D (pyexec returns PYEXEC_FORCED_EXIT); this prints "MPY: soft reboot"
 #     as ports/esp32/main.c does and starts the child again with reset_cause() SOFT_RESET. From the raw REPL it comes
 #     back in the raw REPL with main.py skipped (main.c runs main.py only in PYEXEC_MODE_FRIENDLY_REPL), which is
@@ -88,9 +89,14 @@ def _nonblock(fd):
 
 
 class Board:
-    def __init__(self, root, heap=400000, ip="127.0.0.1", ssid=None, key=None, binary=MP_BIN, out=sys.stdout):
+    def __init__(self, root, heap=400000, ip="127.0.0.1", ssid=None, key=None, binary=MP_BIN, out=sys.stdout,
+                 baud=0):
         self.root = os.path.realpath(root)
         self.heap, self.binary, self.out = heap, binary, out
+        # a UART's speed (8N1: 10 bits a byte) in both directions; 0 = as fast as the pipes go
+        self.bps = baud / 10.0
+        self.budget = [0.0, 0.0]        # bytes that may go now: [to the host, to the child]
+        self.budget_t = time.monotonic()
         self.master, self.slave = pty.openpty()
         tty.setraw(self.slave)          # no line discipline between the host and the board's UART
         _nonblock(self.master)
@@ -106,6 +112,7 @@ class Board:
         self.to_host = bytearray()
         self.to_child = bytearray()
         self.hold_input_until = 0.0     # after an interrupt: host bytes wait for the REPL
+        self.interrupted_at = 0.0
         self.wdt = None                 # [timeout ms, deadline (monotonic s)]
         self.reset_request = None       # "hard" | "wdt" | "soft": the child is being ended for this
         self.ap = {"up": True, "ip": ip, "ssid": ssid, "key": key}
@@ -185,8 +192,13 @@ class Board:
         for i in range(len(data)):
             c = data[i:i + 1]
             if c == b"\x03" and self.executing():
-                _tgkill(self.child.pid, signal.SIGINT)
-                self.hold_input_until = time.monotonic() + HOLD_AFTER_INTERRUPT_S
+                now = time.monotonic()
+                # one SIGINT at a time: the unix port's handler exits the process on a second one that comes
+                # before the first was raised (ports/unix/unix_mphal.c sighandler)
+                if now - self.interrupted_at > 0.5:
+                    _tgkill(self.child.pid, signal.SIGINT)
+                    self.interrupted_at = now
+                self.hold_input_until = now + HOLD_AFTER_INTERRUPT_S
                 continue
             self.to_child += c
 
@@ -227,10 +239,21 @@ class Board:
             got = True
             self.from_child(data)
 
+    def _allowance(self, i, want):
+        if not self.bps:
+            return want
+        now = time.monotonic()
+        dt, self.budget_t = now - self.budget_t, now
+        for k in (0, 1):
+            self.budget[k] = min(self.budget[k] + dt * self.bps, max(64.0, self.bps / 50))
+        return min(want, int(self.budget[i]))
+
     def flush(self):
         if self.to_host:
             try:
-                n = os.write(self.master, self.to_host)
+                k = self._allowance(0, len(self.to_host))
+                n = os.write(self.master, self.to_host[:k]) if k else 0
+                self.budget[0] -= n
                 del self.to_host[:n]
             except BlockingIOError:
                 pass
@@ -241,7 +264,9 @@ class Board:
             if time.monotonic() < self.hold_input_until and self.executing():
                 return
             try:
-                n = os.write(self.child.stdin.fileno(), self.to_child)
+                k = self._allowance(1, len(self.to_child))
+                n = os.write(self.child.stdin.fileno(), self.to_child[:k]) if k else 0
+                self.budget[1] -= n
                 del self.to_child[:n]
             except BlockingIOError:
                 pass
@@ -356,10 +381,10 @@ class Board:
                     rd.append(self.child.stdout.fileno())
                 if cmd_fd is not None:
                     rd.append(cmd_fd)
-                wr = [self.master] if self.to_host else []
-                if self.to_child and self.child is not None:
+                wr = [self.master] if self.to_host and not self.bps else []
+                if self.to_child and self.child is not None and not self.bps:
                     wr.append(self.child.stdin.fileno())
-                r, w, _ = select.select(rd, wr, [], 0.02)
+                r, w, _ = select.select(rd, wr, [], 0.005 if self.bps and (self.to_host or self.to_child) else 0.02)
                 if self.master in r:
                     try:
                         data = os.read(self.master, 4096)
@@ -413,6 +438,8 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=None, help="exit after this many seconds")
     p.add_argument("--heap", type=int, default=int(os.environ.get("UPHONE_MP_HEAP", "400000")),
                    help="MicroPython heap in bytes (default 400000: an ESP32's ~110 KB with 64-bit pointers)")
+    p.add_argument("--baud", type=int, default=0,
+                   help="serial speed to simulate, e.g. 115200 (default 0: as fast as the host goes)")
     p.add_argument("--ip", default="127.0.0.1", help="the address the access point gives the board (loopback)")
     p.add_argument("--ssid", default=None, help="the access point's SSID (default: any SSID joins)")
     p.add_argument("--wifi-password", default=None, help="the access point's password (default: any)")
@@ -423,7 +450,7 @@ def main(argv=None):
     if not os.path.exists(MP_BIN):
         print("error: %s is missing: run `make micropython`" % MP_BIN, file=sys.stderr)
         return 2
-    board = Board(args.root, args.heap, args.ip, args.ssid, args.wifi_password)
+    board = Board(args.root, args.heap, args.ip, args.ssid, args.wifi_password, baud=args.baud)
     stdin = sys.stdin.fileno() if not sys.stdin.closed else None
     return board.run(args.duration, stdin)
 

@@ -15,8 +15,8 @@
 #            32-bit stereo frames in DMA, non-blocking mode = a background task with a 1-slot descriptor queue
 #            (xQueueSend(..., 0): a second request while one waits is dropped) that blocks until the DMA took or
 #            gave the whole buffer, then mp_sched_schedule(callback) (a full scheduler queue loses the callback).
-#            DMA time runs in real time (ticks_us). Faults for tests: stall (the DMA stops completing), lose N
-#            callbacks, late callbacks by N ms.
+#            DMA time runs in real time (ticks_us) in one engine thread. Faults for tests: stall (the DMA stops
+#            completing), lose N callbacks, late callbacks by N ms.
 #   WDT      ports/esp32/machine_wdt.c: one task-watchdog user kept in a static, so it survives a soft reset and
 #            cannot be stopped; WDT(timeout=) again reconfigures it. The timer itself runs in the supervisor,
 #            which kills and restarts this process when it expires (a hard reset: boot.py and main.py run).
@@ -226,9 +226,12 @@ class WDT:
 
 
 # -- I2S ------------------------------------------------------------------------------------------------------------
+# One DMA engine thread serves every I2S object and owns their DMA state. The app's thread only appends requests
+# (readinto/write), sets fault switches and reads counters: single operations that the GIL makes atomic (the runtime
+# is built with it, host_tools/runtime.py). No lock is shared with the app's thread on purpose: scheduled callbacks
+# run at any bytecode of that thread, so a callback calling readinto() while the thread held a lock would deadlock.
 _DMA_FRAMES = 256           # DMA_BUF_LEN_IN_I2S_FRAMES
 _TICK_MS = 2                # the DMA engine's time step
-_lock = _thread.allocate_lock()
 _running = []               # I2S objects the DMA engine serves
 _engine = []                # one engine thread, started with the first I2S
 _mic = ["tone", 440]        # what the microphone hears: tone <hz> | ramp | silence (`mic ...` on the supervisor)
@@ -237,19 +240,15 @@ _mic = ["tone", 440]        # what the microphone hears: tone <hz> | ramp | sile
 def _engine_loop():
     while True:
         time.sleep_ms(_TICK_MS)
-        _lock.acquire()
-        try:
-            now = time.ticks_us()
-            for d in _running:
-                d._tick(now)
-        finally:
-            _lock.release()
+        now = time.ticks_us()
+        for d in tuple(_running):
+            d._tick(now)
 
 
 def _mic_cmd(words):
     if len(words) > 1:
-        _mic[0] = words[1]
         _mic[1] = int(words[2]) if len(words) > 2 else 0
+        _mic[0] = words[1]
 
 
 def _i2s_cmd(words):
@@ -291,23 +290,25 @@ class I2S:
         dma_frame = self._app_frame if mode == I2S.TX else 8
         self.dma_bufs = max(2, ibuf // (_DMA_FRAMES * dma_frame))
         self._cap = self.dma_bufs * _DMA_FRAMES            # DMA capacity in I2S frames
+        # engine-owned state
         self._level = 0             # frames in DMA: TX = written, not yet played; RX = captured, not yet read
         self._mic_at = 0            # RX: sample index of the oldest captured frame
         self._t = time.ticks_us()
         self._rem = 0               # sub-frame time left over (us * rate)
-        self._cb = None
-        self._q = []                # non-blocking: [descriptor] waiting in the 1-slot queue
-        self._cur = None            # [buffer, bytes done] the background task is working on
+        self._cur = None            # the request the background task works on: [buffer, bytes done, finished]
+        self._slot = None           # the one request the 1-slot queue holds
         self._due = []              # [deliver at (us)] callbacks held back by the `late` fault
         self._stall = False
         self._lose = 0
         self._late_us = 0
+        # hand-offs from the app's thread
+        self._req = []              # requests in the order readinto/write made them
+        self._faults = []           # fault switches, applied by the engine at its next step
+        self._cb = None
         self._deinit = False
         self.stats = {"frames": 0, "underrun": 0, "overrun": 0, "done": 0, "callbacks": 0, "lost": 0,
                       "dropped_requests": 0}
-        _lock.acquire()
         _running.append(self)
-        _lock.release()
         if not _engine:
             _engine.append(_thread.start_new_thread(_engine_loop, ()))
 
@@ -315,19 +316,9 @@ class I2S:
     def fault(self, stall=None, lose=None, late=None):
         """stall=True: the DMA stops (no frame moves, nothing completes); lose=N: the next N callbacks are never
         scheduled; late=ms: callbacks arrive that much later."""
-        _lock.acquire()
-        try:
-            if stall is not None:
-                self._advance(time.ticks_us())
-                self._stall = stall
-            if lose is not None:
-                self._lose = lose
-            if late is not None:
-                self._late_us = late * 1000
-        finally:
-            _lock.release()
+        self._faults.append((stall, lose, late))
 
-    # -- the DMA in real time (engine thread and blocking calls, under _lock) --
+    # -- the DMA in real time (engine thread only) --
     def _advance(self, now):
         dt = time.ticks_diff(now, self._t)
         self._t = now
@@ -350,8 +341,9 @@ class I2S:
                 self._mic_at += self._level - self._cap
                 self._level = self._cap
 
-    def _transfer(self, buf, done):
-        """Move what the DMA can take (TX) or give (RX) now; -> bytes done so far."""
+    def _transfer(self, req):
+        """Move what the DMA can take (TX) or give (RX) now; True when the whole buffer is done."""
+        buf, done = req[0], req[1]
         af = self._app_frame
         want = (len(buf) - done) // af
         if self.mode == I2S.TX:
@@ -362,7 +354,8 @@ class I2S:
             self._fill(buf, done, n)
             self._level -= n
             self._mic_at += n
-        return done + n * af
+        req[1] = done + n * af
+        return n == want
 
     def _fill(self, buf, off, n):
         kind, hz = _mic
@@ -385,21 +378,12 @@ class I2S:
                 struct.pack_into(fmt, buf, off, v)
                 off += step
 
-    def _complete(self, now):
-        self.stats["done"] += 1
-        if self._lose:
-            self._lose -= 1
-            self.stats["lost"] += 1
-        elif self._late_us:
-            self._due.append(time.ticks_add(now, self._late_us))
-        else:
-            self._schedule()
-
     def _schedule(self):
-        if self._cb is None:
+        cb = self._cb
+        if cb is None:
             return
         try:
-            micropython.schedule(self._cb, self)
+            micropython.schedule(cb, self)
             self.stats["callbacks"] += 1
         except RuntimeError:        # "schedule queue full": mp_sched_schedule returns false, the callback is gone
             self.stats["lost"] += 1
@@ -407,18 +391,40 @@ class I2S:
     def _tick(self, now):
         if self._deinit:
             return
+        while self._faults:
+            stall, lose, late = self._faults.pop(0)
+            self._advance(now)
+            if stall is not None:
+                self._stall = stall
+            if lose is not None:
+                self._lose = lose
+            if late is not None:
+                self._late_us = late * 1000
         self._advance(now)
         while self._due and time.ticks_diff(now, self._due[0]) >= 0:
             self._due.pop(0)
             self._schedule()
-        if self._cur is None and self._q:
-            self._cur = [self._q.pop(0), 0]
-        if self._cur is not None and not self._stall:
-            buf = self._cur[0]
-            self._cur[1] = self._transfer(buf, self._cur[1])
-            if self._cur[1] >= len(buf) - len(buf) % self._app_frame:
-                self._cur = None
-                self._complete(now)
+        while self._req:
+            r = self._req.pop(0)
+            if self._cur is None:
+                self._cur = r               # the idle task takes it from the queue at once
+            elif self._slot is None:
+                self._slot = r
+            else:
+                self.stats["dropped_requests"] += 1      # the queue's one slot is taken: xQueueSend gives up
+        while self._cur is not None and not self._stall and self._transfer(self._cur):
+            self._cur[2] = True
+            self._cur, self._slot = self._slot, None
+            self.stats["done"] += 1
+            if self._cb is None:
+                continue
+            if self._lose:
+                self._lose -= 1
+                self.stats["lost"] += 1
+            elif self._late_us:
+                self._due.append(time.ticks_add(now, self._late_us))
+            else:
+                self._schedule()
 
     # -- MicroPython API --
     def irq(self, handler):
@@ -431,27 +437,13 @@ class I2S:
             raise OSError(1)        # MP_EPERM: wrong direction
         if self._deinit:
             return 0
+        req = [memoryview(buf), 0, False]
+        self._req.append(req)
         if self._cb is not None:
-            _lock.acquire()
-            if self._cur is None:
-                self._cur = [memoryview(buf), 0]         # the idle task takes it from the queue at once
-            elif not self._q:
-                self._q.append(memoryview(buf))
-            else:
-                self.stats["dropped_requests"] += 1      # the queue's one slot is taken: xQueueSend gives up
-            _lock.release()
-            return len(buf)
-        done = 0                    # blocking mode: wait for the DMA, in real time
-        while True:
-            _lock.acquire()
-            try:
-                self._advance(time.ticks_us())
-                done = self._transfer(buf, done)
-            finally:
-                _lock.release()
-            if done >= len(buf) - len(buf) % self._app_frame:
-                return done
-            time.sleep_ms(1)
+            return len(buf)         # non-blocking: the background task does it, a callback says when
+        while not req[2] and not self._deinit:
+            time.sleep_ms(1)        # blocking: the DMA takes or gives it in real time
+        return req[1]
 
     def readinto(self, buf):
         return self._io(buf, I2S.RX)
@@ -460,16 +452,9 @@ class I2S:
         return self._io(buf, I2S.TX)
 
     def deinit(self):
-        _lock.acquire()
-        try:
-            self._deinit = True
-            self._q = []
-            self._cur = None
-            self._due = []
-            if self in _running:
-                _running.remove(self)
-        finally:
-            _lock.release()
+        self._deinit = True
+        if self in _running:
+            _running.remove(self)
         if I2S._ids.get(self.id) is self:
             del I2S._ids[self.id]
 
@@ -477,8 +462,8 @@ class I2S:
     def shift(*, buf, bits, shift):
         fmt = "<h" if bits == 16 else "<i"
         step = bits // 8
+        lim = (1 << (bits - 1)) - 1
         for off in range(0, len(buf) - step + 1, step):
             v = struct.unpack_from(fmt, buf, off)[0]
             v = v << shift if shift >= 0 else v >> -shift
-            lim = (1 << (bits - 1)) - 1
             struct.pack_into(fmt, buf, off, max(-lim - 1, min(lim, v)))
