@@ -176,7 +176,14 @@ def plan(build_dir, rels, on_device):
     return changed
 
 
-def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
+def reset_phone(port, out, why):
+    """A hard reset (mpremote reset: machine.reset() without waiting for an answer): the phone boots what was just
+    written. Until then it sits in the REPL, where its watchdog resets it after a while anyway (uphone.boot)."""
+    mpremote(port, ["reset"], timeout=30, resume=True)
+    print("reset the phone: it boots %s" % why, file=out)
+
+
+def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE, reset=True):
     build_dir, rels = build(board, arch, out, source)
     check_port(port)
     print("reading the file list and hashes from %s ..." % port, file=out, flush=True)
@@ -185,11 +192,15 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
     extra = sorted(p for p in files if p[1:] not in rels and not p.startswith("/config.json") and p != "/boot.py")
     if not changed:
         print("up to date: 0 of %d files copied" % len(rels), file=out)
+        if reset:
+            reset_phone(port, out, "the firmware on it")
         return 0
     if dry_run:
         for i, rel in enumerate(changed, 1):
             print("[%d/%d] %s (would copy)" % (i, len(changed), rel), file=out)
         print("dry run: %d of %d files would be copied" % (len(changed), len(rels)), file=out)
+        if reset:
+            reset_phone(port, out, "the firmware on it")
         return 0
     need = set()
     for rel in changed:
@@ -234,6 +245,8 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
     if extra:
         print("note: %d file(s) on the phone are not in the build (left alone): %s" % (
             len(extra), " ".join(extra[:8]) + (" ..." if len(extra) > 8 else "")), file=out)
+    if reset:
+        reset_phone(port, out, "the new firmware")
     return 0
 
 
@@ -249,6 +262,8 @@ def register(sub):
                                                   "rv32imc when the board name has c3)")
     p.add_argument("--source", default=FIRMWARE, help="firmware folder to deploy (default: firmware/)")
     p.add_argument("--dry-run", action="store_true", help="build and compare, copy nothing")
+    p.add_argument("--no-reset", action="store_true",
+                   help="leave the phone in the REPL afterwards (default: reset it, so the new firmware runs)")
     p.set_defaults(func=run)
 
 
@@ -256,7 +271,7 @@ def run(args):
     try:
         check_port(args.port)
         return deploy(args.port, args.board, args.arch or default_arch(args.board), args.dry_run,
-                      source=args.source)
+                      source=args.source, reset=not args.no_reset)
     except DeployError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

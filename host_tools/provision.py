@@ -75,7 +75,7 @@ def load_and_validate(path):
     return data, raw, list(config_module().validate(raw))
 
 
-def provision(port, path, out=sys.stdout):
+def provision(port, path, out=sys.stdout, reset=True):
     data, raw, errors = load_and_validate(path)
     if errors:
         for e in errors:
@@ -106,6 +106,8 @@ def provision(port, path, out=sys.stdout):
             path, want[:16], got[0][:16] if got else "?"))
     print("provisioned /config.json (%d bytes, sha256 %s...), previous config kept as /config.json.good" % (
         len(data), want[:16]), file=out)
+    if reset:
+        deploy.reset_phone(port, out, "with the new config")
     return 0
 
 
@@ -116,12 +118,14 @@ def register(sub):
                                    "old config kept as /config.json.good) and verify it by sha256.")
     p.add_argument("--port", required=True, help="serial port of the phone, e.g. /dev/ttyUSB0")
     p.add_argument("--config", required=True, help="the phone's config file (JSON)")
+    p.add_argument("--no-reset", action="store_true",
+                   help="leave the phone in the REPL afterwards (default: reset it, so the new config is used)")
     p.set_defaults(func=run)
 
 
 def run(args):
     try:
-        return provision(args.port, args.config)
+        return provision(args.port, args.config, reset=not args.no_reset)
     except DeployError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

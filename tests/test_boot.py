@@ -137,10 +137,11 @@ def test_boot_provisions_from_local_http_server(tmp_path, monkeypatch):
         assert net.wlans[0].connects == 2
         assert parts["hal"] is not None and len(machine.I2S.made) == 2
         wdt = machine.WDT.made[0]
-        assert wdt.timeout == main.WDT_TIMEOUT_MS
+        assert wdt.timeout == main.WDT_TIMEOUT_MS and len(machine.WDT.made) == 1     # armed once, for the loop
+        before = wdt.feeds
         parts["loop"].run_once(0)
         parts["loop"].run_once(0)
-        assert wdt.feeds == 2
+        assert wdt.feeds == before + 2
         os.write(con.w, b"st\n")
         parts["loop"].run_once(0)
         assert any(l.startswith("ok") for l in con.lines), con.lines
@@ -148,6 +149,28 @@ def test_boot_provisions_from_local_http_server(tmp_path, monkeypatch):
         parts["loop"].udp_close(parts["phone"].sock)
         os.close(con.r)
         os.close(con.w)
+
+
+def test_watchdog_policy():
+    # ESP32: a started WDT cannot be stopped and survives a soft reset; WDT(timeout=) again changes the timeout
+    main = load_main()
+    m = D.make_machine()
+    m.SOFT_RESET, m.HARD_RESET = 5, 2
+    m.reset_cause = lambda: 2
+    dog = main.Watchdog(m)
+    assert dog.wdt is None and m.WDT.made == []         # after a hard reset it is off until the loop arms it
+    dog.for_repl()
+    assert m.WDT.made == []                             # Ctrl-C before the loop: nothing is started for the REPL
+    dog.set(main.WDT_TIMEOUT_MS)
+    dog.feed()
+    dog.for_repl()                                      # a host took the REPL: its timeout, not the loop's
+    assert [w.timeout for w in m.WDT.made] == [main.WDT_TIMEOUT_MS, main.REPL_WDT_MS]
+    assert main.REPL_WDT_MS > 10 * 60000 and main.REPL_WDT_MS <= 30 * 60000
+    m = D.make_machine()
+    m.SOFT_RESET = 5
+    m.reset_cause = lambda: 5
+    dog = main.Watchdog(m)                              # after a soft reset it may be running: time to boot
+    assert [w.timeout for w in m.WDT.made] == [main.BOOT_WDT_MS] and m.WDT.made[0].feeds == 1
 
 
 def test_provision_failures_keep_config(tmp_path):

@@ -88,3 +88,78 @@ def test_starter_main_boots_the_phone_a_users_main_wins_and_no_main_no_phone(boa
     finally:
         con.close()
     assert not [ln for ln in board.lines[mark:] if "wdt armed" in ln]
+
+
+def test_deploy_and_provision_onto_a_running_phone_are_not_cut_by_its_watchdog(tmp_path):
+    # at 230400 baud copying the whole firmware takes longer than the loop's 10 s watchdog: only the REPL's
+    # timeout (uphone.boot.Watchdog) lets it finish; afterwards deploy resets the phone, which runs the new files
+    from uphone.boot import WDT_TIMEOUT_MS, REPL_WDT_MS
+    root = tmp_path / "board"
+    phone_folder(root)
+    b = VBoard(root, extra=["--baud", "230400"])
+    try:
+        assert b.wait_line("wdt armed ms=%d" % WDT_TIMEOUT_MS, 30)
+        assert console_up(b)
+        mark = b.mark()
+        r = phonectl("deploy", "--port", b.port, "--board", "generic_max98357", "--arch", "x64")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "all verified by sha256" in r.stdout and "reset the phone" in r.stdout, r.stdout
+        n = int(r.stdout.split("copied ")[1].split()[0])
+        assert n == sum(len([f for f in fs if f.endswith(".py")]) for d, _, fs in os.walk(
+            os.path.join(ROOT, "firmware", "uphone")) if "__pycache__" not in d)
+        during = b.lines[mark:]
+        assert any("wdt armed ms=%d" % REPL_WDT_MS in ln for ln in during), during
+        assert b.wait_line("reset cause=hard", 30, mark)
+        assert not [ln for ln in b.lines[mark:] if "wdt expired" in ln or "cause=wdt" in ln], b.lines[mark:]
+        back = b.mark()
+        assert b.wait_line("wdt armed ms=%d" % WDT_TIMEOUT_MS, 30, mark)
+        assert console_up(b)
+        # provision onto the running phone: the same
+        cfg = tmp_path / "new.json"
+        cfg.write_text(json.dumps({"accounts": [{"user": "board2", "register": False}],
+                                   "sip": {"local_ip": "127.0.0.1", "local_port": free_port()}}))
+        mark = b.mark()
+        r = phonectl("provision", "--port", b.port, "--config", str(cfg))
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert b.wait_line("reset cause=hard", 30, mark)
+        assert b.wait_line("wdt armed ms=%d" % WDT_TIMEOUT_MS, 30, mark)
+        assert not [ln for ln in b.lines[back:] if "wdt expired" in ln], b.lines[back:]
+        assert console_up(b)
+        # the phone runs the deployed files (the board's folder comes before the frozen copy)
+        out = b.exec("import uphone.boot as m, json; print(m.__file__, json.load(open('config.json'))"
+                     "['accounts'][0]['user'])", resume=True)
+        assert out.split() == ["uphone/boot.mpy", "board2"], out
+    finally:
+        b.close()
+
+
+HANGS = """from uphone import boot
+import machine, time
+_boot_button = machine.Pin(0, machine.Pin.IN, machine.Pin.PULL_UP)
+def hang(now):
+    if _boot_button.value() == 0:   # pressed (a test pulls GPIO0 low): the loop stops, nobody feeds the watchdog
+        while True:
+            time.sleep_ms(100)
+boot.main(hooks=(hang,))
+"""
+
+
+def test_a_hung_loop_resets_the_board_and_main_brings_the_phone_back(tmp_path):
+    from uphone.boot import WDT_TIMEOUT_MS
+    root = tmp_path / "board"
+    phone_folder(root)
+    (root / "main.py").write_text(HANGS)
+    b = VBoard(root)
+    try:
+        assert b.wait_line("wdt armed ms=%d" % WDT_TIMEOUT_MS, 30)
+        assert console_up(b)
+        mark = b.mark()
+        b.command("pin 0 0")
+        assert b.wait_line("wdt expired ms=%d" % WDT_TIMEOUT_MS, WDT_TIMEOUT_MS / 1000 + 20, mark), b.lines[mark:]
+        assert b.wait_line("start pid=", 10, mark).endswith("cause=wdt mode=friendly")
+        assert b.wait_line("wdt armed ms=%d" % WDT_TIMEOUT_MS, 30, mark)       # main.py ran: the phone is back
+        assert console_up(b)
+        assert b.exec("import machine; print(machine.reset_cause() == machine.WDT_RESET)",
+                      resume=True).strip() == "True"
+    finally:
+        b.close()

@@ -13,7 +13,9 @@ from uphone import config
 # works with relative paths (docs/NOTES.md)
 CONFIG_PATH = "config.json"
 BOARD_PATH = "board.json"
-WDT_TIMEOUT_MS = 10000          # the loop passes every <= 20 ms; Wi-Fi and provisioning finish before it starts
+WDT_TIMEOUT_MS = 10000          # the loop passes every <= 20 ms: ten seconds without one is a hung phone
+REPL_WDT_MS = 900000            # a host holds the REPL (see Watchdog)
+BOOT_WDT_MS = 120000            # config, Wi-Fi and provisioning after a soft reset (see Watchdog)
 WIFI_WAIT_MS = 10000            # per connect attempt
 WIFI_BACKOFF_MS = 1000          # first pause between attempts; doubles up to WIFI_BACKOFF_MAX_MS
 WIFI_BACKOFF_MAX_MS = 30000
@@ -21,6 +23,43 @@ _POLL_MS = 100
 
 # a unit with no config yet still boots to the console, where `phonectl provision` writes one
 FACTORY = {"accounts": [{"user": "uphone", "register": False}]}
+
+
+class Watchdog:
+    """The ESP32's machine.WDT used the way it works: once started it cannot be stopped, WDT(timeout=) again only
+    changes its timeout (esp_task_wdt_reconfigure in ports/esp32/machine_wdt.c), and it survives a soft reset (its
+    task-watchdog user is a static there, and ports/esp32/main.c soft_reset_exit leaves it alone).
+      - The phone's loop arms it at WDT_TIMEOUT_MS and feeds it every pass: a hung loop resets the phone, which
+        boots again. The phone's console runs inside the loop, so every console command is fed too.
+      - A host that interrupts the phone (Ctrl-C: mpremote, `phonectl deploy` / `provision`, a person at the REPL)
+        stops the loop, and with it the feeding, for good; nothing the phone does runs in the REPL, and a soft
+        reset (mpremote makes one per connection) clears Python timers. So the watchdog gets REPL_WDT_MS instead:
+        longer than the slowest console job (a whole deploy at 115200 baud takes about a minute), short enough that
+        a phone someone left in the REPL resets and comes back by itself. A longer session feeds it by hand:
+        machine.WDT(timeout=ms).
+      - After a soft reset it may still be running, with the REPL's timeout or the loop's: the boot gives itself
+        BOOT_WDT_MS (config, the first Wi-Fi wait, provisioning) before the loop arms it. After a hard reset it is
+        off until the loop arms it."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.wdt = None
+        soft = getattr(machine, "SOFT_RESET", None)
+        if soft is not None and machine.reset_cause() == soft:
+            self.set(BOOT_WDT_MS)
+
+    def set(self, ms):
+        self.wdt = self.machine.WDT(timeout=ms)
+        self.wdt.feed()
+
+    def feed(self):
+        if self.wdt is not None:
+            self.wdt.feed()
+
+    def for_repl(self):
+        """The loop stopped for a host: the running watchdog gets the REPL's timeout (an unstarted one stays off)."""
+        if self.wdt is not None:
+            self.set(REPL_WDT_MS)
 
 
 def _sleep_ms(ms):
@@ -137,16 +176,26 @@ def make_loop(Loop, console_io, phone, wdt=None, hooks=()):
 
 
 def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=True, log=print,
-         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS, hooks=()):
-    """Bring the phone up. -> dict of the parts (cfg, wlan, board, hal, phone, loop); runs forever when run."""
+         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS, hooks=(), dog=None, parts=None):
+    """Bring the phone up. -> dict of the parts (cfg, wlan, board, hal, phone, loop, wdt); runs forever when run.
+    parts: a dict filled as the parts come up (main() stops what exists when the boot is interrupted)."""
     import machine
     import network
     from uphone import boards
     from uphone.loop import Loop, StdioConsole
     from uphone.phone import Phone
 
+    if dog is None:
+        dog = Watchdog(machine)
+    parts = {} if parts is None else parts
+    parts["wdt"] = dog
+
+    def wait_ms(ms):
+        dog.feed()                  # running after a soft reset: the boot's waits keep it fed
+        sleep_ms(ms)
     cfg, _ = load_config(config_path, log)
-    wlan = wifi_connect(network, cfg.get("wifi", {}), log, sleep_ms)
+    parts["cfg"] = cfg
+    wlan = wifi_connect(network, cfg.get("wifi", {}), log, wait_ms)
     cfg = provision(cfg, wlan, config_path, log)
     if wlan is not None and not cfg["sip"].get("local_ip"):
         cfg["sip"]["local_ip"] = wlan.ifconfig()[0]          # "" means: the address Wi-Fi gave us
@@ -154,23 +203,56 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     if note:
         log("board: " + note)
     phone = Phone(cfg)
+    parts.update(cfg=cfg, wlan=wlan, board=board, phone=phone)
     hal = None
     try:
         from uphone.hal.esp32 import Esp32Hal
         hal = Esp32Hal(machine, board, cfg, phone, log)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         log("board: hardware init failed (%s): console and SIP only" % e)
-    wdt = machine.WDT(timeout=wdt_timeout_ms) if wdt_timeout_ms else None
-    loop = make_loop(Loop, console_io if console_io is not None else StdioConsole(), phone, wdt,
+    parts["hal"] = hal
+    if wdt_timeout_ms:
+        dog.set(wdt_timeout_ms)
+    loop = make_loop(Loop, console_io if console_io is not None else StdioConsole(), phone, dog,
                      ((hal.poll,) if hal is not None else ()) + tuple(hooks))
-    parts = {"cfg": cfg, "wlan": wlan, "board": board, "hal": hal, "phone": phone, "loop": loop, "wdt": wdt}
+    parts["loop"] = loop
     if run:
         log("uphone: running")
         loop.run()
     return parts
 
 
+def stop(parts, log=print):
+    """Ctrl-C took the console: stop what the boot started without running the loop again (the REPL, not the
+    phone's console, must read what the host sends next). The registrar hears an unregister; the I2S DMA, the amp
+    and every socket stop; the heap is the REPL's again."""
+    phone, loop, hal = parts.get("phone"), parts.get("loop"), parts.get("hal")
+    if phone is not None and loop is not None:
+        try:
+            phone.shutdown()        # unregister and hang up: sent now, answers are not waited for
+        except Exception as e:     # noqa: BLE001 - the phone is going away, the REPL must come up
+            log("uphone: shutdown: %s" % e)
+        phone.close()
+    if hal is not None:
+        hal.stop()
+    parts.clear()
+
+
 def main(config_path=CONFIG_PATH, board_path=BOARD_PATH, hooks=()):
     """What /main.py calls: bring the phone up and run it. hooks: extra fn(now) run every loop pass (a user's own
-    hardware, say)."""
-    boot(config_path, board_path, hooks=hooks)
+    hardware, say). Ctrl-C stops the phone and leaves the board in the REPL (see Watchdog)."""
+    import machine
+    dog = Watchdog(machine)
+    parts = {}
+    try:
+        boot(config_path, board_path, hooks=hooks, dog=dog, parts=parts)
+    except KeyboardInterrupt:
+        dog.for_repl()
+        stop(parts)
+        if dog.wdt is not None:
+            print("uphone: stopped by Ctrl-C; the watchdog resets the phone after %d min in the REPL"
+                  % (REPL_WDT_MS // 60000))
+        else:
+            print("uphone: stopped by Ctrl-C")
+        import gc
+        gc.collect()

@@ -115,6 +115,16 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
             self.close_transports()
 
+    def close(self):
+        """Close every socket the phone holds (SIP UDP, TCP flows and listener, RTP/RTCP) without running the loop:
+        the board goes on without the phone (Ctrl-C to the REPL)."""
+        for s in list(self._sessions):
+            self.release_media(s)
+        self.close_transports()
+        if self.sock is not None and self.rt is not None:
+            self.rt.udp_close(self.sock)
+            self.sock = None
+
     def on_send_error(self, addr, err):
         if self.txl is not None:
             self.txl.on_transport_error((addr[0], addr[1], "udp"))

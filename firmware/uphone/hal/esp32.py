@@ -114,6 +114,16 @@ class Esp32Hal:
         self._tone_buf = bytearray(self.rate // 1000 * _FRAME_MS * 2)
         self._tone_next = 0
 
+    def stop(self):
+        """The phone is stopping (Ctrl-C to the REPL): I2S DMA off, amp and ringer off."""
+        if self.audio is not None:
+            self.audio.deinit()
+            self.audio = None
+        if self.amp is not None:
+            self.amp.enable(False)
+        if self.ringer is not None:
+            self.ringer.value(0)
+
     def _init_codec(self, pins, audio_cfg):
         codec = self.board.get("codec")
         Pin = self.machine.Pin
