@@ -205,7 +205,8 @@ def test_i2s_audio_nonblocking_frames():
     from uphone.hal import esp32
     m = FM.make_machine()
     pins = {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15}
-    a = esp32.I2SAudio(m, pins, 8000)
+    now = [0]
+    a = esp32.I2SAudio(m, pins, 8000, clock=lambda: now[0])
     tx, rx = FM.I2S.made
     assert (tx.bus, tx.mode, tx.bits, tx.format, tx.rate, tx.ibuf) == (0, m.I2S.TX, 16, m.I2S.MONO, 8000, 1024)
     assert (rx.bus, rx.mode, rx.sck, rx.ws, rx.sd, rx.ibuf) == (1, m.I2S.RX, 14, 15, 32, 4096)
@@ -217,8 +218,27 @@ def test_i2s_audio_nonblocking_frames():
     assert rx.pending is not None
     a.readinto(buf)
     assert buf == bytearray([7] * 320)
+    a.readinto(buf)
+    assert buf == bytearray(320) and a.silent == 2     # no new capture: silence, never the last frame again
     assert a.write(bytes([1] * 320)) == 320
-    assert a.write(bytes([2] * 320)) == 0 and a.dropped == 1     # previous frame still in flight
+    assert a.write(bytes([2] * 320)) == 320     # queued in the ring while the first is in flight
     tx.complete()
     assert a.write(bytes([3] * 320)) == 320
-    assert tx.written == [bytes([1] * 320), bytes([3] * 320)]
+    assert tx.written == [bytes([1] * 320), bytes([2] * 320)]
+    # the callback for frame 2 is lost: after the stall time the transfer is written off and playback goes on
+    now[0] += esp32._STALL_MS + 1
+    a.poll(now[0])
+    assert a.tx_stalled == 1 and tx.written[-1] == bytes([3] * 320)
+    assert a.rx_stalled == 1                    # the capture started at 0 never completed either: a new read
+    for k in range(6):                          # frame 3 is in flight; the ring takes 4 of these 6
+        a.write(bytes([10 + k] * 320))
+    assert a.dropped == 2
+    # transfers that never complete (this fake's task is dead): after three stalls in a row each channel is set
+    # up again, and the capture gives silence meanwhile
+    for k in range(esp32._REOPEN_AFTER - 1):
+        now[0] += esp32._STALL_MS + 1
+        a.poll(now[0])
+    assert a.rx_stalled == 3 and a.tx_stalled == 3 and a.reopened == 2
+    assert [i.mode for i in FM.I2S.made[2:]] == [m.I2S.TX, m.I2S.RX]
+    a.readinto(buf)
+    assert buf == bytearray(320)

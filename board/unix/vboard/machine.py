@@ -247,8 +247,7 @@ def _engine_loop():
 
 def _mic_cmd(words):
     if len(words) > 1:
-        _mic[1] = int(words[2]) if len(words) > 2 else 0
-        _mic[0] = words[1]
+        I2S.mic(words[1], int(words[2]) if len(words) > 2 else 0)
 
 
 def _i2s_cmd(words):
@@ -313,6 +312,13 @@ class I2S:
             _engine.append(_thread.start_new_thread(_engine_loop, ()))
 
     # -- test hooks (not on a real board) --
+    @staticmethod
+    def mic(kind, hz=0):
+        """What every microphone hears from now on: "tone" (hz), "ramp" (sample k is k & 0x7FFF: each frame
+        is unique, a replayed one shows) or "silence"."""
+        _mic[1] = hz
+        _mic[0] = kind
+
     def fault(self, stall=None, lose=None, late=None):
         """stall=True: the DMA stops (no frame moves, nothing completes); lose=N: the next N callbacks are never
         scheduled; late=ms: callbacks arrive that much later."""
