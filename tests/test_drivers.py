@@ -94,10 +94,14 @@ def make_machine():
 
 
 class WLAN:
+    PM_NONE, PM_PERFORMANCE, PM_POWERSAVE = 0, 1, 2
+
     def __init__(self, net, iface):
         self.net = net
         self.connects = 0
+        self.disconnects = 0
         self._active = False
+        self.pm = 1
 
     def active(self, on=None):
         if on is not None:
@@ -115,12 +119,16 @@ class WLAN:
         return 201
 
     def disconnect(self):
-        pass
+        self.disconnects += 1
 
     def ifconfig(self):
         return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 
-    def config(self, key):
+    def config(self, key=None, **kw):
+        if kw:
+            self.net.log.append(("config", kw))
+            self.pm = kw.get("pm", self.pm)
+            return None
         assert key == "mac"
         return b"\x24\x0a\xc4\x12\x34\x56"
 

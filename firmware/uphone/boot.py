@@ -1,5 +1,6 @@
-# uPhone boot on the phone: config (with last-good fallback) -> Wi-Fi (retry, exponential backoff) -> optional
-# auto-provisioning -> board hardware -> watchdog-fed runtime loop with the serial console and the phone.
+# uPhone boot on the phone: config (with last-good fallback) -> Wi-Fi (power save off, first join) -> optional
+# auto-provisioning -> board hardware -> watchdog-fed runtime loop with the serial console and the phone, where the
+# Wi-Fi link is kept up forever and every reconnect re-registers the phone and moves it to its new address.
 # It lives in the package (frozen with it on a custom build) and is started by the filesystem's /main.py, which
 # `phonectl deploy` / `provision` write when there is none:
 #     from uphone import boot
@@ -16,10 +17,7 @@ BOARD_PATH = "board.json"
 WDT_TIMEOUT_MS = 10000          # the loop passes every <= 20 ms: ten seconds without one is a hung phone
 REPL_WDT_MS = 900000            # a host holds the REPL (see Watchdog)
 BOOT_WDT_MS = 120000            # config, Wi-Fi and provisioning after a soft reset (see Watchdog)
-WIFI_WAIT_MS = 10000            # per connect attempt
-WIFI_BACKOFF_MS = 1000          # first pause between attempts; doubles up to WIFI_BACKOFF_MAX_MS
-WIFI_BACKOFF_MAX_MS = 30000
-_POLL_MS = 100
+WIFI_WAIT_MS = 21000            # the first join, two tries (provisioning needs it); then the phone starts anyway
 
 # a unit with no config yet still boots to the console, where `phonectl provision` writes one
 FACTORY = {"accounts": [{"user": "uphone", "register": False}]}
@@ -85,46 +83,6 @@ def load_config(path=CONFIG_PATH, log=print):
     return cfg, errors
 
 
-def wifi_connect(network, wcfg, log=print, sleep_ms=_sleep_ms):
-    """Join wcfg["ssid"] as a station. -> connected WLAN or None. Attempts: wcfg["retries"]; between attempts
-    the pause doubles from WIFI_BACKOFF_MS to WIFI_BACKOFF_MAX_MS so a rebooting access point is not hammered."""
-    if not wcfg.get("ssid"):
-        log("wifi: no ssid configured")
-        return None
-    wlan = network.WLAN(network.STA_IF)
-    wlan.active(True)
-    host = wcfg.get("hostname")
-    if host:
-        try:
-            network.hostname(host)              # MicroPython >= 1.20
-        except (AttributeError, ValueError, OSError):
-            pass
-    retries = int(wcfg.get("retries", 10))
-    delay = WIFI_BACKOFF_MS
-    for attempt in range(1, retries + 1):
-        wlan.connect(wcfg["ssid"], wcfg.get("password", ""))
-        for _ in range(WIFI_WAIT_MS // _POLL_MS):
-            if wlan.isconnected():
-                log("wifi: connected to %s as %s" % (wcfg["ssid"], wlan.ifconfig()[0]))
-                return wlan
-            sleep_ms(_POLL_MS)
-        try:
-            status = wlan.status()
-        except (AttributeError, OSError):
-            status = "?"
-        try:
-            wlan.disconnect()
-        except OSError:
-            pass
-        if attempt == retries:
-            break
-        log("wifi: attempt %d/%d failed (status %s), retrying in %d ms" % (attempt, retries, status, delay))
-        sleep_ms(delay)
-        delay = min(delay * 2, WIFI_BACKOFF_MAX_MS)
-    log("wifi: giving up after %d attempts" % retries)
-    return None
-
-
 def mac_of(wlan):
     mac = wlan.config("mac")
     return "".join(["%02x" % b for b in mac])
@@ -176,7 +134,7 @@ def make_loop(Loop, console_io, phone, wdt=None, hooks=()):
 
 
 def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=True, log=print,
-         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS, hooks=(), dog=None, parts=None):
+         sleep_ms=_sleep_ms, wdt_timeout_ms=WDT_TIMEOUT_MS, hooks=(), dog=None, parts=None, clock=None):
     """Bring the phone up. -> dict of the parts (cfg, wlan, board, hal, phone, loop, wdt); runs forever when run.
     parts: a dict filled as the parts come up (main() stops what exists when the boot is interrupted)."""
     import machine
@@ -185,6 +143,8 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     from uphone.loop import Loop, StdioConsole
     from uphone.phone import Phone
 
+    if clock is None:
+        from uphone.compat import ticks_ms as clock
     if dog is None:
         dog = Watchdog(machine)
     parts = {} if parts is None else parts
@@ -195,15 +155,27 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
         sleep_ms(ms)
     cfg, _ = load_config(config_path, log)
     parts["cfg"] = cfg
-    wlan = wifi_connect(network, cfg.get("wifi", {}), log, wait_ms)
+    wcfg = cfg.get("wifi", {})
+    station = None
+    if wcfg.get("ssid"):
+        from uphone.wifi import Station
+        station = Station(network, wcfg, log)
+        station.start(clock())
+        if not station.wait(WIFI_WAIT_MS, clock, wait_ms):
+            log("wifi: not joined yet (status %s): the phone starts, the link comes when it can" % station.status())
+    else:
+        log("wifi: no ssid configured")
+    wlan = station.wlan if station is not None and station.up else None
     cfg = provision(cfg, wlan, config_path, log)
-    if wlan is not None and not cfg["sip"].get("local_ip"):
-        cfg["sip"]["local_ip"] = wlan.ifconfig()[0]          # "" means: the address Wi-Fi gave us
+    # sip.local_ip "" = the address Wi-Fi gives us, whichever it is now and after every reconnect
+    follow = not cfg["sip"].get("local_ip") and station is not None
+    if follow:
+        cfg["sip"]["local_ip"] = station.ip if wlan is not None else "0.0.0.0"      # no address yet
     board, note = boards.load(board_path)
     if note:
         log("board: " + note)
     phone = Phone(cfg)
-    parts.update(cfg=cfg, wlan=wlan, board=board, phone=phone)
+    parts.update(cfg=cfg, wlan=wlan, station=station, board=board, phone=phone)
     hal = None
     try:
         from uphone.hal.esp32 import Esp32Hal
@@ -213,8 +185,15 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     parts["hal"] = hal
     if wdt_timeout_ms:
         dog.set(wdt_timeout_ms)
+    net = ()
+    if station is not None:
+        def link(now):
+            ev = station.poll(now)
+            if ev is not None and ev[0] == "up":
+                phone.network_changed(ev[1] if follow else None)
+        net = (link,)
     loop = make_loop(Loop, console_io if console_io is not None else StdioConsole(), phone, dog,
-                     ((hal.poll,) if hal is not None else ()) + tuple(hooks))
+                     net + ((hal.poll,) if hal is not None else ()) + tuple(hooks))
     parts["loop"] = loop
     if run:
         log("uphone: running")

@@ -81,7 +81,7 @@ SCHEMA = {
         "ssid": _f("str", ""),
         "password": _f("str", "", secret=True),
         "hostname": _f("str", "uphone", nonempty=True),
-        "retries": _int(10, 1, 100),
+        "retries": _int(10, 1, 100),        # unused since the phone never stops joining (uphone.wifi); still valid
     }),
     "provisioning": _f("object", fields={
         "url": _f("str", "", check="http_url"),
