@@ -139,6 +139,7 @@ class Board:
         self.child_addr = None
         self.reset_request = None
         self.hold_input_until = 0.0
+        self.interrupted_at = 0.0      # a new process has no interrupt pending
         self.mode = "raw" if raw else "friendly"
         if raw:
             # main.py is skipped; the REPL starts friendly on unix: a Ctrl-A takes it to the raw REPL, and its

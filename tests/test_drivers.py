@@ -250,3 +250,23 @@ def test_i2s_audio_nonblocking_frames():
     assert [i.mode for i in FM.I2S.made[2:]] == [m.I2S.TX, m.I2S.RX]
     a.readinto(buf)
     assert buf == bytearray(320)
+
+
+def test_i2s_audio_keeps_a_ctrl_c_that_lands_in_its_callback():
+    # a KeyboardInterrupt raised inside a scheduled callback would be printed and dropped by the scheduler: the
+    # callback keeps it and the loop's poll() raises it, so Ctrl-C still reaches the boot code (and the REPL)
+    from uphone.hal import esp32
+    m = FM.make_machine()
+    pins = {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15}
+    a = esp32.I2SAudio(m, pins, 8000, clock=lambda: 0)
+    tx, rx = FM.I2S.made
+    a.write(bytes(320))
+    a.write(bytes(320))
+
+    def interrupted(buf):
+        raise KeyboardInterrupt
+    tx.write = interrupted
+    tx.complete()                                   # the callback sends the next frame: Ctrl-C lands there
+    with pytest.raises(KeyboardInterrupt):
+        a.poll(0)
+    a.poll(0)                                       # raised once

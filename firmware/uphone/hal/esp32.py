@@ -79,6 +79,7 @@ class I2SAudio:
         self._rx_busy = False
         self._tx_at = self._rx_at = 0                        # when the transfer in flight started
         self._tx_stalls = self._rx_stalls = 0                # in a row
+        self._interrupted = False                            # a Ctrl-C caught in a callback, for poll() to raise
         # counters (st / tests): frames dropped because the playback ring was full, silent reads, stalls, reopens
         self.dropped = self.silent = self.tx_stalled = self.rx_stalled = self.reopened = 0
         self.tx = self.rx = None
@@ -102,19 +103,28 @@ class I2SAudio:
         self._start_rx()
 
     # -- callbacks (scheduled by the I2S task) ---------------------------------------------------------------------
+    # A Ctrl-C that arrives while a scheduled callback runs is raised inside it, and the scheduler's protected call
+    # prints and drops it (py/scheduler.c mp_sched_run_pending -> mp_call_function_1_protected): the host would
+    # never get its REPL. So the callbacks keep it and poll() raises it again in the loop.
     def _tx_done(self, i2s):
-        self._tx_busy = False
-        self._tx_stalls = 0
-        self._pump()
+        try:
+            self._tx_busy = False
+            self._tx_stalls = 0
+            self._pump()
+        except KeyboardInterrupt:
+            self._interrupted = True
 
     def _rx_done(self, i2s):
-        self._rx_busy = False
-        self._rx_stalls = 0
-        n = self.frame
-        if self._in.any() + n > n * _RING_FRAMES:
-            self._in.readinto(self._scratch, n)             # nobody read for a while: the oldest frame goes
-        self._in.write(self._rx)
-        self._start_rx()
+        try:
+            self._rx_busy = False
+            self._rx_stalls = 0
+            n = self.frame
+            if self._in.any() + n > n * _RING_FRAMES:
+                self._in.readinto(self._scratch, n)         # nobody read for a while: the oldest frame goes
+            self._in.write(self._rx)
+            self._start_rx()
+        except KeyboardInterrupt:
+            self._interrupted = True
 
     # -- transfers ------------------------------------------------------------------------------------------
     def _start_rx(self):
@@ -153,6 +163,9 @@ class I2SAudio:
 
     def poll(self, now):
         """Every loop pass: write off transfers that never completed, restart them, reopen a dead channel."""
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
         if self._tx_busy and ticks_diff(now, self._tx_at) > _STALL_MS:
             self.tx_stalled += 1
             self._tx_stalls += 1
