@@ -98,7 +98,10 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     src = tmp_path / "fw"      # a snapshot: others may edit firmware/ while this runs
     shutil.copytree(os.path.join(ROOT, "firmware"), src, ignore=shutil.ignore_patterns("__pycache__"))
     # the virtual board's CPU is the x86-64 unix port: viper modules need x64 native code
-    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--arch", "x64", "--source", str(src))
+    # --no-reset: a reset would boot a phone on the factory config (port 5060) in the middle of the test run;
+    # tests/test_vboard_boot.py deploys onto a running phone and lets deploy reset it
+    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--arch", "x64", "--source", str(src),
+           "--no-reset")
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     first = copied(r.stdout)
@@ -135,7 +138,7 @@ def test_provision_atomic_and_validated(board, tmp_path):
     port, root = board
     good = tmp_path / "good.json"
     good.write_text(json.dumps(GOOD))
-    r = phonectl("provision", "--port", port, "--config", str(good))
+    r = phonectl("provision", "--port", port, "--config", str(good), "--no-reset")   # GOOD registers to :5060
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "config.json").read_bytes() == good.read_bytes()
     assert not (root / "config.json.tmp").exists()
@@ -144,13 +147,13 @@ def test_provision_atomic_and_validated(board, tmp_path):
     second = dict(GOOD, sip={"local_ip": "127.0.0.1", "local_port": 5070})
     good2 = tmp_path / "good2.json"
     good2.write_text(json.dumps(second))
-    r = phonectl("provision", "--port", port, "--config", str(good2))
+    r = phonectl("provision", "--port", port, "--config", str(good2), "--no-reset")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "config.json").read_bytes() == good2.read_bytes()
     assert (root / "config.json.good").read_bytes() == good.read_bytes()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(dict(GOOD, sip={"local_port": 70000})))
-    r = phonectl("provision", "--port", port, "--config", str(bad))
+    r = phonectl("provision", "--port", port, "--config", str(bad), "--no-reset")
     assert r.returncode == 1
     assert "sip.local_port" in r.stderr and "nothing written" in r.stderr
     assert (root / "config.json").read_bytes() == good2.read_bytes()
