@@ -13,8 +13,15 @@ ROOT = tablec.ROOT
 FIRMWARE = os.path.join(ROOT, "firmware")
 BOARDS = os.path.join(ROOT, "board")
 KEEP_PY = ("main.py", "boot.py")        # MicroPython only runs these as .py at boot; everything else ships as .mpy
+# What boots the phone. The boot code is in the package (uphone/boot.py); no board freezes a main.py, because a frozen
+# one would run instead of the user's (pyexec_file_if_exists looks in the frozen modules first). Deploy and provision
+# write this file only when the phone has no /main.py: a user's own main.py is never overwritten.
+MAIN_PY = (b"# uPhone: start the phone at boot (written by phonectl deploy/provision because there was no main.py).\n"
+           b"# Replace this file to boot something else; delete it and the phone does not start.\n"
+           b"from uphone import boot\n"
+           b"boot.main()\n")
 BATCH_BYTES = 24 * 1024
-ARCHES = ("xtensawin", "xtensa", "rv32imc", "armv7emsp", "x64")
+ARCHES = ("xtensawin", "xtensa", "rv32imc", "armv7emsp", "x86", "x64")     # x86: the virtual board
 
 # Runs on the phone (MicroPython: os.ilistdir, hashlib.sha256, binascii.hexlify): one line per entry,
 # `path size sha256hex` for a file, `path/ - -` for a folder.
@@ -115,7 +122,8 @@ def default_arch(board):
 
 
 def build(board, arch, out=sys.stdout, source=FIRMWARE):
-    """firmware/**/*.py -> build/<board>/ (.mpy, main.py/boot.py stay .py) + board.json. -> (dir, [rel paths])."""
+    """firmware/**/*.py -> build/<board>/ (.mpy, main.py/boot.py stay .py) + board.json + the starter main.py.
+    -> (dir, [rel paths])."""
     dest = os.path.join(ROOT, "build", board)
     if os.path.isdir(dest):
         shutil.rmtree(dest)
@@ -147,6 +155,10 @@ def build(board, arch, out=sys.stdout, source=FIRMWARE):
         rels.append("board.json")
     else:
         print("note: %s not found: deploying without a board file" % os.path.relpath(bj, ROOT), file=out)
+    if "main.py" not in rels:
+        with open(os.path.join(dest, "main.py"), "wb") as f:
+            f.write(MAIN_PY)
+        rels.append("main.py")
     print("built %d files for %s (mpy-cross -march=%s) in %s" % (len(rels), board, arch,
                                                                   os.path.relpath(dest, ROOT)), file=out)
     return dest, rels
@@ -157,25 +169,38 @@ def plan(build_dir, rels, on_device):
     changed = []
     for rel in rels:
         have = on_device.get("/" + rel)
+        if rel == "main.py" and have is not None:
+            continue                    # the phone's main.py is the user's to keep (ours or their own)
         if have is None or have[1] != sha256_file(os.path.join(build_dir, rel)):
             changed.append(rel)
     return changed
 
 
-def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
+def reset_phone(port, out, why):
+    """A hard reset (mpremote reset: machine.reset() without waiting for an answer): the phone boots what was just
+    written. Until then it sits in the REPL, where its watchdog resets it after a while anyway (uphone.boot)."""
+    mpremote(port, ["reset"], timeout=30, resume=True)
+    print("reset the phone: it boots %s" % why, file=out)
+
+
+def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE, reset=True):
     build_dir, rels = build(board, arch, out, source)
     check_port(port)
     print("reading the file list and hashes from %s ..." % port, file=out, flush=True)
     files, dirs = device_files(port)
     changed = plan(build_dir, rels, files)
-    extra = sorted(p for p in files if p[1:] not in rels and not p.startswith("/config.json"))
+    extra = sorted(p for p in files if p[1:] not in rels and not p.startswith("/config.json") and p != "/boot.py")
     if not changed:
         print("up to date: 0 of %d files copied" % len(rels), file=out)
+        if reset:
+            reset_phone(port, out, "the firmware on it")
         return 0
     if dry_run:
         for i, rel in enumerate(changed, 1):
             print("[%d/%d] %s (would copy)" % (i, len(changed), rel), file=out)
         print("dry run: %d of %d files would be copied" % (len(changed), len(rels)), file=out)
+        if reset:
+            reset_phone(port, out, "the firmware on it")
         return 0
     need = set()
     for rel in changed:
@@ -212,26 +237,33 @@ def deploy(port, board, arch, dry_run=False, out=sys.stdout, source=FIRMWARE):
     after, _ = device_files(port)
     bad = [rel for rel in changed
            if after.get("/" + rel, (0, ""))[1] != sha256_file(os.path.join(build_dir, rel))]
+    if "main.py" in changed:
+        print("wrote /main.py (there was none): it starts the phone at boot", file=out)
     if bad:
         raise DeployError("hash mismatch after copy: %s" % ", ".join(bad))
     print("copied %d of %d files, all verified by sha256" % (len(changed), len(rels)), file=out)
     if extra:
         print("note: %d file(s) on the phone are not in the build (left alone): %s" % (
             len(extra), " ".join(extra[:8]) + (" ..." if len(extra) > 8 else "")), file=out)
+    if reset:
+        reset_phone(port, out, "the new firmware")
     return 0
 
 
 def register(sub):
     p = sub.add_parser("deploy", help="compile firmware/ with mpy-cross and copy changed files to the phone",
-                       description="Compile every firmware/**/*.py with mpy-cross (main.py stays .py) into "
-                                   "build/<board>/, add board/<board>/board.json, compare sha256 with the phone's "
-                                   "files and copy only the changed ones with mpremote, then verify them.")
+                       description="Compile every firmware/**/*.py with mpy-cross into build/<board>/, add "
+                                   "board/<board>/board.json, compare sha256 with the phone's files and copy only "
+                                   "the changed ones with mpremote, then verify them. A /main.py that starts the "
+                                   "phone is written when the phone has none (an existing one is never touched).")
     p.add_argument("--port", required=True, help="serial port of the phone, e.g. /dev/ttyUSB0")
     p.add_argument("--board", required=True, help="board name (a folder in board/), e.g. generic_esp32")
     p.add_argument("--arch", choices=ARCHES, help="mpy-cross -march (default: xtensawin for ESP32/ESP32-S3, "
                                                   "rv32imc when the board name has c3)")
     p.add_argument("--source", default=FIRMWARE, help="firmware folder to deploy (default: firmware/)")
     p.add_argument("--dry-run", action="store_true", help="build and compare, copy nothing")
+    p.add_argument("--no-reset", action="store_true",
+                   help="leave the phone in the REPL afterwards (default: reset it, so the new firmware runs)")
     p.set_defaults(func=run)
 
 
@@ -239,7 +271,7 @@ def run(args):
     try:
         check_port(args.port)
         return deploy(args.port, args.board, args.arch or default_arch(args.board), args.dry_run,
-                      source=args.source)
+                      source=args.source, reset=not args.no_reset)
     except DeployError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

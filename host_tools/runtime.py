@@ -147,21 +147,29 @@ def build_unix(src=None, jobs=2):
     open(log, "w").close()
     _make(["-C", os.path.join(tree, "mpy-cross"), "-j%d" % jobs], log)
     manifest = os.path.join(ROOT, "board", "unix", "manifest.py")
-    for out, build, extra in ((UNIX_BIN, "unix-build", ["MICROPY_FORCE_32BIT=1", "MPY_CROSS_FLAGS=-march=x86"]),
-                              (UNIX64_BIN, "unix64-build", ["MPY_CROSS_FLAGS=-march=x64"])):
+    # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for the
+    # build's own architecture. Threads with a GIL, as the ESP32 port builds them (ports/esp32/mpconfigport.h
+    # MICROPY_PY_THREAD_GIL 1): the unix default (no GIL) turns on MICROPY_ASYNC_KBD_INTR, where Ctrl-C longjmps out
+    # of whatever C code runs (a scheduled callback swallows it, a held GC lock deadlocks); with the GIL it is a
+    # pending exception raised at the next bytecode of the main thread, as on the phone. The virtual board's
+    # simulated I2S runs a DMA thread.
+    common = ["VARIANT=standard", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=1",
+              "MICROPY_PY_THREAD_GIL=1"]
+    for out, extra in ((UNIX_BIN, ["MICROPY_FORCE_32BIT=1", "MPY_CROSS_FLAGS=-march=x86"]),
+                       (UNIX64_BIN, ["MPY_CROSS_FLAGS=-march=x64"])):
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        # btree needs berkeley-db and ffi needs libffi, neither of which the phone has; viper code is frozen for the
-        # build's own architecture
+        opts = common + extra
+        # make does not see changed flags: each set of options builds in its own folder
+        build_dir = os.path.join(BUILD, "unix-build-" + hashlib.sha256(" ".join(opts).encode()).hexdigest()[:8])
         try:
-            _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "VARIANT=standard",
-                   "BUILD=" + os.path.join(BUILD, build), "FROZEN_MANIFEST=" + manifest, "MICROPY_PY_BTREE=0",
-                   "MICROPY_PY_FFI=0"] + extra, log)
+            _make(["-C", os.path.join(tree, "ports", "unix"), "-j%d" % jobs, "BUILD=" + build_dir,
+                   "FROZEN_MANIFEST=" + manifest] + opts, log)
         except SystemExit as e:
             if "MICROPY_FORCE_32BIT=1" in extra:
                 raise SystemExit("%s\n(the 32-bit build needs an x86 host with 32-bit C libraries: apt-get install "
                                  "gcc-multilib)" % e)
             raise
-        built = os.path.join(BUILD, build, "micropython")
+        built = os.path.join(build_dir, "micropython")
         if not os.path.exists(out) or _digest(built) != _digest(out):
             shutil.copy2(built, out + ".tmp")
             os.replace(out + ".tmp", out)

@@ -1,7 +1,8 @@
-# firmware/main.py on CPython with fake machine/network modules: Wi-Fi retry with exponential backoff, the
-# last-good config fallback message, provisioning from a real HTTP server on 127.0.0.1, watchdog-fed loop.
+# uphone/boot.py (the phone's boot, started by /main.py) on CPython with fake machine/network modules: the Wi-Fi
+# station (power save off, reconnect with backoff forever), the last-good config fallback message, provisioning
+# from a real HTTP server on 127.0.0.1, the watchdog policy and the watchdog-fed loop. tests/test_vboard_boot.py and
+# tests/test_vboard_net.py run the same code on the virtual board.
 import http.server
-import importlib.util
 import json
 import os
 import threading
@@ -16,36 +17,57 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAC = "240ac4123456"
 BASE = {"accounts": [{"user": "alice", "domain": "127.0.0.1"}],
         "sip": {"local_ip": "127.0.0.1", "local_port": 0},
-        "wifi": {"ssid": "lab", "password": "wifi-secret", "retries": 5}}
+        "wifi": {"ssid": "lab", "password": "wifi-secret"}}
 
 
 def load_main():
-    spec = importlib.util.spec_from_file_location("uphone_main", os.path.join(ROOT, "firmware", "main.py"))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    from uphone import boot
+    return boot
 
 
-def test_wifi_backoff_doubles_until_connected():
-    main = load_main()
-    net = D.make_network(connect_on=4)
-    sleeps, logs = [], []
-    w = main.wifi_connect(net, {"ssid": "lab", "password": "x", "retries": 10, "hostname": "desk1"},
-                          logs.append, sleeps.append)
-    assert w is not None and w.connects == 4
-    assert [s for s in sleeps if s != 100] == [1000, 2000, 4000]
-    assert ("hostname", "desk1") in net.log
-    assert sum(1 for l in logs if "failed" in l) == 3 and "wifi-secret" not in " ".join(logs)
+class Clock:
+    """Milliseconds that pass only when the code under test sleeps (or the test says so)."""
+
+    def __init__(self):
+        self.t = 0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.t
+
+    def sleep(self, ms):
+        self.sleeps.append(ms)
+        self.t += ms
 
 
-def test_wifi_gives_up_and_caps_backoff():
-    main = load_main()
+def test_station_power_save_off_and_retries_with_backoff_forever():
+    from uphone import wifi
     net = D.make_network(connect_on=99)
-    sleeps, logs = [], []
-    assert main.wifi_connect(net, {"ssid": "lab", "retries": 8}, logs.append, sleeps.append) is None
-    assert [s for s in sleeps if s != 100] == [1000, 2000, 4000, 8000, 16000, 30000, 30000]
-    assert net.wlans[0].connects == 8 and logs[-1] == "wifi: giving up after 8 attempts"
-    assert main.wifi_connect(net, {"ssid": ""}, logs.append, sleeps.append) is None
+    logs = []
+    st = wifi.Station(net, {"ssid": "lab", "password": "wifi-secret", "hostname": "desk1"}, logs.append)
+    clock = Clock()
+    st.start(clock())
+    w = net.wlans[0]
+    assert w.pm == w.PM_NONE and ("config", {"pm": 0}) in net.log      # power save off, explicitly
+    assert ("hostname", "desk1") in net.log and w.connects == 1
+    assert st.wait(wifi.WAIT_MS, clock, clock.sleep) is False           # the boot waits once, then goes on
+    # in the loop: a fresh connect after WAIT_MS, then WAIT_MS plus a pause doubling to 30 s, never giving up
+    kicks = []
+    for _ in range(20000):
+        clock.t += 100
+        st.poll(clock.t)
+        if w.connects > len(kicks) + 1:
+            kicks.append(clock.t)
+    gaps = [b - a for a, b in zip(kicks, kicks[1:])]
+    assert gaps[:6] == [wifi.WAIT_MS + d for d in (1000, 2000, 4000, 8000, 16000, 30000)], gaps
+    assert set(gaps[6:]) == {wifi.WAIT_MS + wifi.BACKOFF_MAX_MS} and len(kicks) > 40     # forever
+    assert w.disconnects == len(kicks) and "wifi-secret" not in " ".join(logs)
+    # the link comes up: one "up" with the address, backoff back to the start; lost: one "down"
+    net.connect_on = 0
+    assert st.poll(clock.t) == ("up", "127.0.0.1") and st.poll(clock.t) is None
+    assert st.backoff == wifi.BACKOFF_MS
+    net.connect_on = 10 ** 6
+    assert st.poll(clock.t) == ("down", None) and st.poll(clock.t) is None
 
 
 def test_config_fallback_is_printed(tmp_path):
@@ -130,19 +152,22 @@ def test_boot_provisions_from_local_http_server(tmp_path, monkeypatch):
         srv.routes["/prov/%s.json" % MAC] = (200, json.dumps(served).encode())
         logs = []
         con = PipeConsole()
-        parts = main.boot(p, board, console_io=con, run=False, log=logs.append, sleep_ms=lambda ms: None)
+        clock = Clock()
+        parts = main.boot(p, board, console_io=con, run=False, log=logs.append, sleep_ms=clock.sleep, clock=clock)
     try:
         assert srv.hits == ["/prov/%s.json" % MAC]
         assert parts["cfg"]["accounts"][0]["display_name"] == "Provisioned Alice"
         assert json.load(open(p)) == served and json.load(open(p + ".good")) == served
         assert "provision: new config from %s" % srv.url in logs
-        assert net.wlans[0].connects == 2
+        assert net.wlans[0].connects == 2           # joined on the second try, within the boot's wait
+        assert net.wlans[0].pm == 0
         assert parts["hal"] is not None and len(machine.I2S.made) == 2
         wdt = machine.WDT.made[0]
-        assert wdt.timeout == main.WDT_TIMEOUT_MS
+        assert wdt.timeout == main.WDT_TIMEOUT_MS and len(machine.WDT.made) == 1     # armed once, for the loop
+        before = wdt.feeds
         parts["loop"].run_once(0)
         parts["loop"].run_once(0)
-        assert wdt.feeds == 2
+        assert wdt.feeds == before + 2
         os.write(con.w, b"st\n")
         parts["loop"].run_once(0)
         assert any(l.startswith("ok") for l in con.lines), con.lines
@@ -150,6 +175,28 @@ def test_boot_provisions_from_local_http_server(tmp_path, monkeypatch):
         parts["loop"].udp_close(parts["phone"].sock)
         os.close(con.r)
         os.close(con.w)
+
+
+def test_watchdog_policy():
+    # ESP32: a started WDT cannot be stopped and survives a soft reset; WDT(timeout=) again changes the timeout
+    main = load_main()
+    m = D.make_machine()
+    m.SOFT_RESET, m.HARD_RESET = 5, 2
+    m.reset_cause = lambda: 2
+    dog = main.Watchdog(m)
+    assert dog.wdt is None and m.WDT.made == []         # after a hard reset it is off until the loop arms it
+    dog.for_repl()
+    assert m.WDT.made == []                             # Ctrl-C before the loop: nothing is started for the REPL
+    dog.set(main.WDT_TIMEOUT_MS)
+    dog.feed()
+    dog.for_repl()                                      # a host took the REPL: its timeout, not the loop's
+    assert [w.timeout for w in m.WDT.made] == [main.WDT_TIMEOUT_MS, main.REPL_WDT_MS]
+    assert main.REPL_WDT_MS > 10 * 60000 and main.REPL_WDT_MS <= 30 * 60000
+    m = D.make_machine()
+    m.SOFT_RESET = 5
+    m.reset_cause = lambda: 5
+    dog = main.Watchdog(m)                              # after a soft reset it may be running: time to boot
+    assert [w.timeout for w in m.WDT.made] == [main.BOOT_WDT_MS] and m.WDT.made[0].feeds == 1
 
 
 def test_provision_failures_keep_config(tmp_path):

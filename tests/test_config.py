@@ -55,7 +55,7 @@ def test_good_configs_validate():
     ("features", "auto_answer", 1, "features.auto_answer: expected true or false, got 1"),
     ("features", "tones_country", "fr", "features.tones_country: expected one of us, eu, uk, de, got 'fr'"),
     ("features", "voicemail_uri", "*97", "features.voicemail_uri: expected a SIP URI (sip:...), got '*97'"),
-    ("wifi", "retries", 0, "wifi.retries: expected an integer 1-100, got 0"),
+    ("wifi", "hostname", "", "wifi.hostname: expected a non-empty string, got ''"),
     ("provisioning", "url", "https://x/", "provisioning.url: expected an http:// URL (https is not supported), "
                                           "got 'https://x/'"),
 ])
@@ -86,7 +86,7 @@ def test_password_never_in_errors():
     secret = "hunter2-SECRET"
     raws = [with_("accounts", "password", 12345),
             with_("wifi", "password", ["hunter2-SECRET"]),
-            {"accounts": [{"user": "", "password": secret}], "wifi": {"password": secret, "retries": "x"}},
+            {"accounts": [{"user": "", "password": secret}], "wifi": {"password": secret, "hostname": 5}},
             {"accounts": [["user", secret]]},
             {"accounts": {"password": secret}}]
     for raw in raws:

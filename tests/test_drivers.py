@@ -125,10 +125,14 @@ def make_machine():
 
 
 class WLAN:
+    PM_NONE, PM_PERFORMANCE, PM_POWERSAVE = 0, 1, 2
+
     def __init__(self, net, iface):
         self.net = net
         self.connects = 0
+        self.disconnects = 0
         self._active = False
+        self.pm = 1
 
     def active(self, on=None):
         if on is not None:
@@ -146,12 +150,16 @@ class WLAN:
         return 201
 
     def disconnect(self):
-        pass
+        self.disconnects += 1
 
     def ifconfig(self):
         return ("127.0.0.1", "255.0.0.0", "127.0.0.1", "127.0.0.1")
 
-    def config(self, key):
+    def config(self, key=None, **kw):
+        if kw:
+            self.net.log.append(("config", kw))
+            self.pm = kw.get("pm", self.pm)
+            return None
         assert key == "mac"
         return b"\x24\x0a\xc4\x12\x34\x56"
 
@@ -371,7 +379,8 @@ def test_i2s_audio_nonblocking_frames():
     from uphone.hal import esp32
     m = FM.make_machine()
     pins = {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15}
-    a = esp32.I2SAudio(m, pins, 8000)
+    now = [0]
+    a = esp32.I2SAudio(m, pins, 8000, clock=lambda: now[0])
     tx, rx = FM.I2S.made
     assert (tx.bus, tx.mode, tx.bits, tx.format, tx.rate, tx.ibuf) == (0, m.I2S.TX, 16, m.I2S.MONO, 8000, 1024)
     assert (rx.bus, rx.mode, rx.sck, rx.ws, rx.sd, rx.ibuf) == (1, m.I2S.RX, 14, 15, 32, 4096)
@@ -383,11 +392,50 @@ def test_i2s_audio_nonblocking_frames():
     assert rx.pending is not None
     a.readinto(buf)
     assert buf == bytearray([7] * 320)
+    a.readinto(buf)
+    assert buf == bytearray(320) and a.silent == 2     # no new capture: silence, never the last frame again
     assert a.write(bytes([1] * 320)) == 320
-    assert a.write(bytes([2] * 320)) == 0 and a.dropped == 1     # previous frame still in flight
+    assert a.write(bytes([2] * 320)) == 320     # queued in the ring while the first is in flight
     tx.complete()
     assert a.write(bytes([3] * 320)) == 320
-    assert tx.written == [bytes([1] * 320), bytes([3] * 320)]
+    assert tx.written == [bytes([1] * 320), bytes([2] * 320)]
+    # the callback for frame 2 is lost: after the stall time the transfer is written off and playback goes on
+    now[0] += esp32._STALL_MS + 1
+    a.poll(now[0])
+    assert a.tx_stalled == 1 and tx.written[-1] == bytes([3] * 320)
+    assert a.rx_stalled == 1                    # the capture started at 0 never completed either: a new read
+    for k in range(6):                          # frame 3 is in flight; the ring takes 4 of these 6
+        a.write(bytes([10 + k] * 320))
+    assert a.dropped == 2
+    # transfers that never complete (this fake's task is dead): after three stalls in a row each channel is set
+    # up again, and the capture gives silence meanwhile
+    for k in range(esp32._REOPEN_AFTER - 1):
+        now[0] += esp32._STALL_MS + 1
+        a.poll(now[0])
+    assert a.rx_stalled == 3 and a.tx_stalled == 3 and a.reopened == 2
+    assert [i.mode for i in FM.I2S.made[2:]] == [m.I2S.TX, m.I2S.RX]
+    a.readinto(buf)
+    assert buf == bytearray(320)
+
+
+def test_i2s_audio_keeps_a_ctrl_c_that_lands_in_its_callback():
+    # a KeyboardInterrupt raised inside a scheduled callback would be printed and dropped by the scheduler: the
+    # callback keeps it and the loop's poll() raises it, so Ctrl-C still reaches the boot code (and the REPL)
+    from uphone.hal import esp32
+    m = FM.make_machine()
+    pins = {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15}
+    a = esp32.I2SAudio(m, pins, 8000, clock=lambda: 0)
+    tx, rx = FM.I2S.made
+    a.write(bytes(320))
+    a.write(bytes(320))
+
+    def interrupted(buf):
+        raise KeyboardInterrupt
+    tx.write = interrupted
+    tx.complete()                                   # the callback sends the next frame: Ctrl-C lands there
+    with pytest.raises(KeyboardInterrupt):
+        a.poll(0)
+    a.poll(0)                                       # raised once
 
 
 # -- full duplex: one I2S controller, TX and RX on one clock (board/modules/i2s_duplex + uphone.hal.duplex) --------
@@ -454,6 +502,9 @@ def test_duplex_framing_korvo_mic_and_echo_reference():
     a.read_ref(ref)
     assert mic == b"".join(s16(v) for v in mics)            # sample-aligned: same frame, same instants
     assert ref == b"".join(s16(v) for v in refs)
+    a.readinto(mic)                                         # nothing new on the wire (a stalled DMA): silence,
+    a.read_ref(ref)                                         # never the last frame again (a buzz)
+    assert mic == bytearray(640) and ref == bytearray(640) and a.silent == 3
     # playback: each 16-bit sample goes to the upper half of both 32-bit slots (16-bit I2S in 32-bit slots)
     play = b"".join(s16(v) for v in mics)
     assert a.write(play) == 640

@@ -1,6 +1,7 @@
-# Host tools end to end against a virtual ESP32 on a pty (host_tools/virtual_board.py), through the real mpremote
-# and pyserial: deploy (only changed files), provision (atomic, validated), exec in the MicroPython VM, the vectors
-# over the serial harness, console --send, flash command lines with a fake esptool. Loopback only, every step bounded.
+# Host tools end to end against a virtual ESP32 on a pty (host_tools/virtual_board.py: the frozen MicroPython unix
+# binary with simulated hardware, its filesystem a folder), through the real mpremote and pyserial: deploy (only
+# changed files), provision (atomic, validated), exec on the board, the vectors over the serial harness against the
+# firmware's console on the board, console --send, flash command lines with a fake esptool. Loopback only, bounded.
 import io
 import json
 import os
@@ -42,11 +43,11 @@ def stop(p):
 
 @pytest.fixture
 def board(tmp_path):
+    from tests.vboard import VBoard
     root = tmp_path / "board_fs"
-    root.mkdir()
-    p, port = start(["-m", "host_tools.virtual_board", "--root", str(root), "--duration", "600"])
-    yield port, root
-    stop(p)
+    b = VBoard(root)
+    yield b.port, root
+    b.close()
 
 
 def copied(out):
@@ -136,12 +137,18 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     import shutil
     src = tmp_path / "fw"      # a snapshot: others may edit firmware/ while this runs
     shutil.copytree(os.path.join(ROOT, "firmware"), src, ignore=shutil.ignore_patterns("__pycache__"))
-    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--source", str(src))
+    # the virtual board's CPU is the 32-bit x86 unix port: viper modules need x86 native code
+    # --no-reset: a reset would boot a phone on the factory config (port 5060) in the middle of the test run;
+    # tests/test_vboard_boot.py deploys onto a running phone and lets deploy reset it
+    dep = ("deploy", "--port", port, "--board", "generic_max98357", "--arch", "x86", "--source", str(src),
+           "--no-reset")
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     first = copied(r.stdout)
     assert first and "verified" in r.stdout
     assert (root / "uphone" / "engine.mpy").is_file()
+    from host_tools.deploy import MAIN_PY
+    assert (root / "main.py").read_bytes() == MAIN_PY and "wrote /main.py" in r.stdout
     n_py = sum(len([f for f in fs if f.endswith(".py")]) for _, _, fs in os.walk(src))
     assert len(first) >= n_py
     r = phonectl(*dep)
@@ -152,33 +159,41 @@ def test_deploy_only_changed_files_and_exec(board, tmp_path, monkeypatch):
     r = phonectl(*dep)
     assert r.returncode == 0, r.stdout + r.stderr
     assert copied(r.stdout) == ["[1/1] uphone/compat.mpy"], r.stdout
-    # the deployed firmware imports inside the MicroPython VM from the board's root
+    # a user's own main.py is never overwritten
+    (root / "main.py").write_text("print('my own phone')\n")
+    r = phonectl(*dep)
+    assert r.returncode == 0 and copied(r.stdout) == [], r.stdout + r.stderr
+    assert (root / "main.py").read_text() == "print('my own phone')\n"
+    # the deployed firmware imports on the board from its filesystem ('' comes before '.frozen' in sys.path)
     m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec", "import uphone.engine; print('ok')"],
                        capture_output=True, text=True, timeout=120)
     assert m.returncode == 0 and m.stdout.strip().splitlines()[-1] == "ok", m.stdout + m.stderr
-    m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec", "import sys; print(sys.implementation.name)"],
+    m = subprocess.run([PY, "-m", "mpremote", "connect", port, "exec",
+                        "import sys, uphone.engine as e; print(sys.implementation.name, e.__file__)"],
                        capture_output=True, text=True, timeout=120)
-    assert m.stdout.strip() == "micropython"
+    assert m.stdout.split() == ["micropython", "uphone/engine.mpy"], m.stdout + m.stderr
 
 
 def test_provision_atomic_and_validated(board, tmp_path):
     port, root = board
     good = tmp_path / "good.json"
     good.write_text(json.dumps(GOOD))
-    r = phonectl("provision", "--port", port, "--config", str(good))
+    r = phonectl("provision", "--port", port, "--config", str(good), "--no-reset")   # GOOD registers to :5060
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "config.json").read_bytes() == good.read_bytes()
     assert not (root / "config.json.tmp").exists()
+    from host_tools.deploy import MAIN_PY
+    assert (root / "main.py").read_bytes() == MAIN_PY          # there was none: the starter is written
     second = dict(GOOD, sip={"local_ip": "127.0.0.1", "local_port": 5070})
     good2 = tmp_path / "good2.json"
     good2.write_text(json.dumps(second))
-    r = phonectl("provision", "--port", port, "--config", str(good2))
+    r = phonectl("provision", "--port", port, "--config", str(good2), "--no-reset")
     assert r.returncode == 0, r.stdout + r.stderr
     assert (root / "config.json").read_bytes() == good2.read_bytes()
     assert (root / "config.json.good").read_bytes() == good.read_bytes()
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(dict(GOOD, sip={"local_port": 70000})))
-    r = phonectl("provision", "--port", port, "--config", str(bad))
+    r = phonectl("provision", "--port", port, "--config", str(bad), "--no-reset")
     assert r.returncode == 1
     assert "sip.local_port" in r.stderr and "nothing written" in r.stderr
     assert (root / "config.json").read_bytes() == good2.read_bytes()
@@ -186,12 +201,33 @@ def test_provision_atomic_and_validated(board, tmp_path):
     assert r.returncode == 1 and "sip.local_port" in r.stdout
 
 
-def test_vectors_over_serial_on_console_board():
-    p, port = start(["-m", "host_tools.virtual_board", "--console", "--duration", "300"])
+def test_no_board_freezes_a_main_or_boot_py():
+    # a frozen main.py runs instead of the filesystem's (pyexec_file_if_exists looks in the frozen modules first)
+    import re
+    for name in os.listdir(os.path.join(ROOT, "board")):
+        path = os.path.join(ROOT, "board", name, "manifest.py")
+        if os.path.isfile(path):
+            code = "\n".join(ln.split("#")[0] for ln in open(path).read().splitlines())
+            assert not re.search(r"module\(\s*[\"'](main|boot)\.py", code), name
+            assert "package(\"uphone\"" in code, name
+
+
+def test_vectors_over_serial_against_the_phone_on_a_board(tmp_path):
+    # the firmware boots on the virtual board (its main.py, the frozen uphone package) and its console answers
+    from tests.proc import free_port
+    from tests.vboard import VBoard
+    root = tmp_path / "board_fs"
+    root.mkdir()
+    from host_tools.deploy import MAIN_PY
+    (root / "main.py").write_bytes(MAIN_PY)
+    (root / "config.json").write_text(json.dumps(
+        {"accounts": [{"user": "vectors", "register": False}], "sip": {"local_ip": "127.0.0.1",
+                                                                     "local_port": free_port()}}))
+    b = VBoard(root, duration=300)
     try:
-        r = phonectl("vectors", "run", "--target", "serial:" + port, timeout=280)
+        r = phonectl("vectors", "run", "--target", "serial:" + b.port, timeout=280)
     finally:
-        stop(p)
+        b.close()
     assert ", 0 failed" in r.stdout, r.stdout[-3000:] + r.stderr
     assert r.returncode == 0, r.stdout[-2000:]
 

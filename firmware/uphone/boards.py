@@ -2,7 +2,7 @@
 # fills what it leaves out from DEFAULT (the generic ESP32 + MAX98357A + INMP441 wiring).
 import json
 
-BOARD_PATH = "/board.json"
+BOARD_PATH = "board.json"          # in "/" (relative: see CONFIG_PATH in the boot code)
 
 DEFAULT = {
     "name": "generic_max98357",

@@ -65,7 +65,6 @@ SCHEMA = (
     ("wifi.ssid", "str", "", ""),
     ("wifi.password", "str", "", "secret"),
     ("wifi.hostname", "str", "uphone", "nonempty"),
-    ("wifi.retries", "int", 10, "lo=1 hi=100"),
     ("provisioning", "object", None, ""),
     ("provisioning.url", "str", "", "check=http_url"),
 )

@@ -119,6 +119,59 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
             self.close_transports()
 
+    def network_changed(self, ip=None):
+        """The network link came back (a Wi-Fi reconnect). ip: our address now, or None when it is configured.
+        A new address moves the SIP and RTP sockets to it, and every Contact, Via and SDP built from now on carries
+        it; every call in progress sends a re-INVITE with it (RFC 3261 12.2.1.1 target refresh). Then every account
+        registers again, at once: the registrar may have dropped us, or still holds the old Contact."""
+        moved = ip is not None and ip != self.local_ip
+        if moved:
+            self.emit("net address %s -> %s" % (self.local_ip, ip))
+            self.local_ip = ip
+            if self.rt is not None:
+                self._rebind()
+        else:
+            self.emit("net back on %s" % self.local_ip)
+        if self.rt is None:
+            return
+        self.now = self.rt.now()
+        for s in list(self._sessions):
+            if s.kind == T.K_registration:
+                self.reregister(s, "network changed" if moved else "network back")
+            elif moved and s.kind == T.K_call and s.state == T.S_Active:
+                self.dispatch(s, T.E_AddressChanged)
+
+    def _rebind(self):
+        """The sockets are bound to the old address: open them again on the new one, same ports."""
+        rt = self.rt
+        if self.sock is not None:
+            rt.udp_close(self.sock)
+            self.sock = rt.udp_open(self.local_ip, self.local_port, self.on_sip)
+        for f in list(self.flows.values()):
+            rt.tcp_close(f.conn)
+        self.flows = {}
+        if self.tcp_listener is not None:
+            rt.tcp_close(self.tcp_listener)
+            self.tcp_listener = rt.tcp_listen(self.local_ip, self.local_port, self._on_accept)
+        for s in self._sessions:
+            c = s.ctx
+            if getattr(c, "rtp_sock", None) is None:
+                continue
+            rt.udp_close(c.rtp_sock)
+            rt.udp_close(c.rtcp_sock)
+            c.rtp_sock = self._rtp_open(s, c.rtp_port)     # unconnected again: the peer is learnt anew
+            c.rtcp_sock = rt.udp_open(self.local_ip, c.rtp_port + 1, lambda d, a, s=s: self.on_rtcp(s, d, a))
+
+    def close(self):
+        """Close every socket the phone holds (SIP UDP, TCP flows and listener, RTP/RTCP) without running the loop:
+        the board goes on without the phone (Ctrl-C to the REPL)."""
+        for s in list(self._sessions):
+            self.release_media(s)
+        self.close_transports()
+        if self.sock is not None and self.rt is not None:
+            self.rt.udp_close(self.sock)
+            self.sock = None
+
     def on_send_error(self, addr, err):
         if self.txl is not None:
             self.txl.on_transport_error((addr[0], addr[1], "udp"))

@@ -84,8 +84,24 @@ class RegActions:
         e = s.ctx.extra.get("expires", 600)
         # refresh with a margin: at 80% of the interval, at most 30 s before expiry for long ones
         ms = max(1000, min(e * 800, (e - 30) * 1000 if e > 150 else e * 800))
+        if s.ctx.extra.pop("moved", False):
+            ms = 0              # the network changed while this REGISTER was out: register the new Contact now
         self.start_timer(s, ms, T.E_RefreshRegistration)
         return 0
+
+    def reregister(self, s, why):
+        """Register again now (the network came back): a refresh when registered, the waiting retry brought forward
+        after a failure, and after the answer when a REGISTER is out (it went from the old address)."""
+        c = s.ctx
+        if s.state == T.S_Registered:
+            self._reg_refresh_now(s, 0, why)
+        elif s.state == T.S_Registering:
+            c.extra["moved"] = True
+        elif s.state == T.S_Idle and any(t[1] is s and t[3] == T.E_Register for t in self.timers):
+            self.timers = [t for t in self.timers if not (t[1] is s and t[3] == T.E_Register)]
+            c.extra["fails"] = 0
+            self.emit("reg %s %s, register now" % (s.sid, why))
+            self.start_timer(s, 0, T.E_Register, state=T.S_Idle)
 
     def a_HandleRegistrationFailure(self, s, arg, ev):
         c = s.ctx
@@ -99,6 +115,8 @@ class RegActions:
         c.extra["fails"] = n
         base = int(self.cfg["sip"].get("register_retry_s", 30))
         delay = min(base * (1 << min(n - 1, 6)), 1800)      # exponential backoff, capped (RFC 5626 4.5 style)
+        if c.extra.pop("moved", False):
+            delay = 0           # it failed from the old address: the new one gets its chance at once
         self.emit("reg %s failed (%s), retry in %d s" % (s.sid, st or "timeout", delay))
         self.start_timer(s, delay * 1000, T.E_Register)
         return 0

@@ -65,9 +65,11 @@ class DuplexAudio:
         self._rx_fill = 0
         self._cap = bytearray(self.samples * 2)
         self._ref = bytearray(self.samples * 2)
-        self.ready = False
+        self.ready = False                              # a captured frame waits that readinto has not returned
+        self._given = False                             # readinto returned a frame since the last capture
         self.dropped = 0                                # playback frames dropped: the DMA queue was still full
         self.frames_in = 0
+        self.silent = 0                                 # reads that found no new frame and gave silence
 
     # -- playback --------------------------------------------------------------------------------------------
     def _flush(self):
@@ -122,21 +124,35 @@ class DuplexAudio:
         self.frames_in += 1
 
     def readinto(self, buf):
+        # each captured frame is returned once: with nothing new (a stalled DMA, a late task) the phone gets
+        # silence, never the previous frame again (a buzz)
         self._pull()
         if not self.ready:
+            self._given = False
+            self.silent += 1
             for i in range(len(buf)):
                 buf[i] = 0
             return len(buf)
         buf[:] = self._cap
+        self.ready = False
+        self._given = True
         return len(buf)
 
     def read_ref(self, buf):
-        if not self.ready or self.layout.ref is None:
+        """The echo reference of the frame readinto returned last (zeros after a silent read, or on a board with
+        no reference channel)."""
+        if not self._given or self.layout.ref is None:
             for i in range(len(buf)):
                 buf[i] = 0
             return len(buf)
         buf[:] = self._ref
         return len(buf)
+
+    def poll(self, now):
+        """Every loop pass: take what the DMA captured and push what playback left pending, so neither queue
+        overflows between frames."""
+        self._pull()
+        self._flush()
 
     def deinit(self):
         self.dev.deinit()

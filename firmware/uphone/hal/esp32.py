@@ -3,7 +3,7 @@
 from uphone import handset as H
 from uphone import boards
 from uphone.hal.board_io import BoardIO
-from uphone.compat import const, ticks_diff, ticks_add
+from uphone.compat import const, ticks_diff, ticks_add, ticks_ms
 
 _FRAME_MS = const(20)
 
@@ -16,60 +16,177 @@ TX_IBUF = const(1024)
 RX_IBUF = const(4096)
 
 
+try:
+    from micropython import RingIO          # v1.27: a byte ring in C (readinto/write never allocate)
+except ImportError:                         # CPython (the drivers' tests): the same calls, in Python
+    class RingIO:  # type: ignore[no-redef]
+        def __init__(self, size):
+            self._b = bytearray(size)
+            self._r = self._n = 0
+
+        def any(self):
+            return self._n
+
+        def write(self, buf):
+            k = min(len(buf), len(self._b) - self._n)
+            for i in range(k):
+                self._b[(self._r + self._n + i) % len(self._b)] = buf[i]
+            self._n += k
+            return k
+
+        def readinto(self, buf, nbytes=None):
+            k = min(len(buf) if nbytes is None else nbytes, self._n)
+            for i in range(k):
+                buf[i] = self._b[(self._r + i) % len(self._b)]
+            self._r = (self._r + k) % len(self._b)
+            self._n -= k
+            return k
+
+_RING_FRAMES = const(4)         # frames each ring holds: 80 ms at most between the phone and the I2S task
+_STALL_MS = const(200)          # a transfer not done by then lost its callback, or the DMA stalled
+_REOPEN_AFTER = const(3)        # stalls in a row before the I2S channel is set up again
+
+
 class I2SAudio:
     """Audio device for Phone.set_audio: readinto(buf) / write(buf) of one 16-bit mono frame, never blocking.
-    Capture and playback run in MicroPython's I2S background task (irq mode): readinto hands over the last frame
-    captured and starts the next; write queues the frame unless the previous one is still in flight (dropped)."""
+    machine.I2S runs in non-blocking mode (irq): a background task moves one app buffer at a time from or to the
+    DMA and then schedules our callback (ports/esp32/machine_i2s.c: a 1-slot queue, mp_sched_schedule).
+      capture   each completed frame goes into a ring (micropython.RingIO); readinto takes the oldest one, or
+                silence when there is none: never the previous frame again (a stalled capture replayed it: a buzz)
+      playback  write puts the frame into a ring; one frame at a time goes to the task, each callback sends the
+                next; a full ring drops the new frame (latency stays bounded)
+      stalls    poll(now), every loop pass: a transfer not done after _STALL_MS lost its callback (the scheduler's
+                queue was full: mp_sched_schedule drops it) or the DMA stalled; it is written off and the next one
+                started, so playback and capture carry on; after _REOPEN_AFTER stalls in a row the channel is
+                deinit-ed and created again (a new background task and DMA)
+    One transfer per direction is in flight at a time, so a late callback costs capture time (the DMA keeps the
+    next 64 ms meanwhile); two in flight could not tell whose callback came after a written-off one. One more
+    transfer than we know of may be in flight after a stall (the task still held the written-off one): its late
+    callback is taken like any other, at worst one glitched frame."""
 
-    def __init__(self, machine, pins, rate=8000, capture=True):
-        I2S, Pin = machine.I2S, machine.Pin
-        self.rate = rate
+    def __init__(self, machine, pins, rate=8000, capture=True, clock=None):
+        self.machine, self.pins, self.rate = machine, pins, rate
+        self.clock = clock or ticks_ms
         n = rate // 1000 * _FRAME_MS * 2                     # bytes per 20 ms frame: 320 at 8 kHz, 640 at 16 kHz
-        self._play = bytearray(n)
-        self._cap = bytearray(n)                             # last complete capture, handed to readinto
+        self.frame = n
+        self._silence = bytes(n)
+        self._play = (bytearray(n), bytearray(n))            # the task reads one while we fill the other
+        self._pk = 0
         self._rx = bytearray(n)                              # being filled by the I2S task
-        self._tx_busy = self._rx_busy = False
-        self._rx_ready = False
-        self.dropped = 0                                     # playback frames dropped (I2S still busy)
-        self.tx = I2S(0, sck=Pin(pins["sck"]), ws=Pin(pins["ws"]), sd=Pin(pins["sd_out"]), mode=I2S.TX,
-                      bits=16, format=I2S.MONO, rate=rate, ibuf=TX_IBUF)
-        self.tx.irq(self._tx_done)
-        self.rx = None
+        self._scratch = bytearray(n)
+        self._out = RingIO(n * _RING_FRAMES)
+        self._in = RingIO(n * _RING_FRAMES)
+        self._tx_busy = False
+        self._rx_busy = False
+        self._tx_at = self._rx_at = 0                        # when the transfer in flight started
+        self._tx_stalls = self._rx_stalls = 0                # in a row
+        self._interrupted = False                            # a Ctrl-C caught in a callback, for poll() to raise
+        # counters (st / tests): frames dropped because the playback ring was full, silent reads, stalls, reopens
+        self.dropped = self.silent = self.tx_stalled = self.rx_stalled = self.reopened = 0
+        self.tx = self.rx = None
+        self._open_tx()
         if capture and pins.get("sd_in") is not None:
-            self.rx = I2S(1, sck=Pin(pins.get("rx_sck", pins["sck"])), ws=Pin(pins.get("rx_ws", pins["ws"])),
-                          sd=Pin(pins["sd_in"]), mode=I2S.RX, bits=16, format=I2S.MONO, rate=rate, ibuf=RX_IBUF)
-            self.rx.irq(self._rx_done)
-            self._start_rx()
+            self._open_rx()
 
-    def _tx_done(self, i2s):
+    # -- channels ---------------------------------------------------------------------------------------------
+    def _open_tx(self):
+        I2S, Pin, p = self.machine.I2S, self.machine.Pin, self.pins
+        self.tx = I2S(0, sck=Pin(p["sck"]), ws=Pin(p["ws"]), sd=Pin(p["sd_out"]), mode=I2S.TX, bits=16,
+                      format=I2S.MONO, rate=self.rate, ibuf=TX_IBUF)
+        self.tx.irq(self._tx_done)
         self._tx_busy = False
 
-    def _rx_done(self, i2s):
-        self._rx_busy = False
-        self._cap[:] = self._rx                             # same length: copies in place, no allocation
-        self._rx_ready = True
+    def _open_rx(self):
+        I2S, Pin, p = self.machine.I2S, self.machine.Pin, self.pins
+        self.rx = I2S(1, sck=Pin(p.get("rx_sck", p["sck"])), ws=Pin(p.get("rx_ws", p["ws"])), sd=Pin(p["sd_in"]),
+                      mode=I2S.RX, bits=16, format=I2S.MONO, rate=self.rate, ibuf=RX_IBUF)
+        self.rx.irq(self._rx_done)
         self._start_rx()
 
+    # -- callbacks (scheduled by the I2S task) ---------------------------------------------------------------------
+    # A Ctrl-C that arrives while a scheduled callback runs is raised inside it, and the scheduler's protected call
+    # prints and drops it (py/scheduler.c mp_sched_run_pending -> mp_call_function_1_protected): the host would
+    # never get its REPL. So the callbacks keep it and poll() raises it again in the loop.
+    def _tx_done(self, i2s):
+        try:
+            self._tx_busy = False
+            self._tx_stalls = 0
+            self._pump()
+        except KeyboardInterrupt:
+            self._interrupted = True
+
+    def _rx_done(self, i2s):
+        try:
+            self._rx_busy = False
+            self._rx_stalls = 0
+            n = self.frame
+            if self._in.any() + n > n * _RING_FRAMES:
+                self._in.readinto(self._scratch, n)         # nobody read for a while: the oldest frame goes
+            self._in.write(self._rx)
+            self._start_rx()
+        except KeyboardInterrupt:
+            self._interrupted = True
+
+    # -- transfers ------------------------------------------------------------------------------------------
     def _start_rx(self):
         self._rx_busy = True
+        self._rx_at = self.clock()
         self.rx.readinto(self._rx)                          # returns at once in irq mode
 
+    def _pump(self):
+        n = self.frame
+        if self._tx_busy or self._out.any() < n:
+            return
+        buf = self._play[self._pk]
+        self._pk ^= 1
+        self._out.readinto(buf, n)
+        self._tx_busy = True
+        self._tx_at = self.clock()
+        self.tx.write(buf)                                  # returns at once in irq mode
+
     def readinto(self, buf):
-        if self.rx is None or not self._rx_ready:
-            for i in range(len(buf)):
-                buf[i] = 0
-            return len(buf)
-        buf[:] = self._cap
-        return len(buf)
+        n = len(buf)
+        if self._in.any() >= n:
+            self._in.readinto(buf, n)
+        else:
+            buf[:] = self._silence if n == self.frame else bytes(n)
+            self.silent += 1
+        return n
 
     def write(self, buf):
-        if self._tx_busy:
+        n = len(buf)
+        if self._out.any() + n > self.frame * _RING_FRAMES:
             self.dropped += 1
             return 0
-        self._play[:] = buf
-        self._tx_busy = True
-        self.tx.write(self._play)                           # returns at once in irq mode
-        return len(buf)
+        self._out.write(buf)
+        self._pump()
+        return n
+
+    def poll(self, now):
+        """Every loop pass: write off transfers that never completed, restart them, reopen a dead channel."""
+        if self._interrupted:
+            self._interrupted = False
+            raise KeyboardInterrupt
+        if self._tx_busy and ticks_diff(now, self._tx_at) > _STALL_MS:
+            self.tx_stalled += 1
+            self._tx_stalls += 1
+            if self._tx_stalls >= _REOPEN_AFTER:
+                self._tx_stalls = 0
+                self.reopened += 1
+                self.tx.deinit()
+                self._open_tx()
+            self._tx_busy = False
+            self._pump()
+        if self.rx is not None and self._rx_busy and ticks_diff(now, self._rx_at) > _STALL_MS:
+            self.rx_stalled += 1
+            self._rx_stalls += 1
+            if self._rx_stalls >= _REOPEN_AFTER:
+                self._rx_stalls = 0
+                self.reopened += 1
+                self.rx.deinit()
+                self._open_rx()
+            else:
+                self._start_rx()
 
     def deinit(self):
         self.tx.deinit()
@@ -119,6 +236,16 @@ class Esp32Hal:
         self._tone_buf = bytearray(self.rate // 1000 * _FRAME_MS * 2)
         self._tone_next = 0
 
+    def stop(self):
+        """The phone is stopping (Ctrl-C to the REPL): I2S DMA off, amp and ringer off."""
+        if self.audio is not None:
+            self.audio.deinit()
+            self.audio = None
+        if self.amp is not None:
+            self.amp.enable(False)
+        if self.ringer is not None:
+            self.ringer.value(0)
+
     def _init_codec(self, pins, audio_cfg):
         """Amplifier pins (MAX98357A SD/GAIN, or a codec board's PA enable). I2C codecs are set up by
         uphone.hal.codec once their I2S clocks run."""
@@ -144,6 +271,8 @@ class Esp32Hal:
 
     # -- loop hook ---------------------------------------------------------------------------------------------
     def poll(self, now):
+        if self.audio is not None:
+            self.audio.poll(now)
         phone = self.phone
         summary = H.call_summary(phone)
         for out in self.handset.poll(now, self.off_hook_raw(now, summary), self.scan_key(), summary):
