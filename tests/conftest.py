@@ -40,3 +40,19 @@ def mpvm():
     """Run code inside MicroPython v1.27 (WASI) with firmware/ mounted read-only at /input."""
     from tests.mpvm import run_mp
     return run_mp
+
+
+MP_UNIX = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
+
+
+def mp_unix_run(code, heapsize=None, timeout=300):
+    """Run code on the real MicroPython (the frozen unix build of `make micropython`): -> its stdout. A missing
+    binary fails the test (it is never skipped); a non-zero exit fails it with the binary's stderr."""
+    import subprocess
+    if not os.path.exists(MP_UNIX):
+        pytest.fail("the MicroPython runtime %s is missing: run `make micropython`" % MP_UNIX)
+    argv = [MP_UNIX] + (["-X", "heapsize=%d" % heapsize] if heapsize else []) + ["-c", code]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        pytest.fail("MicroPython exited %d:\n%s\nstdout:\n%s" % (r.returncode, r.stderr[-3000:], r.stdout[-2000:]))
+    return r.stdout

@@ -1,0 +1,443 @@
+# Voice processing (firmware/uphone/media/aec.py + aec_viper.py) on a synthetic echo path (tests/echo_sim.py):
+# echo return loss enhancement after convergence, double talk, a silent far end, the bulk delay, AGC and the noise
+# gate; the plain-Python twin here on CPython, both twins on the real MicroPython (frozen unix build: identical
+# output, no allocation per frame), and the viper source under CPython with 32-bit words (the ESP32's width).
+import ast
+import math
+import os
+import random
+import sys
+import types
+
+import pytest
+
+from tests.conftest import ROOT, mp_unix_run
+from tests import echo_sim as sim
+from uphone.media import aec
+
+AEC_ONLY = dict(agc=False, gate=False)
+VIPER = os.path.join(ROOT, "firmware", "uphone", "media", "aec_viper.py")
+PLAIN = os.path.join(ROOT, "firmware", "uphone", "media", "aec.py")
+
+
+def _run(proc, scene, mic=None):
+    """-> (output samples, linear residual samples before the suppressor and the gains)."""
+    mic = scene.mic if mic is None else mic
+    out = bytearray(2 * scene.frame)
+    res, lin = [], []
+    for m, r in zip(scene.frames(mic), scene.frames(scene.far)):
+        proc.process(m, r, out)
+        res += sim.samples(out)
+        lin += [v - 32768 for v in proc.E]
+    return res, lin
+
+
+@pytest.fixture(scope="module")
+def far_only():
+    return sim.Scene(rate=8000, secs=4.0)
+
+
+@pytest.fixture(scope="module")
+def double_talk():
+    return sim.Scene(rate=8000, secs=5.0, near_from_s=2.5)
+
+
+def test_erle_after_convergence_8k(far_only):
+    sc = far_only
+    p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+    out, lin = _run(p, sc)
+    a, b = 2 * sc.rate, len(out)                      # converged part: the last 2 s
+    assert sim.erle_db(sc.echo, lin, a, b) >= 20      # the linear filter alone
+    assert sim.erle_db(sc.echo, out, a, b) >= 30      # with the residual echo suppressor
+    assert p.stats()["converged"] == 1 and p.stats()["dt_blocks"] == 0   # no double talk called on pure echo
+
+
+def test_erle_after_convergence_16k():
+    sc = sim.Scene(rate=16000, secs=3.0)
+    p = aec.VoiceProc(16000, delay_ms=40, **AEC_ONLY)
+    out, lin = _run(p, sc)
+    a, b = 2 * sc.rate, len(out)
+    assert sim.erle_db(sc.echo, lin, a, b) >= 20
+    assert sim.erle_db(sc.echo, out, a, b) >= 30
+
+
+def test_erle_with_mic_noise():
+    sc = sim.Scene(rate=8000, secs=4.0, noise_rms=300.0)        # noise 20 dB under the echo
+    p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+    out, lin = _run(p, sc)
+    residual = [e - v for e, v in zip(lin, sc.noise)]
+    assert sim.erle_db(sc.echo, residual, 2 * sc.rate, len(out)) >= 15
+
+
+def test_double_talk_keeps_the_near_talker(double_talk):
+    sc = double_talk
+    p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+    out, lin = _run(p, sc)
+    a, b = int(2.5 * sc.rate), len(out)
+    assert -3.0 <= sim.gain_db(sc.near, out, a, b) <= 1.0      # the talker comes through: not gated, not cancelled
+    assert -1.0 <= sim.gain_db(sc.near, lin, a, b) <= 1.0
+    residual = [e - v for e, v in zip(lin, sc.near)]
+    assert sim.erle_db(sc.echo, residual, a, b) >= 20        # the filter was not wrecked by the talker
+    assert p.stats()["dt_blocks"] > 50                        # ... because adaptation froze
+
+
+def test_far_end_silent_passes_the_mic_bit_exact():
+    sc = sim.Scene(rate=8000, secs=1.5, near_from_s=0.0, noise_rms=50.0, far_level=1e-6)
+    assert not any(sc.far)
+    for far in (sc.far, [random.Random(3).randint(-16, 16) for _ in sc.far]):   # digital silence, A-law-ish +-16
+        sc.far = far
+        p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+        out, _ = _run(p, sc)
+        assert out == sc.mic
+    p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+    out = bytearray(320)
+    for m in sc.frames(sc.mic):
+        assert p.process(m, None, out) == m                   # no reference at all: silence
+
+
+def test_bulk_delay_is_what_the_filter_skips():
+    sc = sim.Scene(rate=8000, secs=3.0, path_delay_ms=121.0)
+    a = 2 * sc.rate
+    p = aec.VoiceProc(8000, delay_ms=120, **AEC_ONLY)
+    _, lin = _run(p, sc)
+    assert sim.erle_db(sc.echo, lin, a, len(lin)) >= 20
+    p = aec.VoiceProc(8000, delay_ms=0, **AEC_ONLY)           # the echo lies beyond the taps: nothing to cancel
+    _, lin = _run(p, sc)
+    assert sim.erle_db(sc.echo, lin, a, len(lin)) < 3
+
+
+def test_echo_path_change_converges_again():
+    sc = sim.Scene(rate=8000, secs=7.0)
+    h2 = sim.echo_path(8000, 43.0, seed=9, gain=0.7)
+    echo2 = [sim.clip16(v) for v in sim.convolve([float(v) for v in sc.far], h2)]
+    t = 3 * sc.rate
+    mic = sc.mic[:t] + echo2[t:]
+    echo = sc.echo[:t] + echo2[t:]
+    p = aec.VoiceProc(8000, delay_ms=40, **AEC_ONLY)
+    _, lin = _run(p, sc, mic)
+    assert sim.erle_db(echo, lin, 5 * sc.rate, len(lin)) >= 20
+
+
+def test_aec_off_leaves_the_echo():
+    sc = sim.Scene(rate=8000, secs=2.0)
+    p = aec.VoiceProc(8000, aec=False, agc=False, gate=False)
+    out, _ = _run(p, sc)
+    assert out == sc.mic                                       # every stage off: the frame passes untouched
+
+
+def _rms_db(sig, a, b):
+    return 10 * math.log10(max(sim.energy(sig, a, b) / (b - a), 1e-9) / 32768.0 ** 2)
+
+
+def _feed(p, mic):
+    out = bytearray(320)
+    res = []
+    for i in range(0, len(mic), 160):
+        p.process(sim.pcm(mic[i:i + 160]), None, out)
+        res += sim.samples(out)
+    return res
+
+
+@pytest.fixture(scope="module")
+def quiet_talker():
+    n = 8000 * 6
+    talk = [sim.clip16(v) for v in sim.speech(n, 8000, 9, level=300.0)]     # about -40 dBFS while talking
+    rnd = random.Random(1)
+    return talk, [sim.clip16(v + rnd.gauss(0, 30)) for v in talk]         # plus noise at -61 dBFS
+
+
+def test_agc_raises_a_quiet_talker_toward_the_target(quiet_talker):
+    talk, mic = quiet_talker
+    n = len(mic)
+    out = _feed(aec.VoiceProc(8000, aec=False, agc=True, gate=False), mic)
+    g = sim.gain_db(talk, out, 4 * 8000, n)
+    assert 12.0 <= g <= 18.5                                   # +18 dB at most, on the way to -20 dBFS
+    assert _rms_db(out, 4 * 8000, n) > _rms_db(mic, 4 * 8000, n) + 12
+    flat = _feed(aec.VoiceProc(8000, aec=False, agc=False, gate=False), mic)
+    assert flat == mic                                         # the key switches the AGC: no gain without it
+
+
+def test_agc_does_not_boost_silence_or_noise():
+    rnd = random.Random(2)
+    for mic in ([0] * 8000 * 3, [sim.clip16(rnd.gauss(0, 30)) for _ in range(8000 * 3)]):
+        p = aec.VoiceProc(8000, aec=False, agc=True, gate=False)
+        out = _feed(p, mic)
+        assert p.stats()["agc_db"] == 0.0                      # no speech heard: the gain never moved
+        assert out == mic
+
+
+def _talker(n, seed, level, peak=30000.0):
+    t = sim.speech(n, 8000, seed, level=level)
+    top = max(abs(v) for v in t)
+    return [sim.clip16(v * min(1.0, peak / top)) for v in t]
+
+
+def test_agc_brings_a_loud_talker_down():
+    n = 8000 * 4
+    talk = _talker(n, 11, 9000.0)                              # about -12 dBFS
+    p = aec.VoiceProc(8000, aec=False, agc=True, gate=False)
+    out = _feed(p, talk)
+    assert p.stats()["agc_db"] < -5.0
+    assert _rms_db(out, 3 * 8000, n) < _rms_db(talk, 3 * 8000, n) - 5
+
+
+def test_agc_limiter_keeps_a_loud_onset_from_clipping(quiet_talker):
+    # 5 s of the quiet talker take the gain up to +18 dB; then a loud talker (peaks at -1 dBFS) starts
+    _, quiet = quiet_talker
+    loud = _talker(8000, 12, 9000.0)
+    mic = quiet[:5 * 8000] + loud
+    p = aec.VoiceProc(8000, aec=False, agc=True, gate=False)
+    out = _feed(p, mic)
+    assert max(abs(v) for v in out[:5 * 8000]) < 32767
+    assert 15 < sim.gain_db(quiet, out, 4 * 8000, 5 * 8000)   # the gain was up when the loud talker started
+    assert max(abs(v) for v in out[5 * 8000:]) <= 29204        # and it was held at -1 dBFS, not clipped
+
+
+def test_gate_attenuates_noise_only_input():
+    rnd = random.Random(4)
+    noise = [sim.clip16(rnd.gauss(0, 100)) for _ in range(8000 * 3)]       # -50 dBFS of noise, nobody talking
+    out = _feed(aec.VoiceProc(8000, aec=False, agc=False, gate=True), noise)
+    assert _rms_db(out, 8000, len(out)) < _rms_db(noise, 8000, len(out)) - 18
+    out = _feed(aec.VoiceProc(8000, aec=False, agc=False, gate=False), noise)
+    assert out == noise                                        # the key switches the gate
+
+
+def test_gate_lets_a_talker_through(quiet_talker):
+    talk, mic = quiet_talker
+    out = _feed(aec.VoiceProc(8000, aec=False, agc=False, gate=True), mic)
+    assert sim.gain_db(talk, out, 8000, len(out)) > -2.0      # opens on speech (and holds through short pauses)
+
+
+def test_rejects_what_it_cannot_run():
+    with pytest.raises(ValueError):
+        aec.VoiceProc(44100)
+    with pytest.raises(ValueError):
+        aec.VoiceProc(16000, tail_ms=32)                       # 512 taps: over the 256 the energies have room for
+    assert aec.IMPL == "python"                                # CPython has no viper emitter
+    with pytest.raises(ValueError):
+        aec.VoiceProc(8000, viper=True)
+
+
+def _consts(path):
+    out = {}
+    for node in ast.parse(open(path).read()).body:
+        if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+                and getattr(node.value.func, "id", "") == "const" and isinstance(node.targets[0], ast.Name)):
+            out[node.targets[0].id] = node.value.args[0]
+    return out
+
+
+def test_viper_twin_uses_the_same_state_layout_and_constants():
+    plain, viper = _consts(PLAIN), _consts(VIPER)
+    assert viper and set(viper) <= set(plain)
+    env = {}
+    for name, node in plain.items():                           # aec.py's may refer to earlier ones (_BS + 3 * 5)
+        env[name] = eval(compile(ast.Expression(node), PLAIN, "eval"), {}, env)
+    for name, node in viper.items():
+        assert eval(compile(ast.Expression(node), VIPER, "eval"), {}, {}) == env[name], name
+
+
+# -- the viper source with 32-bit machine words (the ESP32), under CPython ------------------------------------------
+# Stand-ins as in tests/test_g722_viper.py: ptr8/ptr16 loads unsigned, ptr32 loads signed 32-bit, stores keep the
+# low bits; every + - * << wraps to a signed 32-bit word (here wrapping is expected: the filter sum may wrap).
+class _Ptr:
+    width = 1
+
+    def __init__(self, obj):
+        m = memoryview(obj)
+        self.m = m if m.format == "B" and m.ndim == 1 else m.cast("B")
+
+    def _off(self, i):
+        if i < 0 or (i + 1) * self.width > len(self.m):
+            raise IndexError("viper stand-in: index %d outside a %d-byte buffer" % (i, len(self.m)))
+        return i * self.width
+
+
+class ptr8(_Ptr):
+    def __getitem__(self, i):
+        return self.m[self._off(i)]
+
+    def __setitem__(self, i, v):
+        self.m[self._off(i)] = v & 0xFF
+
+
+class ptr16(_Ptr):
+    width = 2
+
+    def __getitem__(self, i):
+        return int.from_bytes(self.m[self._off(i):self._off(i) + 2], sys.byteorder)
+
+    def __setitem__(self, i, v):
+        o = self._off(i)
+        self.m[o:o + 2] = (v & 0xFFFF).to_bytes(2, sys.byteorder)
+
+
+class ptr32(_Ptr):
+    width = 4
+
+    def __getitem__(self, i):
+        o = self._off(i)
+        return int.from_bytes(self.m[o:o + 4], sys.byteorder, signed=True)
+
+    def __setitem__(self, i, v):
+        o = self._off(i)
+        self.m[o:o + 4] = (((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000).to_bytes(4, sys.byteorder, signed=True)
+
+
+def _viper(f):
+    code = f.__code__
+    kinds = [f.__annotations__.get(n) for n in code.co_varnames[:code.co_argcount]]
+
+    def call(*args):
+        return f(*[k(a) if k in (ptr8, ptr16, ptr32) else a for k, a in zip(kinds, args)])
+    return call
+
+
+class _Wrap32(ast.NodeTransformer):
+    ops = (ast.Add, ast.Sub, ast.Mult, ast.LShift)
+
+    @staticmethod
+    def _w(node):
+        return ast.copy_location(ast.Call(ast.Name("_w32", ast.Load()), [node], []), node)
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        return self._w(node) if isinstance(node.op, self.ops) else node
+
+    def visit_UnaryOp(self, node):
+        self.generic_visit(node)
+        return self._w(node) if isinstance(node.op, ast.USub) else node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.target, ast.Name) or not isinstance(node.op, self.ops):
+            return node
+        value = ast.BinOp(ast.Name(node.target.id, ast.Load()), node.op, node.value)
+        return ast.copy_location(ast.Assign([ast.Name(node.target.id, ast.Store())], self._w(value)), node)
+
+
+@pytest.fixture(scope="module")
+def viper32():
+    wraps = []
+
+    def w32(v):
+        if not -0x80000000 <= v <= 0x7FFFFFFF:
+            wraps.append(v)
+            return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        return v
+
+    fake = types.ModuleType("micropython")
+    fake.viper = _viper                                       # type: ignore[attr-defined]
+    fake.const = lambda x: x                                  # type: ignore[attr-defined]
+    saved = sys.modules.get("micropython")
+    sys.modules["micropython"] = fake
+    try:
+        tree = ast.fix_missing_locations(_Wrap32().visit(ast.parse(open(VIPER).read(), VIPER)))
+        ns = {"__name__": "aec_viper_32bit", "ptr8": ptr8, "ptr16": ptr16, "ptr32": ptr32, "_w32": w32,
+              "WRAPS": wraps}
+        exec(compile(tree, VIPER, "exec"), ns)
+    finally:
+        if saved is None:
+            del sys.modules["micropython"]
+        else:
+            sys.modules["micropython"] = saved
+    mod = types.SimpleNamespace(**{k: ns[k] for k in ("delay_in", "echo", "load", "post")})
+    return mod, wraps
+
+
+def test_viper_source_with_32_bit_words_matches_the_plain_twin(viper32, monkeypatch):
+    k, wraps = viper32
+    # converges, then double talk (snapshot restore), with noise, gate and AGC on: every branch of the kernels
+    sc = sim.Scene(rate=8000, secs=2.0, near_from_s=1.2, noise_rms=40.0)
+    plain, _ = _run(aec.VoiceProc(8000, delay_ms=40), sc)
+    monkeypatch.setattr(aec, "_v", k)
+    p = aec.VoiceProc(8000, delay_ms=40)
+    assert p.impl == "viper"
+    emulated, _ = _run(p, sc)
+    assert emulated == plain
+    assert p.stats()["converged"] == 1 and p.stats()["dt_blocks"] > 0
+    assert wraps, "the filter sum never wrapped a 32-bit word: the emulation did not reach the case it is for"
+    monkeypatch.setattr(aec, "_v", k)
+    p = aec.VoiceProc(8000, aec=False)                         # the load kernel
+    q = aec.VoiceProc(8000, aec=False, viper=False)
+    assert _run(p, sc)[0] == _run(q, sc)[0]
+
+
+# -- the real MicroPython (frozen unix build, viper emitter for x64) --------------------------------------------------
+MP_RUN = """
+from uphone.media import aec
+rate, delay = %(rate)d, %(delay)d
+fb = rate // 50 * 2
+m = bytearray(fb)
+r = bytearray(fb)
+out = bytearray(fb)
+for vip in (False, True):
+    p = aec.VoiceProc(rate, delay_ms=delay, viper=vip)
+    with open(%(mic)r, 'rb') as fm, open(%(far)r, 'rb') as ff, open(%(res)r %% p.impl, 'wb') as fo:
+        while fm.readinto(m) == fb and ff.readinto(r) == fb:    # frame by frame: an ESP32-sized heap holds it
+            p.process(m, r, out)
+            fo.write(out)
+print('IMPL', aec.IMPL)
+"""
+
+
+@pytest.mark.parametrize("rate", (8000, 16000))
+def test_micropython_twins_match_cpython_bit_exact(rate, tmp_path):
+    sc = sim.Scene(rate=rate, secs=3.0, near_from_s=2.0, noise_rms=100.0)
+    for name, sig in (("mic", sc.mic), ("far", sc.far)):
+        (tmp_path / name).write_bytes(sim.pcm(sig))
+    out = mp_unix_run(MP_RUN % dict(rate=rate, delay=40, mic=str(tmp_path / "mic"), far=str(tmp_path / "far"),
+                                    res=str(tmp_path / "out_%s")), heapsize=110 * 1024)
+    assert "IMPL viper" in out
+    ref, _ = _run(aec.VoiceProc(rate, delay_ms=40), sc)
+    for impl in ("python", "viper"):
+        got = sim.samples((tmp_path / ("out_" + impl)).read_bytes())
+        assert got == ref, "%s differs from CPython (a stale binary? run make micropython)" % impl
+    # the converged part before the talker, measured on the MicroPython output
+    got = sim.samples((tmp_path / "out_viper").read_bytes())
+    assert sim.erle_db(sc.echo, [o - v for o, v in zip(got, sc.noise)], rate, 2 * rate) >= 20
+
+
+MP_ALLOC = """
+import gc
+from uphone.media import aec
+fb = %(rate)d // 50 * 2
+mic = bytearray(fb)
+far = bytearray(fb)
+out = bytearray(fb)
+for i in range(fb // 2):
+    v = (i * 937) %% 20000 - 10000
+    far[2 * i] = v & 255
+    far[2 * i + 1] = (v >> 8) & 255
+    w = (i * 331) %% 6000 - 3000
+    mic[2 * i] = w & 255
+    mic[2 * i + 1] = (w >> 8) & 255
+def frames(p, n):
+    for k in range(n):
+        p.process(mic, far, out)
+        p.process(mic, None, out)
+for vip in (False, True):
+    for on in (True, False):
+        gc.collect()
+        a = gc.mem_alloc()
+        p = aec.VoiceProc(%(rate)d, aec=on, delay_ms=60, viper=vip)
+        gc.collect()
+        size = gc.mem_alloc() - a
+        frames(p, 5)
+        gc.collect()
+        gc.disable()
+        a = gc.mem_alloc()
+        frames(p, 50)
+        print(p.impl, on, gc.mem_alloc() - a, size)
+        gc.enable()
+"""
+
+
+@pytest.mark.parametrize("rate", (8000, 16000))
+def test_micropython_no_allocation_per_frame(rate):
+    out = mp_unix_run(MP_ALLOC % dict(rate=rate), heapsize=110 * 1024)
+    rows = [l.split() for l in out.splitlines()]
+    assert len(rows) == 4, out
+    for impl, on, alloc, size in rows:
+        assert alloc == "0", (impl, on, alloc)                 # 100 frames, gc off: not one byte
+        assert int(size) < (8000 if rate == 8000 else 14000)  # the processor's own heap: buffers and state
