@@ -46,7 +46,7 @@
 # aec_viper.py.
 from array import array
 
-from uphone.compat import const
+from uphone.compat import NATIVE, const
 
 # -- the state array: configuration (set once), then state (changes per frame) -------------------------------------
 _L = const(0)        # filter taps
@@ -556,3 +556,43 @@ class VoiceProc:
         db = 3.0103 / 256
         return {"erle_db": round(st[_ERLE] * db, 1), "converged": st[_CONV], "dt_blocks": st[_DTN],
                 "agc_db": round(st[_AG] * db, 1), "gate_db": round(st[_GG] * db, 1), "speech": st[_OPEN]}
+
+
+class MicPath:
+    """The phone's microphone path around a VoiceProc: mic(buf) processes a captured frame in place before it is
+    encoded, played(pcm) keeps the frame just sent to the speaker as the reference for the next mic frame (no
+    frame played since the last mic frame: silence). A source with a `loopback` buffer (a codec's hardware loopback
+    channel captured with the mic, e.g. the Korvo-2's ES7210 reference input, filled by its readinto) gives the
+    reference instead. Nothing here allocates per frame."""
+
+    def __init__(self, proc, src=None):
+        self.proc = proc
+        self.ref = bytearray(2 * proc.samples)
+        self._fresh = False
+        self._loop = getattr(src, "loopback", None)
+
+    def mic(self, buf):
+        ref = self._loop
+        if ref is None and self._fresh:
+            ref = self.ref
+        self._fresh = False
+        self.proc.process(buf, ref, buf)
+
+    def played(self, pcm):
+        if len(pcm) == len(self.ref):
+            self.ref[:] = pcm                      # same length: copied in place
+            self._fresh = True
+
+
+def mic_path(audio, rate, src=None):
+    """The MicPath that config section "audio" asks for (aec, aec_delay_ms, aec_tail_ms, agc, noise_gate), or None
+    when all three stages are off. aec_delay_ms -1: the audio device's own estimate (its echo_delay_ms, else 0)."""
+    on = audio.get("aec", NATIVE)
+    agc = audio.get("agc", NATIVE)
+    gate = audio.get("noise_gate", NATIVE)
+    if not (on or agc or gate):
+        return None
+    d = audio.get("aec_delay_ms", -1)
+    if d < 0:
+        d = getattr(src, "echo_delay_ms", 0)
+    return MicPath(VoiceProc(rate, on, agc, gate, d, audio.get("aec_tail_ms", 8)), src)
