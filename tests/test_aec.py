@@ -546,3 +546,96 @@ def test_hardware_loopback_channel_is_the_reference(long_path):
         mp.played(junk)
         out += sim.samples(buf)
     assert sim.erle_db(sc.echo, out, 2 * 8000, len(out)) >= 20
+
+
+# -- the phone: ua_media's frame pump runs the mic through the processor with the frame it played last --------------
+class _EchoRoom:
+    """alice's handset: what the phone plays comes back into its mic through an echo path (31 ms: 11 ms of bulk
+    delay past the frame the phone pairs it with), plus a local talker who starts at talk_from (s)."""
+
+    def __init__(self, rate, talker, talk_from):
+        self.h = [(k, c) for k, c in enumerate(sim.echo_path(rate, 31.0, gain=0.5)) if c]
+        self.played = []
+        self.talker = talker
+        self.t0 = int(talk_from * rate)
+        self.n = 0
+
+    def write(self, buf):
+        self.played += sim.samples(buf)
+        return len(buf)
+
+    def readinto(self, buf):
+        p = self.played
+        for i in range(len(buf) // 2):
+            t = self.n + i
+            v = self.talker[t] if self.t0 <= t < len(self.talker) else 0
+            for k, c in self.h:
+                if 0 <= t - k < len(p):
+                    v += c * p[t - k]
+            v = sim.clip16(v)
+            buf[2 * i] = v & 0xFF
+            buf[2 * i + 1] = (v >> 8) & 0xFF
+        self.n += len(buf) // 2
+        return len(buf)
+
+
+class _Voice:
+    def __init__(self, samples):
+        self.s = samples
+        self.n = 0
+
+    def readinto(self, buf):
+        for i in range(len(buf) // 2):
+            v = self.s[self.n] if self.n < len(self.s) else 0
+            self.n += 1
+            buf[2 * i] = v & 0xFF
+            buf[2 * i + 1] = (v >> 8) & 0xFF
+        return len(buf)
+
+
+class _Keep:
+    def __init__(self):
+        self.pcm = []
+
+    def write(self, buf):
+        self.pcm += sim.samples(buf)
+        return len(buf)
+
+
+def _call_with_echo(audio):
+    """bob talks for 4 s, then alice's talker for 2 s; -> what bob heard."""
+    from tests.phone_rig import Rig
+    rate = 8000
+    far = [sim.clip16(v) for v in sim.speech(rate * 4, rate, 1, level=5000.0)]
+    near = [sim.clip16(v) for v in sim.speech(rate * 8, rate, 5, f0=210.0, level=3000.0)]
+    rig = Rig()
+    alice = rig.add("alice", 5062, 21000)
+    alice.cfg["audio"].update(audio)
+    bob = rig.add("bob", 5064, 21100, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    bob.cfg["audio"].update({"aec": False, "agc": False, "noise_gate": False})
+    room = _EchoRoom(rate, near, 0.0)
+    alice.set_audio(room, room)
+    heard = _Keep()
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    room.t0 = room.n + 4 * rate                    # alice's talker starts when bob has talked for 4 s
+    bob.set_audio(_Voice(far), heard)
+    rig.run(6000)
+    return heard.pcm, alice
+
+
+def test_phone_cancels_its_echo_and_lets_its_talker_through():
+    off = {"aec": False, "agc": False, "noise_gate": False}
+    on = dict(off, aec=True, aec_delay_ms=10)
+    heard_off, _ = _call_with_echo(off)
+    heard_on, alice = _call_with_echo(on)
+    assert alice.voice and alice.voice.proc.aec
+    assert alice.voice.proc.stats()["converged"] == 1
+    # bob's own voice coming back (his 2nd to 4th second, alice silent): 20 dB less with the echo canceller
+    a, b = 2 * 8000, 4 * 8000
+    assert sim.energy(heard_off, a, b) > 1e4 * (b - a)       # there is an echo to cancel (-30 dBFS or more)
+    assert 10 * math.log10(sim.energy(heard_off, a, b) / max(1, sim.energy(heard_on, a, b))) >= 20
+    # alice's talker alone (bob silent): the same level either way
+    a, b = int(4.5 * 8000), 6 * 8000
+    ratio = 10 * math.log10(sim.energy(heard_on, a, b) / sim.energy(heard_off, a, b))
+    assert -1.5 < ratio < 1.5

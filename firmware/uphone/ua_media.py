@@ -30,10 +30,12 @@ class MediaActions:
     audio_src = None
     audio_sink = None
     _bufs = None
+    voice = None        # the device's mic processing (uphone.media.aec.MicPath), made at the first frame; False: off
 
     # -- audio devices ---------------------------------------------------------------------------------
     def set_audio(self, src, sink):
         self.audio_src, self.audio_sink = src, sink
+        self.voice = None
 
     def audio_rate(self):
         return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
@@ -413,6 +415,9 @@ class MediaActions:
             self.audio_src = Silence()
         if self.audio_sink is None:
             self.audio_sink = Silence()
+        if self.voice is None:
+            from uphone.media import aec
+            self.voice = aec.mic_path(self.cfg.get("audio", _NO_AUDIO), self.audio_rate(), self.audio_src) or False
         # one call owns the handset's mic and speaker: the newest one we are not holding (or playing a tone);
         # calls we hold keep their RTP going with silence and are not heard (RFC 6337: no media to a held party)
         owner = None
@@ -458,11 +463,15 @@ class MediaActions:
                 # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
                 dev = r[4]
                 self.audio_src.readinto(dev)
+                if self.voice:
+                    self.voice.mic(dev)         # echo canceller (reference: the frame played last), gate, AGC
                 buf = r[5]
                 r[2].process(dev, len(dev) >> 1, buf)
             else:
                 buf = self._frame_bufs(m.rate)
                 self.audio_src.readinto(buf)
+                if self.voice:
+                    self.voice.mic(buf)
             if owner:
                 cw = getattr(c, "cw_tone", None)
                 pkt = m.tx(buf, now)
@@ -476,6 +485,8 @@ class MediaActions:
                 if cw is not None and cw.active:
                     cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
                 self.audio_sink.write(pcm)
+                if self.voice:
+                    self.voice.played(pcm)
             # no RTCP to an RFC 2543 hold address (c=0.0.0.0)
             if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
                 c.rtcp_next = ticks_add(now, 5000)
