@@ -639,3 +639,39 @@ def test_phone_cancels_its_echo_and_lets_its_talker_through():
     a, b = int(4.5 * 8000), 6 * 8000
     ratio = 10 * math.log10(sim.energy(heard_on, a, b) / sim.energy(heard_off, a, b))
     assert -1.5 < ratio < 1.5
+# -- the config keys: validation, the defaults on each runtime, the ESP32 device's delay estimate ---------------------
+@pytest.mark.parametrize("key,value,message", [
+    ("aec", 1, "audio.aec: expected true or false, got 1"),
+    ("aec_delay_ms", -2, "audio.aec_delay_ms: expected an integer -1-500, got -2"),
+    ("aec_delay_ms", 501, "audio.aec_delay_ms: expected an integer -1-500, got 501"),
+    ("aec_tail_ms", 1, "audio.aec_tail_ms: expected an integer 2-16, got 1"),
+    ("aec_tail_ms", 17, "audio.aec_tail_ms: expected an integer 2-16, got 17"),
+    ("agc", "on", "audio.agc: expected true or false, got 'on'"),
+    ("noise_gate", None, "audio.noise_gate: expected true or false, got None"),
+])
+def test_config_keys_are_validated(key, value, message):
+    from uphone import config
+    assert config.validate({"accounts": [{"user": "a"}], "audio": {key: value}}) == [message]
+    assert config.validate({"accounts": [{"user": "a"}], "audio": {"aec": True, "aec_delay_ms": 120,
+                                                                   "aec_tail_ms": 16, "agc": False,
+                                                                   "noise_gate": True}}) == []
+
+
+def test_config_defaults_on_where_the_viper_kernels_run():
+    from uphone import config
+    a = config.with_defaults({"accounts": [{"user": "a"}]})["audio"]
+    # CPython: only the plain twin (~2-9 ms a frame), so off unless asked for
+    assert (a["aec"], a["agc"], a["noise_gate"], a["aec_delay_ms"], a["aec_tail_ms"]) == (False, False, False, -1, 8)
+    out = mp_unix_run("from uphone import config\n"
+                      "a = config.with_defaults({'accounts': [{'user': 'a'}]})['audio']\n"
+                      "print(a['aec'], a['agc'], a['noise_gate'], a['aec_delay_ms'], a['aec_tail_ms'])")
+    assert out.split() == ["True", "True", "True", "-1", "8"]        # the phone's runtime (a native emitter)
+
+
+def test_esp32_audio_device_estimates_its_echo_delay():
+    from tests import test_drivers as D
+    from uphone.hal import esp32
+    pins = {"sck": 26, "ws": 25, "sd_out": 22, "sd_in": 32, "rx_sck": 14, "rx_ws": 15}
+    assert esp32.I2SAudio(D.make_machine(), pins, 8000).echo_delay_ms == 96
+    assert esp32.I2SAudio(D.make_machine(), pins, 16000).echo_delay_ms == 48
+    assert esp32.I2SAudio(D.make_machine(), pins, 8000, capture=False).echo_delay_ms == 0   # no mic, no echo

@@ -4,6 +4,8 @@ import json
 import os
 import sys
 
+from uphone.compat import NATIVE
+
 _MP = sys.implementation.name == "micropython"
 MAX_BYTES = 16384           # a config is a few hundred bytes; refuse anything that could exhaust the heap
 HIDDEN = "<hidden>"
@@ -67,6 +69,13 @@ SCHEMA = {
         "sink": _f("str", "silence", check="audio_io"),
         "volume_speaker": _int(70, 0, 100),
         "volume_mic": _int(70, 0, 100),
+        # mic processing (uphone/media/aec.py): on where the viper kernels run (the phone), off by default where
+        # only the plain-Python twin does (the CPython simulator: ~2-9 ms of CPU per frame)
+        "aec": _f("bool", NATIVE),
+        "aec_delay_ms": _int(-1, -1, 500),      # -1: the audio device's estimate (ESP32 I2S: from its DMA buffers)
+        "aec_tail_ms": _int(8, 2, 16),
+        "agc": _f("bool", NATIVE),
+        "noise_gate": _f("bool", NATIVE),
     }),
     "features": _f("object", fields={
         "auto_answer": _f("bool", False),

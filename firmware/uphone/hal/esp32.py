@@ -34,11 +34,17 @@ class I2SAudio:
                       bits=16, format=I2S.MONO, rate=rate, ibuf=TX_IBUF)
         self.tx.irq(self._tx_done)
         self.rx = None
+        self.echo_delay_ms = 0
         if capture and pins.get("sd_in") is not None:
             self.rx = I2S(1, sck=Pin(pins.get("rx_sck", pins["sck"])), ws=Pin(pins.get("rx_ws", pins["ws"])),
                           sd=Pin(pins["sd_in"]), mode=I2S.RX, bits=16, format=I2S.MONO, rate=rate, ibuf=RX_IBUF)
             self.rx.irq(self._rx_done)
             self._start_rx()
+            # speaker-to-mic delay for the echo canceller (audio.aec_delay_ms -1): a frame written now plays after
+            # what the TX ring holds, a captured frame reaches readinto after part of the RX ring: TX ring + half
+            # the RX ring (96 ms at 8 kHz, 48 ms at 16 kHz). An ESTIMATE from the buffer sizes, not measured on a
+            # board: measure yours and set audio.aec_delay_ms.
+            self.echo_delay_ms = (TX_IBUF // 2 + RX_IBUF // 16) * 1000 // rate
 
     def _tx_done(self, i2s):
         self._tx_busy = False
