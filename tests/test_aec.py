@@ -240,17 +240,36 @@ def test_viper_twin_uses_the_same_state_layout_and_constants():
 # -- the viper source with 32-bit machine words (the ESP32), under CPython ------------------------------------------
 # Stand-ins as in tests/test_g722_viper.py: ptr8/ptr16 loads unsigned, ptr32 loads signed 32-bit, stores keep the
 # low bits; every + - * << wraps to a signed 32-bit word (here wrapping is expected: the filter sum may wrap).
+# Pointers carry a byte offset into their buffer, so the kernels' address arithmetic (ptr32(uint(X) + 4 * n),
+# ptr16(H)) works: uint() of a pointer is an _Addr that adds and subtracts ints.
+class _Addr:
+    def __init__(self, m, off):
+        self.m, self.off = m, off
+
+    def __add__(self, k):
+        return _Addr(self.m, self.off + k)
+
+    __radd__ = __add__
+
+    def __sub__(self, k):
+        return _Addr(self.m, self.off - k)
+
+
 class _Ptr:
     width = 1
 
     def __init__(self, obj):
-        m = memoryview(obj)
-        self.m = m if m.format == "B" and m.ndim == 1 else m.cast("B")
+        if isinstance(obj, (_Ptr, _Addr)):
+            self.m, self.base = obj.m, (obj.base if isinstance(obj, _Ptr) else obj.off)
+        else:
+            m = memoryview(obj)
+            self.m, self.base = (m if m.format == "B" and m.ndim == 1 else m.cast("B")), 0
 
     def _off(self, i):
-        if i < 0 or (i + 1) * self.width > len(self.m):
-            raise IndexError("viper stand-in: index %d outside a %d-byte buffer" % (i, len(self.m)))
-        return i * self.width
+        o = self.base + i * self.width
+        if o < 0 or o + self.width > len(self.m):
+            raise IndexError("viper stand-in: byte %d outside a %d-byte buffer" % (o, len(self.m)))
+        return o
 
 
 class ptr8(_Ptr):
@@ -265,7 +284,8 @@ class ptr16(_Ptr):
     width = 2
 
     def __getitem__(self, i):
-        return int.from_bytes(self.m[self._off(i):self._off(i) + 2], sys.byteorder)
+        o = self._off(i)
+        return int.from_bytes(self.m[o:o + 2], sys.byteorder)
 
     def __setitem__(self, i, v):
         o = self._off(i)
@@ -282,6 +302,10 @@ class ptr32(_Ptr):
     def __setitem__(self, i, v):
         o = self._off(i)
         self.m[o:o + 4] = (((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000).to_bytes(4, sys.byteorder, signed=True)
+
+
+def uint(p):
+    return _Addr(p.m, p.base)
 
 
 def _viper(f):
@@ -321,6 +345,8 @@ def viper32():
     wraps = []
 
     def w32(v):
+        if isinstance(v, _Addr):
+            return v
         if not -0x80000000 <= v <= 0x7FFFFFFF:
             wraps.append(v)
             return ((v + 0x80000000) & 0xFFFFFFFF) - 0x80000000
@@ -333,8 +359,8 @@ def viper32():
     sys.modules["micropython"] = fake
     try:
         tree = ast.fix_missing_locations(_Wrap32().visit(ast.parse(open(VIPER).read(), VIPER)))
-        ns = {"__name__": "aec_viper_32bit", "ptr8": ptr8, "ptr16": ptr16, "ptr32": ptr32, "_w32": w32,
-              "WRAPS": wraps}
+        ns = {"__name__": "aec_viper_32bit", "ptr8": ptr8, "ptr16": ptr16, "ptr32": ptr32, "uint": uint,
+              "_w32": w32, "WRAPS": wraps}
         exec(compile(tree, VIPER, "exec"), ns)
     finally:
         if saved is None:
@@ -357,9 +383,13 @@ def test_viper_source_with_32_bit_words_matches_the_plain_twin(viper32, monkeypa
     assert emulated == plain
     assert p.stats()["converged"] == 1 and p.stats()["dt_blocks"] > 0
     assert wraps, "the filter sum never wrapped a 32-bit word: the emulation did not reach the case it is for"
-    monkeypatch.setattr(aec, "_v", k)
+    sc = sim.Scene(rate=16000, secs=0.6, noise_rms=40.0)       # 16 kHz: updates on every second sample
+    plain, _ = _run(aec.VoiceProc(16000, delay_ms=40), sc)
+    p = aec.VoiceProc(16000, delay_ms=40)
+    assert p.impl == "viper" and _run(p, sc)[0] == plain
     p = aec.VoiceProc(8000, aec=False)                         # the load kernel
     q = aec.VoiceProc(8000, aec=False, viper=False)
+    sc = sim.Scene(rate=8000, secs=0.6)
     assert _run(p, sc)[0] == _run(q, sc)[0]
 
 

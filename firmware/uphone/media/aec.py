@@ -8,7 +8,9 @@
 #   direct speaker-to-mic coupling and the enclosure's first reflections: a short filter cancels that, and what a
 #   short filter cannot reach (room tail, misadjustment) goes to the residual suppressor. Per sample one fused loop
 #   applies the previous sample's coefficient update and computes this sample's echo estimate (one pass over the
-#   taps, ~2 multiplies per tap), so the cost is ~2*L*N multiply-adds per frame. Block NLMS (one update per 5 ms)
+#   taps, 2 multiplies per tap), so the cost is ~2*L*N multiply-adds per frame; at 16 kHz the coefficients update
+#   on every second sample (8000 updates a second, as at 8 kHz; the filter still runs on every sample), which
+#   costs 2 dB of ERLE on the synthetic path and saves a quarter of the work. Block NLMS (one update per 5 ms)
 #   costs the same and converged several times slower on speech-like input (about 8 dB after 1 s where this
 #   reaches over 20); frequency-domain (MDF) filters need FFTs per frame and far more code.
 # - The reference is what the speaker played (or the codec's hardware loopback channel where a board has one), put
@@ -25,8 +27,8 @@
 #   Not solved: double talk before the filter has first converged is adapted on, and the filter partly cancels the
 #   talker (by 3-9 dB on the synthetic path) until the far end talks alone for a moment. The filter is kept from
 #   call to call (one VoiceProc per audio device), so that is the first call after boot.
-# - Far end silent (no reference sample above -66 dBFS in the filter's window): no filtering and no adaptation, so
-#   the microphone passes bit-exact (with AGC and gate off).
+# - Far end silent (no reference sample above -67 dBFS, i.e. |x| <= 15, in the filter's window): no filtering and
+#   no adaptation, so the microphone passes bit-exact (with AGC and gate off).
 # - Residual echo suppressor (NLP): full-band gain 1 - 1.5 * R/E per 4 ms block, where E is the block's residual
 #   energy and R the residual echo expected from the echo estimate and the long-term ERLE, floored at -26 dB (-6 dB
 #   before convergence: an unconverged estimate may be the talker's). In double talk E is mostly the near-end talker
@@ -38,12 +40,14 @@
 #   holds each block's peak at -1 dBFS (the block is in hand: 4 ms of look-ahead). All gains change with a
 #   per-sample ramp over each 4 ms block (no clicks).
 #
-# Word width: the viper twin runs with 64-bit machine words on x64 and 32-bit on the ESP32's Xtensa; both must give
-# the bit-exact results of this file. Rules kept here and there: (1) buffer loads are unsigned where the sign would
-# depend on the word width (array('H') samples and residuals stored offset by 32768, array('I') coefficients stored
-# offset by 2**30), and (2) a sum that may wrap a 32-bit word (the filter's accumulator) is only added and
-# multiplied, then masked to 32 bits and sign-extended once, which gives the Xtensa result on any width. See
-# aec_viper.py.
+# Word width: the viper twin runs with 64-bit machine words on x64 and 32-bit on the ESP32's Xtensa, and a viper
+# ptr32 load sign-extends on Xtensa but not on x64; both twins must give the bit-exact results of this file. Rules
+# kept here and there: (1) the filter's sums and the coefficient updates only add and multiply (exact modulo 2**32
+# on any width), and a sum is masked to 32 bits and sign-extended once per sample; (2) a coefficient is stored as
+# h * 2**30 + 2**31 modulo 2**32 (array('I')) and the filter uses its upper half-word, read unsigned: the Q14
+# coefficient offset by 32768, the same on any width; (3) reference samples (array('i')) and state words that can
+# be negative are sign-extended explicitly where their value, not just their low 32 bits, matters; residuals are
+# stored offset by 32768 (array('H')). See aec_viper.py.
 from array import array
 
 from uphone.compat import NATIVE, const
@@ -57,12 +61,12 @@ _N = const(4)        # frame length, samples
 _R = const(5)        # bulk-delay ring length, samples (delay + frame)
 _MU = const(6)       # NLMS step, Q14
 _DELTA = const(7)    # regularisation of the window energy (its units: (x*x) >> 8 summed over the taps)
-_XON = const(8)      # far end active: block energy at least this ((x*x) >> 7 summed over a block)
+_XON = const(8)      # far end active: window energy _ES at least this
 _GUARD = const(9)    # unconverged guard: mic block energy over the far-end window's by this (Q8 log2)
 _TGT = const(10)     # AGC target level (Q8 log2 of a block's energy)
 _FLAGS = const(11)   # _F_GATE | _F_AGC
 _WP = const(12)      # ring write position, samples
-_QUIET = const(13)   # reference samples in a row at or below _XQ (capped at _L)
+                     # (13: free)
 _ES = const(14)      # window energy: sum over the taps of (x*x) >> 8
 _SX = const(15)      # window sum of x (the offset correction of the filter sum)
 _EP = const(16)      # the update pending for the next sample (step-scaled error)
@@ -82,13 +86,13 @@ _ALVL = const(29)    # AGC level estimate (Q8 log2 block energy)
 _GPREV = const(30)   # total gain applied at the end of the last block, Q13
 _DTN = const(31)     # double-talk blocks seen (statistics)
 _LMAX = const(32)    # loud level: the peak mic block energy, decaying (Q8 log2)
-_BS = const(33)      # per block of the frame: residual level (Q8 log2), peak |e|, suppressor gain (Q14)
+_DEC = const(33)     # coefficient updates on samples n with n & _DEC == 0 (0: every sample; 1 at 16 kHz)
+_BS = const(34)      # per block of the frame: residual level (Q8 log2), peak |e|, suppressor gain (Q14)
 _NST = const(_BS + 3 * 5)
 
 _F_GATE = const(1)
 _F_AGC = const(2)
 
-_XQ = const(16)        # |reference| at or below this (-66 dBFS) counts as silence
 _KDT = const(768)      # double talk: block ERLE 9 dB under the long-term one
 _CONVD = const(1276)   # converged: long-term ERLE over 15 dB
 _HANGN = const(5)      # 20 ms
@@ -109,8 +113,7 @@ _AMAX = const(1531)    # +18 dB
 _AMIN = const(-850)    # -10 dB
 _ONE13 = const(8192)   # unity gain, Q13
 _LIM = const(239239168)  # 29204 * 8192: the peak limiter keeps peaks at -1 dBFS (peak * gain, Q13)
-_OFF = const(32768)    # reference samples are stored offset by this (array('H'))
-_H0 = const(1 << 30)   # a zero coefficient (array('I'), Q29 offset by 2**30)
+_OFF = const(32768)    # residuals are stored offset by this (array('H'))
 
 
 # -- plain-Python kernels (twins of aec_viper.py) -------------------------------------------------------------------
@@ -168,7 +171,7 @@ def delay_in(ref, ring, X, st):
             j = 0
     st[_WP] = j >> 1
     for n in range(L, L + N):
-        X[n] = (ring[j] | (ring[j + 1] << 8)) ^ 0x8000       # int16 -> int16 + 32768, no sign to extend
+        X[n] = ((ring[j] | (ring[j + 1] << 8)) ^ 0x8000) - 0x8000
         j += 2
         if j == R2:
             j = 0
@@ -206,59 +209,50 @@ def echo(X, H, mic, S, E, st):
     ep = st[_EP]
     es = st[_ES]
     sx = st[_SX]
-    quiet = st[_QUIET]
     delta = st[_DELTA]
     m32 = _M32
     c31 = _C31
+    dec = st[_DEC]
     for b in range(st[_NB]):
         n0 = b * B
         sdd = 0
         see = 0
         syy = 0
-        sxx = 0
         peak = 0
         for n in range(n0, n0 + B):
             k = L + n
-            xv = X[k] - _OFF                 # x[n] enters the window,
-            xo = X[n] - _OFF                 # x[n - L] leaves it
+            xv = X[k]                        # x[n] enters the window,
+            xo = X[n]                        # x[n - L] leaves it
             es += ((xv * xv) >> 8) - ((xo * xo) >> 8)
             sx += xv - xo
-            sxx += (xv * xv) >> 7
-            if xv > _XQ or xv < -_XQ:
-                quiet = 0
-            elif quiet < L:
-                quiet += 1
             d = mic[2 * n] | (mic[2 * n + 1] << 8)
             d = (d ^ 0x8000) - 0x8000
-            if quiet >= L:
-                y = 0                        # nothing in the window: no estimate, no update
+            if es == 0:
+                y = 0                        # no reference sample over 15 (-67 dBFS) in the window: no estimate
                 ep = 0
             else:
+                # coefficients in reverse lag order: H[m] goes with x[n - L + 1 + m] (X[n + 1 + m]), and the
+                # last sample's update with x[n - L + m] (X[n + m]); a coefficient is h * 2**30 + 2**31 modulo
+                # 2**32, its upper half-word the Q14 coefficient offset by 32768
                 acc = 0
-                sq = 0
-                j = k - 1
-                if ep != 0:
-                    # h += ep * x(n-1) (the last sample's update), then y += h * x(n), in one pass
-                    for i in range(L):
-                        hb = (H[i] + ep * (X[j] - _OFF)) & m32
-                        H[i] = hb
-                        q = (hb >> 15) & 0xFFFF
-                        sq += q
-                        acc += q * X[j + 1]
-                        j -= 1
+                j = n
+                if ep != 0 and n & dec == 0:
+                    for m in range(L):
+                        w = (H[m] + ep * X[j]) & m32
+                        H[m] = w
+                        j += 1
+                        acc += (w >> 16) * X[j]
                 else:
-                    for i in range(L):
-                        q = (H[i] >> 15) & 0xFFFF
-                        sq += q
-                        acc += q * X[j + 1]
-                        j -= 1
-                # sum (q - 32768)(X - 32768) = sum q*X - 32768 * (sum x + sum q): wraps like a 32-bit word
-                acc = (((acc - ((sx + sq) << 15)) & m32) ^ c31) - c31
+                    for m in range(L):
+                        j += 1
+                        acc += (H[m] >> 16) * X[j]
+                # sum (q - 32768) * x = sum q * x - 32768 * sum x: wraps like a 32-bit word, then sign-extended
+                acc = (((acc - (sx << 15)) & m32) ^ c31) - c31
                 y = (acc + 8192) >> 14
-                if y > 65535:
-                    y = 65535
-                elif y < -65535:
-                    y = -65535
+                if y > 32767:
+                    y = 32767
+                elif y < -32767:
+                    y = -32767
             e = d - y
             if e > 32767:
                 e = 32767
@@ -267,27 +261,23 @@ def echo(X, H, mic, S, E, st):
             E[n] = e + _OFF                  # the residual, offset like the reference (array('H'))
             sdd += (d * d) >> 7
             see += (e * e) >> 7
-            if y > 32767:
-                y = 32767
-            elif y < -32767:
-                y = -32767
             syy += (y * y) >> 7
             if e > peak:
                 peak = e
             elif -e > peak:
                 peak = -e
-            if mu != 0 and quiet < L:
-                # NLMS: the next update is mu * e * x / |x|^2, in the coefficients' Q29 (|x|^2 ~ 256 * es)
+            if mu != 0 and es != 0:
+                # NLMS: the next update is mu * e * x / |x|^2, in the coefficients' Q30 (|x|^2 ~ 256 * es)
                 p = e * mu
-                den = (es + delta) >> 7
+                den = (es + delta) >> 8
                 if p >= 0:
                     ep = (p + (den >> 1)) // den
-                    if ep > 16384:
-                        ep = 16384
+                    if ep > 32768:
+                        ep = 32768
                 else:
                     ep = -((-p + (den >> 1)) // den)
-                    if ep < -16384:
-                        ep = -16384
+                    if ep < -32768:
+                        ep = -32768
             else:
                 ep = 0
         # -- block control (log domain) --
@@ -296,7 +286,7 @@ def echo(X, H, mic, S, E, st):
         ly = lg(syy + 1)
         conv = st[_CONV]
         erle = st[_ERLE]
-        if sxx >= st[_XON]:
+        if es >= st[_XON]:
             er = ld - le
             lmax = st[_LMAX]
             if ld > lmax:
@@ -388,7 +378,6 @@ def echo(X, H, mic, S, E, st):
     st[_EP] = ep
     st[_ES] = es
     st[_SX] = sx
-    st[_QUIET] = quiet
 
 
 def post(E, out, st):
@@ -514,18 +503,18 @@ class VoiceProc:
         st[_N] = n
         st[_R] = d + n
         st[_MU] = 8192                                       # 0.5
+        st[_DEC] = 0 if rate == 8000 else 1                  # 16 kHz: update every 2nd sample (8000 a second)
         st[_DELTA] = taps * 16                               # a window at -54 dBFS
-        st[_XON] = b * ((100 * 100) >> 7)                    # far end over -50 dBFS in the block
+        st[_XON] = taps * ((100 * 100) >> 8)                 # far end over -50 dBFS in the filter's window
         st[_GUARD] = lg(32 * b // taps)                      # 12 dB, in the units of echo()'s guard test
         st[_TGT] = lg(b * ((3277 * 3277) >> 7))              # -20 dBFS RMS
         st[_FLAGS] = (_F_GATE if gate else 0) | (_F_AGC if agc else 0)
-        st[_QUIET] = taps
         st[_NF] = lg(b * ((328 * 328) >> 7))                 # start at -40 dBFS: falls at the first quiet block
         st[_GPREV] = _ONE13
         self.st = st
-        self.X = _filled("H", 2, _OFF, taps + n)
-        self.H = _filled("I", 4, _H0, taps)
-        self.S = _filled("I", 4, _H0, 2 * taps)
+        self.X = array("i", bytes(4 * (taps + n)))
+        self.H = _filled("I", 4, _C31, taps)                 # zero coefficients (2**31: h = 0)
+        self.S = _filled("I", 4, _C31, 2 * taps)
         self.E = array("H", bytes(2 * n))
         self.ring = bytearray(2 * (d + n))
         self._zero = bytes(2 * n)
