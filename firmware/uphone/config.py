@@ -70,10 +70,10 @@ SCHEMA = {
         "volume_speaker": _int(70, 0, 100),
         "volume_mic": _int(70, 0, 100),
         # mic processing (uphone/media/aec.py): on where the viper kernels run (the phone), off by default where
-        # only the plain-Python twin does (the CPython simulator: ~2-9 ms of CPU per frame)
+        # only the plain-Python twin does (the CPython simulator: ~3-4 ms of CPU per frame)
         "aec": _f("bool", NATIVE),
         "aec_delay_ms": _int(-1, -1, 500),      # -1: the audio device's estimate (ESP32 I2S: from its DMA buffers)
-        "aec_tail_ms": _int(8, 2, 16),
+        "aec_tail_ms": _f("int", lo=2, hi=16),  # absent: 8 ms at 8 kHz, 4 ms at 16 kHz (the ESP32's budget)
         "agc": _f("bool", NATIVE),
         "noise_gate": _f("bool", NATIVE),
     }),

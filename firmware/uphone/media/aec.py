@@ -482,11 +482,14 @@ class VoiceProc:
     """Microphone processing for one audio device: process(mic, ref, out) once per 20 ms frame, where ref is the
     frame the speaker played just before (the far-end reference; None = silence). Frames are int16 LE of
     rate // 50 samples; out may be mic. aec/agc/gate switch the stages; delay_ms is the bulk delay from the
-    reference to its echo in the mic; tail_ms the filter's span after it. viper=False forces the plain twin."""
+    reference to its echo in the mic; tail_ms the filter's span after it (None: 8 ms at 8 kHz, 4 ms at 16 kHz, the
+    ESP32's budget). viper=False forces the plain twin."""
 
-    def __init__(self, rate=8000, aec=True, agc=True, gate=True, delay_ms=0, tail_ms=8, viper=None):
+    def __init__(self, rate=8000, aec=True, agc=True, gate=True, delay_ms=0, tail_ms=None, viper=None):
         if rate not in (8000, 16000):
             raise ValueError("voice: rate %d, not 8000 or 16000" % rate)
+        if tail_ms is None:
+            tail_ms = 8 if rate == 8000 else 4               # ~2 ms and ~4 ms of an ESP32's 20 ms (bench/echo.py)
         if not 0 <= delay_ms <= 1000 or not 2 <= tail_ms <= 256000 // rate:
             raise ValueError("voice: delay_ms 0-1000, tail_ms 2-%d (256 taps)" % (256000 // rate))
         n = rate // 50
@@ -575,7 +578,8 @@ class MicPath:
 
 def mic_path(audio, rate, src=None):
     """The MicPath that config section "audio" asks for (aec, aec_delay_ms, aec_tail_ms, agc, noise_gate), or None
-    when all three stages are off. aec_delay_ms -1: the audio device's own estimate (its echo_delay_ms, else 0)."""
+    when all three stages are off. aec_delay_ms -1: the audio device's own estimate (its echo_delay_ms, else 0);
+    no aec_tail_ms: VoiceProc's per-rate default."""
     on = audio.get("aec", NATIVE)
     agc = audio.get("agc", NATIVE)
     gate = audio.get("noise_gate", NATIVE)
@@ -584,4 +588,4 @@ def mic_path(audio, rate, src=None):
     d = audio.get("aec_delay_ms", -1)
     if d < 0:
         d = getattr(src, "echo_delay_ms", 0)
-    return MicPath(VoiceProc(rate, on, agc, gate, d, audio.get("aec_tail_ms", 8)), src)
+    return MicPath(VoiceProc(rate, on, agc, gate, d, audio.get("aec_tail_ms")), src)
