@@ -4,7 +4,7 @@ import importlib
 import sys
 import time
 
-MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame")
+MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "echo")
 
 
 def main(argv):

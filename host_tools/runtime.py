@@ -36,14 +36,16 @@ RUNTIMES = ("cpython", "micropython")
 FIRMWARE = os.path.join(ROOT, "firmware")
 
 
-def firmware_argv(runtime, code, heap=None):
+def firmware_argv(runtime, code, heap=None, bits=32):
     """argv running Python source `code` with the firmware importable, on the desktop runtime named: CPython with
-    firmware/ on sys.path, or the unix MicroPython with the firmware frozen in (`make micropython`), whose heap is
-    `heap` bytes (-X heapsize; None = the port's own default). Raises SystemExit when that binary is missing."""
+    firmware/ on sys.path, or the unix MicroPython with the firmware frozen in (`make micropython`; bits=64: its
+    64-bit build), whose heap is `heap` bytes (-X heapsize; None = the port's own default). Raises SystemExit when
+    that binary is missing."""
     if runtime == "micropython":
-        if not os.path.exists(UNIX_BIN):
-            raise SystemExit("error: the MicroPython runtime %s is not built: run `make micropython`" % UNIX_BIN)
-        return [UNIX_BIN] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
+        binary = UNIX64_BIN if bits == 64 else UNIX_BIN
+        if not os.path.exists(binary):
+            raise SystemExit("error: the MicroPython runtime %s is not built: run `make micropython`" % binary)
+        return [binary] + (["-X", "heapsize=%d" % heap] if heap else []) + ["-c", code]
     if runtime == "cpython":
         return [sys.executable, "-u", "-c", "import sys; sys.path.insert(0, %r)\n%s" % (FIRMWARE, code)]
     raise ValueError("runtime %r: expected one of %s" % (runtime, ", ".join(RUNTIMES)))

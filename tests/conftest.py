@@ -37,16 +37,17 @@ def need_binary(name):
 
 @pytest.fixture(scope="session")
 def mp():
-    """run(code, heap=None, cwd=None) -> stdout: code run on the real MicroPython (the v1.27 unix port with the
-    firmware frozen in: `make micropython`; rerun it after a firmware edit), in the phones' heap (tests/proc.py
-    MP_HEAP) unless heap says otherwise, in cwd (default: the checkout, where nothing shadows the frozen package).
+    """run(code, heap=None, cwd=None, bits=32) -> stdout: code run on the real MicroPython (the v1.27 unix port with
+    the firmware frozen in: `make micropython`; rerun it after a firmware edit; bits=64: its 64-bit build), in the
+    phones' heap (tests/proc.py MP_HEAP) unless heap says otherwise, in cwd (default: the checkout, where nothing
+    shadows the frozen package).
     A missing binary, a non-zero exit or anything on stderr fails the test (never a skip)."""
     from tests.proc import runtime_cmd
     import subprocess
 
-    def run(code, heap=None, cwd=None, timeout=300):
-        r = subprocess.run(runtime_cmd("micropython", code, heap), capture_output=True, text=True, timeout=timeout,
-                           cwd=str(cwd or ROOT))
+    def run(code, heap=None, cwd=None, timeout=300, bits=32):
+        r = subprocess.run(runtime_cmd("micropython", code, heap, bits), capture_output=True, text=True,
+                           timeout=timeout, cwd=str(cwd or ROOT))
         assert r.returncode == 0 and not r.stderr.strip(), "MicroPython exited %d:\n%s\nstdout:\n%s" % (
             r.returncode, r.stderr[-4000:], r.stdout[-3000:])
         return r.stdout

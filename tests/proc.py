@@ -28,12 +28,16 @@ def mp_binary():
     return MP_BIN
 
 
-def runtime_cmd(runtime, code, heap=None):
-    """argv running `code` (Python source) with firmware/ importable on the given runtime."""
+def runtime_cmd(runtime, code, heap=None, bits=32):
+    """argv running `code` (Python source) with firmware/ importable on the given runtime (bits=64: the 64-bit
+    MicroPython build, for word-width checks)."""
     from host_tools.runtime import firmware_argv
     if runtime == "micropython":
         mp_binary()
-    return firmware_argv(runtime, code, heap or MP_HEAP)
+    try:
+        return firmware_argv(runtime, code, heap or MP_HEAP, bits)
+    except SystemExit as e:
+        pytest.fail(str(e))
 
 
 def sim_cmd(runtime, *args, heap=None):

@@ -26,7 +26,7 @@ def test_resolve_caches_and_expires(monkeypatch):
     assert len(calls) == 2
     for port in range(6000, 6100):  # bounded: many peers do not grow it without limit
         lp.resolve(("127.0.0.1", port))
-    assert len(lp._dns) <= 64
+    assert len(lp._dns) <= 8
 
 
 # a real phone on the real loop with its sockets, whose tick raises once: the guard counts it, says so on the phone's

@@ -1,5 +1,10 @@
 # uPhone: shims so one source runs on MicroPython and CPython.
 # Only tiny things live here; anything bigger gets its own module.
+import sys
+
+# True where viper/native code runs: MicroPython puts the native architecture in sys.implementation._mpy's bits 10+
+# (the ESP32 ports and the unix build have one; the wasm VM has 0). CPython runs only plain-Python twins.
+NATIVE = sys.implementation.name == "micropython" and (getattr(sys.implementation, "_mpy", 0) >> 10) != 0
 try:
     from micropython import const  # noqa: F401
 except ImportError:

@@ -52,6 +52,14 @@ SCHEMA = (
     ("audio.sink", "str", "silence", "check=audio_io"),
     ("audio.volume_speaker", "int", 70, "lo=0 hi=100"),
     ("audio.volume_mic", "int", 70, "lo=0 hi=100"),
+    # mic processing (uphone/media/aec.py). aec/agc/noise_gate absent: on where MicroPython runs their viper kernels
+    # (the phone, the unix runtime), off where only the plain-Python twin does (the CPython simulator, ~3-4 ms of
+    # CPU a frame); say true or false to choose
+    ("audio.aec", "bool", None, ""),
+    ("audio.aec_delay_ms", "int", -1, "lo=-1 hi=500"),      # -1: the audio device's estimate (ESP32 I2S: its DMA)
+    ("audio.aec_tail_ms", "int", None, "lo=2 hi=16"),       # absent: 8 ms at 8 kHz, 4 ms at 16 kHz (the ESP32 budget)
+    ("audio.agc", "bool", None, ""),
+    ("audio.noise_gate", "bool", None, ""),
     ("features", "object", None, ""),
     ("features.auto_answer", "bool", False, ""),
     ("features.auto_answer_delay_ms", "int", 0, "lo=0 hi=60000"),

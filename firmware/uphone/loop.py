@@ -183,7 +183,7 @@ class Loop:
         if hit is not None and ticks_diff(now, hit[1]) < 300000:
             return hit[0]
         sa = socket.getaddrinfo(addr[0], addr[1])[0][-1]
-        if len(self._dns) >= 64:        # bounded: a flood of new peers cannot grow it
+        if len(self._dns) >= 8:         # bounded (a phone talks to a few peers at once): a flood cannot grow it
             self._dns.clear()
         self._dns[addr] = (sa, now)
         return sa

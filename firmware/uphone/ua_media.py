@@ -8,6 +8,7 @@ from uphone.sip import sdp
 # the call's short-lived ones and leave the heap in pieces too small for a datagram buffer (seen in a 96 KB heap)
 from uphone.media.session import MediaSession, RX_MAX, line_bytes
 from uphone.media.tones import ToneGen
+from uphone.media import aec
 
 _DIGITS = "0123456789*#ABCD"
 
@@ -34,10 +35,14 @@ class MediaActions:
     audio_src = None
     audio_sink = None
     _bufs = None
+    voice = False       # the device's mic processing (uphone.media.aec.MicPath), made by set_audio; False: off
 
     # -- audio devices ---------------------------------------------------------------------------------
     def set_audio(self, src, sink):
         self.audio_src, self.audio_sink = src, sink
+        # the mic path (echo canceller, gate, AGC; see config audio.*) is made with the device, not mid-call: its
+        # kilobytes are best placed before calls have left the heap in pieces
+        self.voice = aec.mic_path(self.cfg.get("audio", _NO_AUDIO), self.audio_rate(), src) or False
 
     def audio_rate(self):
         return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
@@ -522,11 +527,15 @@ class MediaActions:
                 # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
                 dev = r[4]
                 self.audio_src.readinto(dev)
+                if self.voice:
+                    self.voice.mic(dev)         # echo canceller (reference: the frame played last), gate, AGC
                 buf = r[5]
                 r[2].process(dev, len(dev) >> 1, buf)
             else:
                 buf = self._frame_bufs(m.rate)
                 self.audio_src.readinto(buf)
+                if self.voice:
+                    self.voice.mic(buf)
             if owner:
                 cw = getattr(c, "cw_tone", None)
                 pkt = m.tx(buf, now)
@@ -540,6 +549,8 @@ class MediaActions:
                 if cw is not None and cw.active:
                     cw.fill(pcm, len(pcm) // 2)       # the waiting call's beep replaces this frame's audio
                 self.audio_sink.write(pcm)
+                if self.voice:
+                    self.voice.played(pcm)
             # no RTCP to an RFC 2543 hold address (c=0.0.0.0)
             if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
                 c.rtcp_next = ticks_add(now, 5000)

@@ -70,6 +70,9 @@ class DuplexAudio:
         self.dropped = 0                                # playback frames dropped: the DMA queue was still full
         self.frames_in = 0
         self.silent = 0                                 # reads that found no new frame and gave silence
+        # the codec's echo reference channel, captured with the mic (uphone.media.aec.MicPath takes it as its
+        # reference when present): the frame readinto returned last, zeros after a silent read
+        self.loopback = self._ref if layout.ref is not None else None
 
     # -- playback --------------------------------------------------------------------------------------------
     def _flush(self):
@@ -128,6 +131,9 @@ class DuplexAudio:
         # silence, never the previous frame again (a buzz)
         self._pull()
         if not self.ready:
+            if self._given and self.loopback is not None:
+                for i in range(len(self._ref)):
+                    self._ref[i] = 0                    # the reference goes silent with the mic
             self._given = False
             self.silent += 1
             for i in range(len(buf)):

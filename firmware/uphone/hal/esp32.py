@@ -84,9 +84,15 @@ class I2SAudio:
         # counters (st / tests): frames dropped because the playback ring was full, silent reads, stalls, reopens
         self.dropped = self.silent = self.tx_stalled = self.rx_stalled = self.reopened = 0
         self.tx = self.rx = None
+        self.echo_delay_ms = 0
         self._open_tx()
         if capture and pins.get("sd_in") is not None:
             self._open_rx()
+            # speaker-to-mic delay for the echo canceller (audio.aec_delay_ms -1): a frame written now plays after
+            # what the TX DMA holds, a captured frame reaches readinto after part of the RX DMA: TX DMA + half the
+            # RX DMA (96 ms at 8 kHz, 48 ms at 16 kHz). An ESTIMATE from the buffer sizes (the rings above add up to
+            # a frame or two when the loop runs late), not measured on a board: measure yours, set aec_delay_ms.
+            self.echo_delay_ms = (TX_IBUF // 2 + RX_IBUF // 16) * 1000 // rate
 
     # -- channels ---------------------------------------------------------------------------------------------
     def _open_tx(self):

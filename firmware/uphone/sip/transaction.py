@@ -15,7 +15,7 @@ _TIMER_D = const(32000)
 _RING_GUARD = const(180000)
 # a server transaction whose TU never answers is forgotten after this (the TU may still answer through it)
 _UAS_GUARD = const(600000)
-_MAX_SRV = const(16)        # server transactions kept at once (see TransactionLayer._evict)
+_MAX_SRV = const(8)         # server transactions kept at once (see TransactionLayer._evict)
 
 
 def _due(now, t):
