@@ -133,8 +133,12 @@ def _extract(path, dest):
 
 
 def _make(args, log):
+    # the extracted tree sits inside this repository: git must not answer for it, or MicroPython's makeversionhdr
+    # takes uPhone's commit for MicroPython's version (the banner said "MicroPython 6a0af342b5-dirty"); without git
+    # it reads v1.27.0 from py/mpconfig.h
+    env = dict(os.environ, GIT_DIR=os.path.join(BUILD, "no-git"))
     with open(log, "a") as f:
-        r = subprocess.run(["make"] + args, stdout=f, stderr=subprocess.STDOUT)
+        r = subprocess.run(["make"] + args, stdout=f, stderr=subprocess.STDOUT, env=env)
     if r.returncode != 0:
         with open(log) as f:
             tail = f.read()[-4000:]

@@ -84,7 +84,7 @@ def test_starter_main_boots_the_phone_a_users_main_wins_and_no_main_no_phone(boa
     con = Console(board.port)
     try:
         con.ser.write(b"print(2 + 40)\r\n")
-        assert con.wait("42", 10) == "42", con.lines
+        assert con.wait(lambda ln: ln.strip() == "42", 10) == "42", con.lines     # the line, not a substring
     finally:
         con.close()
     assert not [ln for ln in board.lines[mark:] if "wdt armed" in ln]
