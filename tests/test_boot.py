@@ -129,7 +129,7 @@ class PipeConsole:
         self.lines = []
 
     def read(self):
-        return os.read(self.r, 512).decode()
+        return os.read(self.r, 512)
 
     def write(self, line):
         self.lines.append(line)

@@ -20,6 +20,8 @@ def cond_text(bits):
 
 def split_args(line):
     """Whitespace split with "double quoted" values (k="a b"). Raises ValueError on an open quote."""
+    if '"' not in line:
+        return line.split()         # the usual line: one call, not a string per character
     out, cur, q, has = [], "", False, False
     for ch in line:
         if ch == '"':

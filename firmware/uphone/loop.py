@@ -30,6 +30,8 @@ _PENDING = (getattr(errno, "EAGAIN", 11), getattr(errno, "EWOULDBLOCK", 11), get
 # fills this (2 KB less one byte, or it may have been cut) is refused
 _DGRAM_MAX = const(2048)
 _PEEK = getattr(socket, "MSG_PEEK", 2)
+_LINE_MAX = const(1024)    # a console line longer than this is refused
+_GC_EVERY = const(8192)    # bytes allocated between collections on MicroPython (see Loop.__init__)
 _MAX_EVENTS = 16       # poll events handled per pass; the rest stay ready for the next pass (poll is level-triggered)
 _OUT_MAX = 262144       # a peer that stops reading: past this much unsent data the connection is dropped
 
@@ -73,11 +75,12 @@ class FdConsole:
         self.pollable = fd_in
 
     def read(self):
+        """-> the bytes waiting (None at the end: the pty closed, the host went away)."""
         try:
             data = self._os.read(self.fd_in, 512)
         except OSError:
-            return None         # pty closed: the host went away
-        return data.decode("utf-8", "replace") if data else None
+            return None
+        return data or None
 
     def write(self, line):
         data = (line + "\r\n").encode()
@@ -94,12 +97,15 @@ class StdioConsole:
 
     def __init__(self):
         self.pollable = sys.stdin
+        self._b = bytearray(1)          # one byte per poll event: a longer read would wait for the rest (blocking)
+        self._in = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
 
     def read(self):
-        # "" at end of input: a desktop host closed the pipe, or the far end of a pty slave. On a pty master whose
-        # slave nobody holds any more the read fails with EIO instead (as os.read does on CPython): the same end.
+        # -> the byte read, in a buffer reused every time (nothing allocated per character); None at the end of
+        # input: a desktop host closed the pipe, or the far end of a pty slave. On a pty master whose slave nobody
+        # holds any more the read fails with EIO instead (as os.read does on CPython): the same end.
         try:
-            return sys.stdin.read(1) or None
+            return self._b if self._in.readinto(self._b) else None
         except OSError:
             return None
 
@@ -120,7 +126,9 @@ class Loop:
         self._dns = {}          # (host, port, ...) -> (sockaddr, resolved at): see resolve()
         self._into = {}         # socket key -> _Into: UDP sockets read into their owner's buffer
         self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
-        self._buf = ""
+        self._line = bytearray(_LINE_MAX)   # the console line being read (see _on_console)
+        self._line_mv = memoryview(self._line)
+        self._ln = 0
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
         self.console = None
         self.pcap = None        # optional: .write(data, src, dst) for every SIP datagram
@@ -133,6 +141,13 @@ class Loop:
         for p in self.phones:
             p.attach(self)
         self._ticks = [p.tick for p in self.phones]     # bound once: `p.tick` would allocate a bound method per pass
+        if _MP:
+            # collect after every _GC_EVERY bytes allocated, not only when the heap is full: garbage (a SIP message
+            # parsed, an answer built) is then freed while it is low in the heap, the next objects take its place,
+            # and the free space above stays in one piece for the next datagram or call (a full heap collected at
+            # once leaves long-lived objects scattered over it: seen as MemoryErrors with 30 KB free)
+            import gc
+            gc.threshold(_GC_EVERY)
         self.dropped = 0                                 # datagrams dropped: too large, or no heap (see _on_udp)
         self._dgram = bytearray(_DGRAM_MAX)              # every SIP/RTCP datagram is read into this (see _on_udp)
         self._dgram_mv = memoryview(self._dgram)
@@ -425,17 +440,23 @@ class Loop:
             if self.stop_on_eof:
                 self.stop()
             return
-        self._buf += data
-        while True:
-            i = min([x for x in (self._buf.find("\n"), self._buf.find("\r")) if x >= 0] or [-1])
-            if i < 0:
-                break
-            line, self._buf = self._buf[:i], self._buf[i + 1:]
-            if line.strip():
-                self.console.handle_line(line)
-        if len(self._buf) > 1024:   # a line that never ends is garbage, not a command
-            self._buf = ""
-            self.console.write("err line too long")
+        # bytes go into a line buffer made once; a line is decoded when it ends (the console allocates per
+        # command, not per character)
+        buf = self._line
+        for b in data:
+            n = self._ln
+            if b == 10 or b == 13:
+                self._ln = 0
+                if 0 < n <= _LINE_MAX:
+                    line = bytes(self._line_mv[:n]).decode("utf-8", "replace")
+                    if line.strip():
+                        self.console.handle_line(line)
+            elif n < _LINE_MAX:
+                buf[n] = b
+                self._ln = n + 1
+            elif n == _LINE_MAX:            # a line that never ends is garbage, not a command: dropped to its end
+                self._ln = n + 1
+                self.console.write("err line too long")
 
     def stop(self):
         self.stopped = True
