@@ -1,6 +1,5 @@
 # Call signalling benchmark: sipp INVITE -> 200 OK latency against the auto-answering simulator on loopback
-# (p50/p99 from sipp's response-time trace), and the live heap peak in the MicroPython VM for a registration plus a whole
-# call between two phones through the real cores on the in-memory network (no sockets).
+# (p50/p99 from sipp's response-time trace). The phone's heap in a call comes from bench/phone_mp.py (real runtime).
 import glob
 import os
 import shutil
@@ -56,14 +55,6 @@ def setup_latency():
     return sorted(times)
 
 
-def vm_call_heap():
-    """(live heap peak, heap after imports) for registration + a 1 s call between two phones in the VM: the same
-    script as the media bench's 10 s call (bench/media_frame.py), so both issues' figures come from one place."""
-    from bench.media_frame import _call_heap
-    _peak, base, _rtp, live = _call_heap(1000)
-    return live, base
-
-
 def rows():
     try:
         t = setup_latency()
@@ -74,7 +65,3 @@ def rows():
         yield ("sipp INVITE -> 200 OK, auto-answer sim, %d calls: p99" % len(t), "%.0f" % p99, "ms (1 ms steps)", "")
     except RuntimeError as e:
         yield ("sipp INVITE -> 200 OK latency", "not measured: %s" % e, "", "<= 5 ms")
-    peak, base = vm_call_heap()
-    yield ("VM live heap peak, 2 phones: imports + registration + whole call", peak, "bytes", "")
-    yield ("VM heap after imports (code of all modules, .py compiled in RAM)", base, "bytes", "")
-    yield ("VM live heap peak above imports (2 phones: sessions, dialogs, media)", peak - base, "bytes", "")

@@ -339,3 +339,44 @@ def phones(request, tmp_path):
         yield ps
     finally:
         ps.close()
+
+
+def account_at(user, kam):
+    """An account registered (digest auth) at a tests.peers.Kamailio, as a phone provisioned for a PBX has it."""
+    return {"user": user, "domain": "127.0.0.1:%d" % kam.port, "password": "secret", "registrar": kam.uri,
+            "proxy": kam.uri, "expires": 60, "register": True}
+
+
+def heap_scenario(ps, kam, codec="PCMU"):
+    """Two phones of `ps` (a Phones) register at Kamailio, call, hold, resume, send DTMF and hang up with codec.
+    -> {"in_call": [mem of each phone in the call], "before": [...], "after": [...], "phones": (a, b)}; raises
+    AssertionError (with the phones' tails) at the first step that fails. The heap test and `make bench` both run
+    this: the bench bisects the heap it fits in."""
+    rate = 16000 if codec == "G722" else 8000
+    a = ps.add("alice", account=account_at("alice", kam), media={"codecs": [codec]},
+               audio={"rate": rate, "source": "tone:1000"})
+    b = ps.add("bob", account=account_at("bob", kam), media={"codecs": [codec]},
+               audio={"rate": rate, "source": "tone:440"}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    assert a.wait_line("reg r1 registered", 10) and b.wait_line("reg r1 registered", 10), (a.tail(), b.tail())
+    assert a.saw("auth r1 register challenged by 401: answered"), a.tail()
+    before = [p.mem(True) for p in (a, b)]
+    assert a.ev("MakeCall", target="bob").startswith("ok c1"), a.tail()
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert a.wait(lambda: a.st()["leg"]["c1"]["flowing"] == "1", 5), a.tail()
+    assert a.st()["leg"]["c1"]["codec"] == codec, a.tail()
+    in_call = [p.mem(True) for p in (a, b)]
+    assert a.ev("HoldCall").startswith("ok c1 OnHold"), a.tail()
+    assert b.wait(lambda: b.st()["leg"]["c1"]["dir"] == "recvonly", 5), b.tail()
+    assert a.ev("ResumeCall").startswith("ok c1"), a.tail()
+    assert a.wait(lambda: a.state() == "Active", 5) and b.wait(lambda: b.st()["leg"]["c1"]["dir"] == "sendrecv", 5)
+    assert a.ev("SendDTMF", digits="123#").startswith("ok c1 Active"), a.tail()
+    assert b.wait(lambda: b.st()["media"]["c1"]["dtmf"] == "123#", 5), b.tail()
+    assert a.ev("HangupCall").startswith("ok c1"), a.tail()
+    assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+    after = [p.mem(True) for p in (a, b)]
+    for p in (a, b):
+        st = p.st()
+        assert st["crashes"] == 0 and st["dropped"] == 0, p.tail()
+        assert not p.saw("MemoryError") and not p.saw("err heap"), p.tail()
+    return {"in_call": in_call, "before": before, "after": after, "phones": (a, b)}
+
