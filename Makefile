@@ -23,7 +23,7 @@ $(VENV)/.stamp: requirements-dev.txt pyproject.toml
 venv: $(VENV)/.stamp
 
 demo: venv
-	$(VPY) -m host_tools demo
+	$(VPY) -m host_tools demo $(if $(DEMO_OUT),--out $(DEMO_OUT),)
 
 # the unix port with the firmware frozen in: the runtime of every phone-level test (incremental, cached in build/)
 micropython: venv

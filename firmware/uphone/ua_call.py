@@ -168,6 +168,7 @@ class CallActions:
                 ev = T.E_Dialog200OK
             else:
                 c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
+                self.emit("resp %s invite %d %s" % (s.sid, st, msg.reason))
                 if st < 500:
                     # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
                     # follow_redirect): it fails like a 4xx. The seed TODO's Redirecting state is not needed
