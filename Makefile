@@ -36,7 +36,9 @@ firmware: venv
 test: venv micropython
 	$(VPY) -m host_tools table verify
 	$(VPY) -m host_tools typecheck
+	rm -f build/coverage/running-phones.txt
 	$(VPY) -m pytest -q tests
+	$(VPY) -m host_tools table coverage --quiet
 
 bench: venv micropython
 	$(VPY) -m bench

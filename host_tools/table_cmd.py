@@ -7,6 +7,9 @@ import sys
 from host_tools import tablec
 
 SEED_PART2 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seed_part2.txt")
+COVERAGE = os.path.join(tablec.ROOT, "build", "coverage", "running-phones.txt")
+# rows no running phone takes in the tests, each with why: "kind State Event Role: reason" per line
+COVERAGE_REASONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "coverage_reasons.txt")
 
 
 def register(sub):
@@ -22,6 +25,11 @@ def register(sub):
     v.set_defaults(func=cmd_verify)
     d = tsub.add_parser("dump", help="print one JSON object per transition")
     d.set_defaults(func=cmd_dump)
+    cv = tsub.add_parser("coverage", help="which transitions phones running on a real loop took in the last "
+                                          "make test (what their engines committed; vectors do not count)")
+    cv.add_argument("--file", default=COVERAGE, help="the rows phone processes left (default %(default)s)")
+    cv.add_argument("--quiet", action="store_true", help="print only the summary line")
+    cv.set_defaults(func=cmd_coverage)
     g = tsub.add_parser("draw", help="render the state graph with Graphviz, one cluster per session kind")
     g.add_argument("-o", "--output", required=True, help="output file: .svg, .png or .dot")
     g.set_defaults(func=cmd_draw)
@@ -58,6 +66,62 @@ def cmd_compile(args):
     size = tablec.const_bytes(enc)
     print("wrote firmware/uphone/table.py: %d states, %d events, %d transitions, %d actions, %d bytes of tables"
           % (len(m.states), len(m.events), len(m.rows), len(m.actions), size))
+    return 0
+
+
+# ---- running-phone coverage ----------------------------------------------------------------------------------
+
+def row_key(r):
+    return "%s %s %s %s" % (r.kind, r.state, r.event, r.role)
+
+
+def load_reasons(path=COVERAGE_REASONS):
+    out = {}
+    if os.path.exists(path):
+        for raw in open(path):
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                key, _, why = line.partition(":")
+                out[" ".join(key.split())] = why.strip()
+    return out
+
+
+def coverage(m, path):
+    """-> (set of spec row indexes taken, per-runtime sets) from the hex bitmaps phone processes wrote."""
+    order = tablec.row_order(m)
+    taken, per = set(), {}
+    if os.path.exists(path):
+        for raw in open(path):
+            w = raw.split()
+            if len(w) != 2:
+                continue
+            bits = bytes.fromhex(w[1])
+            rows = set(order[r] for r in range(len(order)) if r >> 3 < len(bits) and bits[r >> 3] >> (r & 7) & 1)
+            taken |= rows
+            per.setdefault(w[0], set()).update(rows)
+    return taken, per
+
+
+def cmd_coverage(args):
+    m = _load_or_die()
+    if m is None:
+        return 1
+    if not os.path.exists(args.file):
+        print("error: %s: no phone has written its rows (run make test first)" % args.file, file=sys.stderr)
+        return 1
+    taken, per = coverage(m, args.file)
+    reasons = load_reasons()
+    n, total = len(taken), len(m.rows)
+    print("running-phone coverage: %d of %d transitions (%.0f%%)%s" % (
+        n, total, 100.0 * n / total, "".join("; %s %d" % (k, len(v)) for k, v in sorted(per.items()))))
+    if args.quiet:
+        return 0
+    for i, r in enumerate(m.rows):
+        if i in taken:
+            continue
+        why = reasons.get(row_key(r))
+        print("  not taken: table_spec.txt:%d %s x %s (%s, %s)%s" % (r.line, r.state, r.event, r.kind, r.role,
+                                                                      ": " + why if why else ": no reason given"))
     return 0
 
 

@@ -165,6 +165,16 @@ def parse(text):
     return m
 
 
+def row_order(m):
+    """The spec's row indexes in the order table.py keeps them (cells' rows consecutive): the firmware's row id r
+    is m.rows[row_order(m)[r]]."""
+    sid = {s: i for i, s in enumerate(m.states)}
+    eid = {e: i for i, e in enumerate(m.events)}
+    kid = {k[0]: i for i, k in enumerate(m.kinds)}
+    return sorted(range(len(m.rows)), key=lambda i: (sid[m.rows[i].state], eid[m.rows[i].event],
+                                                     kid[m.rows[i].kind], ROLES.index(m.rows[i].role)))
+
+
 def load(path=SPEC):
     with open(path) as f:
         return parse(f.read())
@@ -239,8 +249,7 @@ def encode(m):
     kid = {k[0]: i for i, k in enumerate(m.kinds)}
     aid = {a: i for i, a in enumerate(m.actions)}
     assert len(m.conds) <= 30
-    order = sorted(range(len(m.rows)), key=lambda i: (sid[m.rows[i].state], eid[m.rows[i].event],
-                                                       kid[m.rows[i].kind], ROLES.index(m.rows[i].role)))
+    order = row_order(m)
     assert len(order) < 255
     dense = bytearray([NONE]) * (ns * ne)
     rows = bytearray()

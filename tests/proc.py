@@ -16,6 +16,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRMWARE = os.path.join(ROOT, "firmware")
 MP_BIN = os.path.join(ROOT, "build", "micropython", "unix", "micropython")
 RUNTIMES = ("cpython", "micropython")
+# where phone processes leave the table rows they took (make test empties it first; `phonectl table coverage`)
+COVERAGE = os.environ.get("UPHONE_COVERAGE", os.path.join(ROOT, "build", "coverage", "running-phones.txt"))
 # The heap of a phone on the MicroPython runtime: an ESP32 without PSRAM has ~110 KB for MicroPython. Every
 # MicroPython phone the tests start (phone processes, `phonectl sim`, the vectors' micropython target) gets this.
 MP_HEAP = int(os.environ.get("UPHONE_MP_HEAP", "96000"))
@@ -282,6 +284,12 @@ class PhoneProc:
             t.join(2)
         with open(os.path.join(self.dir, self.name + ".log"), "w") as f:   # kept for a failing test's reader
             f.write("\n".join(self.lines) + "\n--- stderr\n" + "".join(self.err))
+        cov = [l[4:] for l in self.lines if l.startswith("cov ")]
+        if cov and cov[-1]:
+            # the table rows this running phone took: `phonectl table coverage` reads what every test's phones took
+            os.makedirs(os.path.dirname(COVERAGE), exist_ok=True)
+            with open(COVERAGE, "a") as f:
+                f.write("%s %s\n" % (self.runtime, cov[-1]))
         return self.proc.returncode
 
     def check_clean(self):

@@ -182,3 +182,30 @@ def test_table_constants_decode_to_the_rows():
         for st in range(len(m.states)):
             bit = T.KIND_FINAL[k * T.KIND_FINAL_W + (st >> 3)] >> (st & 7) & 1
             assert bit == (m.states[st] in finals), (kind, st)
+
+
+def test_running_phone_coverage_maps_the_engines_row_bits_to_the_spec(tmp_path):
+    # a phone's engine sets a bit per committed row (table.py's order); the host maps the bits back to spec rows
+    import subprocess
+    import sys
+    from uphone import table as T
+    from uphone.engine import Engine, Session, ROLE_UAC
+    from uphone import actions
+    from host_tools import table_cmd
+    e = Engine(actions.bind_all(lambda n: (lambda fx, s, a, ev: 0)))
+    s = Session("c1", T.K_call, ROLE_UAC)
+    e.dispatch(s, T.E_MakeCall)
+    e.dispatch(s, T.E_Dialog180Ringing)
+    m = tablec.load()
+    f = tmp_path / "cov.txt"
+    f.write_text("cpython %s\nmicropython %s\n" % ("".join("%02x" % b for b in e.taken), "00" * len(e.taken)))
+    taken, per = table_cmd.coverage(m, str(f))
+    names = sorted("%s x %s" % (m.rows[i].state, m.rows[i].event) for i in taken)
+    assert names == ["Idle x MakeCall", "Initiating x Dialog180Ringing"]
+    assert per["micropython"] == set()
+    r = subprocess.run([sys.executable, "-m", "host_tools", "table", "coverage", "--file", str(f)], cwd=tablec.ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith("running-phone coverage: 2 of %d transitions" % len(m.rows))
+    assert len([l for l in lines if l.startswith("  not taken:")]) == len(m.rows) - 2

@@ -1,13 +1,13 @@
 # Serial console: the line protocol between a host (or a person) and the phone, the same on UART, USB and a pty.
-# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release|map]`, `echo text`, `selftest on|off`, `help`;
-# self-test only: `new`, `cond`, `fail`.
+# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release|map]`, `cov`, `echo text`,
+# `selftest on|off`, `help`; self-test only: `new`, `cond`, `fail`.
 # Phone -> host: `tr sid From Event To Actions` per transition, `st ...` lines, then `ok [...]` or `err <reason>`.
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
                            state_text, event_id)
 
-HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | echo <text> | selftest on|off | "
-        "help ; "
+HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | cov | echo <text> | "
+        "selftest on|off | help ; "
         "self-test: new <kind> [UAC|UAS|Both] [State] [+Cond ...] | cond <sid> +Cond|-Cond ... | "
         "fail <Action> [unsupported]")
 _ROLES = {"Both": ROLE_BOTH, "UAC": ROLE_UAC, "UAS": ROLE_UAS}
@@ -78,6 +78,8 @@ class Console:
                 self._st()
             elif cmd == "selftest":
                 self._selftest(words[1:])
+            elif cmd == "cov":
+                self.write("ok cov " + self.coverage())
             elif cmd == "echo":
                 self.write("ok " + " ".join(words[1:]))     # a host marks its place in the line stream
             elif cmd == "mem":
@@ -193,6 +195,12 @@ class Console:
         if self.loop is not None:
             self.write("loop crashes=%d dropped=%d" % (self.loop.crashes, self.loop.dropped))
         self.write("ok %d sessions" % n)
+
+    def coverage(self):
+        """The table rows this phone has taken, as hex (a bit per row id, row 0 the lowest bit of the first byte)."""
+        if self.phone is None:
+            return ""
+        return "".join(["%02x" % b for b in self.phone.engine.taken])
 
     def _mem(self, w):
         """`mem [gc]`: heap in use and free, bytes allocated since start (total: MicroPython's mem_total, which

@@ -71,6 +71,9 @@ class Engine:
         # last outcome: [row id or -1, failing action id, action error]. A list slot, not attributes: storing an
         # instance attribute costs MicroPython a class lookup (descriptor check), ~3x a whole list store.
         self.last = [-1, _NONE, 0]
+        # a bit per row, set when a transition commits: which rows this phone has taken (the console's `cov`,
+        # `phonectl table coverage`)
+        self.taken = bytearray((T.N_ROWS + 7) >> 3)
 
     @property
     def last_row(self):
@@ -148,6 +151,7 @@ class Engine:
                 return FAILED
         # commit: the only place a session's state changes (PJSIP-style single setter)
         s.state = rows[o + 1]
+        self.taken[r >> 3] |= 1 << (r & 7)
         if b & 15:
             s.reason = b & 15               # only rows entering Failed carry a reason
         if f & 0x80:

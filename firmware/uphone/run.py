@@ -64,5 +64,7 @@ def main(config_path=None, log=print, pcap=None):
             source.close()
         if pcap is not None:
             pcap.close()
+        if phone is not None:
+            io.write("cov " + loop.console.coverage())  # the rows this phone took (the tests gather them)
         io.write("bye")
     return 0
