@@ -49,6 +49,23 @@ def test_rfc2617_worked_example():
     assert p["username"] == "Mufasa" and p["realm"] == "testrealm@host.com"
 
 
+def test_a_stored_ha1_answers_as_the_password_would():
+    # accounts.ha1: the phone keeps MD5(user:realm:password), never the password (RFC 2617's worked example again)
+    ha1 = H(hashlib.md5, "Mufasa:testrealm@host.com:Circle Of Life")
+    c = DigestClient("Mufasa", None, cnonce=lambda: "0a4f113b", ha1=ha1.upper())
+    r = req("GET", "/dir/index.html")
+    assert c.authorize(resp(401, RFC2617), r)
+    (p,) = creds(r)
+    assert p["response"] == "6629fae49393a05397450978507c4ef1"
+    # SHA-256 needs the password: with only an MD5 HA1 the MD5 challenge of the two is answered
+    c = DigestClient("Mufasa", None, cnonce=lambda: C7616, ha1=H(hashlib.md5, "Mufasa:http-auth@example.org:x"))
+    r = req("GET", "/dir/index.html")
+    assert c.authorize(resp(401, "Digest " + R7616 + ", algorithm=SHA-256", "Digest " + R7616 + ", algorithm=MD5"), r)
+    assert creds(r)[0]["algorithm"] == "MD5"
+    assert not DigestClient("Mufasa", None, ha1="0" * 32).authorize(resp(401, "Digest " + R7616 +
+                                                                         ", algorithm=SHA-256"), req())
+
+
 def test_rfc7616_sha256_preferred_when_listed_first():
     c = DigestClient("Mufasa", "Circle of Life", cnonce=lambda: C7616)
     r = req("GET", "/dir/index.html")

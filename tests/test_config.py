@@ -56,6 +56,8 @@ def test_good_configs_validate():
     ("features", "tones_country", "fr", "features.tones_country: expected one of us, eu, uk, de, got 'fr'"),
     ("features", "voicemail_uri", "*97", "features.voicemail_uri: expected a SIP URI (sip:...), got '*97'"),
     ("wifi", "hostname", "", "wifi.hostname: expected a non-empty string, got ''"),
+    ("accounts", "ha1", "12345", "accounts[0].ha1: expected 32 hex digits (the MD5 of user:realm:password), "
+                                 "got <hidden>"),
     ("provisioning", "url", "https://x/", "provisioning.url: expected an http:// URL (https is not supported), "
                                           "got 'https://x/'"),
 ])

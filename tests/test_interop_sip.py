@@ -226,3 +226,23 @@ def test_delayed_offer_from_sipp(phones, tmp_path):
                for l in legs), (media, legs[-5:], bob.tail())
     assert bob.count("DialogACK Active StoreAnswerFromACK") == 2
     assert bob.wait_line("Active DialogBYE Terminating", 5)
+
+
+def test_kamailio_registers_a_phone_that_keeps_only_ha1(phones, tmp_path):
+    # accounts.ha1 in place of the password: the phone answers Kamailio's MD5 digest from MD5(user:realm:password)
+    # and the password is nowhere on the phone (not in its config, not in what it prints)
+    import hashlib
+    kam = peers.Kamailio(tmp_path / "kam").start()
+    try:
+        acct = _account("alice", kam)
+        del acct["password"]
+        acct["ha1"] = hashlib.md5(b"alice:127.0.0.1:secret").hexdigest()
+        alice = phones.add("alice", account=acct)
+        assert alice.wait_line("reg r1 registered", 10), (alice.tail(), kam.text()[-2000:])
+        assert alice.saw("auth r1 register challenged by 401: answered")
+        assert kam.auth_lines("authorized", "REGISTER", "alice") >= 1
+        assert "secret" not in open(alice.config).read()
+        phones.close()
+    finally:
+        phones.close(check=False)
+        kam.stop()

@@ -12,7 +12,7 @@ HIDDEN = "<hidden>"
 # costs no heap). path "a.b": key b of object a; "accounts.user": key user of every accounts[] item. type: str, int,
 # bool, list, object. default None: with_defaults leaves the key out (callers fall back). options, space-separated:
 # lo=/hi= (int range), choices=a|b (ints for int keys), nonempty, required, secret (never echoed), step=, even,
-# check=sip_uri|http_url|audio_io, items=<type> (list items; object items are the rows below the list's path),
+# check=sip_uri|http_url|audio_io|ha1, items=<type> (list items; object items are the rows below the list's path),
 # min=/max= (list length).
 SCHEMA = (
     ("accounts", "list", None, "items=object min=1 max=4 required"),
@@ -21,6 +21,7 @@ SCHEMA = (
     ("accounts.display_name", "str", None, ""),
     ("accounts.auth_user", "str", None, "nonempty"),
     ("accounts.password", "str", None, "secret"),
+    ("accounts.ha1", "str", None, "secret check=ha1"),     # MD5(user:realm:password) in hex instead of the password
     ("accounts.registrar", "str", None, "check=sip_uri"),
     ("accounts.proxy", "str", None, "check=sip_uri"),
     ("accounts.expires", "int", 600, "lo=60 hi=86400"),
@@ -142,6 +143,8 @@ def _check(kind, v):
         return "a SIP URI (sip:...)"
     if kind == "http_url" and not (v.startswith("http://") and len(v) > 7):
         return "an http:// URL (https is not supported)"
+    if kind == "ha1" and not (len(v) == 32 and not v.strip("0123456789abcdefABCDEF")):
+        return "32 hex digits (the MD5 of user:realm:password)"
     if kind == "audio_io" and v.startswith("tone:"):
         try:
             hz = int(v[5:])

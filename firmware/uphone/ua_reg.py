@@ -16,10 +16,10 @@ class RegActions:
             self._auth = {}
         if i not in self._auth:
             accts = self.cfg.get("accounts") or []
-            if i >= len(accts) or not accts[i].get("password"):
+            if i >= len(accts) or not (accts[i].get("password") or accts[i].get("ha1")):
                 return None
             a = accts[i]
-            self._auth[i] = DigestClient(a.get("auth_user") or a["user"], a["password"])
+            self._auth[i] = DigestClient(a.get("auth_user") or a["user"], a.get("password"), ha1=a.get("ha1"))
         return self._auth[i]
 
     def start_accounts(self):

@@ -96,9 +96,13 @@ class _Realm:
 
 
 class DigestClient:
-    def __init__(self, user, password, cnonce=None):
+    """password, or ha1: the hex MD5 of user:realm:password, so the phone never holds the password (a config
+    provisioned that way answers MD5 and MD5-sess challenges of that realm only: SHA-256 needs the password)."""
+
+    def __init__(self, user, password, cnonce=None, ha1=None):
         self.user = user
         self._pw = password
+        self._ha1 = ha1.lower() if ha1 else None
         self._cnonce_fn = cnonce      # tests pass a fixed cnonce source; the phone uses random bytes
         self._realms = {}             # realm -> _Realm, in challenge order
         self._answered = {}           # realm -> response value our last authorize() produced
@@ -139,6 +143,8 @@ class DigestClient:
                 if realm in picked:
                     continue      # RFC 8760 2.4: the topmost challenge we support for a realm wins
                 alg = _ALGS.get((p.get("algorithm") or "MD5").lower())
+                if alg is not None and self._pw is None and alg[1] is not md5:
+                    alg = None    # only a stored MD5 HA1: a SHA-256 challenge cannot be answered
                 qop = self._pick_qop(p.get("qop"))
                 if alg is not None and qop != "":
                     picked[realm] = (p, alg, qop)
@@ -209,7 +215,7 @@ class DigestClient:
         name, fn, sess = ent.alg
         realm, nonce, uri = ent.realm, ent.nonce, req.uri
         user = _h(fn, "%s:%s" % (self.user, realm)) if ent.userhash else self.user
-        ha1 = _h(fn, "%s:%s:%s" % (self.user, realm, self._pw))
+        ha1 = self._ha1 if self._pw is None else _h(fn, "%s:%s:%s" % (self.user, realm, self._pw))
         if ent.qop is not None or sess:
             ent.nc += 1
             if ent.cnonce is None:
