@@ -5,6 +5,7 @@ import sys
 import time
 
 from host_tools import tablec
+from host_tools.phoneproc import free_port, free_range
 
 FIRMWARE = os.path.join(tablec.ROOT, "firmware")
 OUT = os.path.join(tablec.ROOT, "demo_out")
@@ -16,37 +17,6 @@ def register(sub):
                                    "calls alice, who rejects. Prints transitions, audio analysis and a pcap path.")
     p.add_argument("--out", default=OUT, help="folder for the pcap and WAV files (default demo_out/)")
     p.set_defaults(func=run)
-
-
-def _free_port():
-    """A port free for UDP on 127.0.0.1 now (the kernel's pick)."""
-    import socket
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def _free_rtp_range(n=22):
-    """An even port starting n free UDP ports (a phone's RTP/RTCP range)."""
-    import random
-    import socket
-    for _ in range(200):
-        base = random.randrange(20000, 60000 - n) & ~1
-        socks = []
-        try:
-            for p in range(base, base + n):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise SystemExit("demo: no free port range on 127.0.0.1")
 
 
 def phone_config(name, port, rtp, tone, sink, auto_answer):
@@ -75,7 +45,7 @@ class Demo:
         self.sinks = {}
         self.ports = {}
         for name, tone, aa in (("alice", 1000, False), ("bob", 440, True)):
-            port, rtp = _free_port(), _free_rtp_range()     # two demos (or a demo and the tests) never collide
+            port, rtp = free_port(), free_range(22)     # two demos (or a demo and the tests) never collide
             self.ports[name] = port
             raw = phone_config(name, port, rtp, tone, os.path.join(out, "%s_heard.wav" % name), aa)
             errors = cfgmod.validate(raw)
