@@ -159,8 +159,9 @@ def build_unix(src=None, jobs=2):
     # of whatever C code runs (a scheduled callback swallows it, a held GC lock deadlocks); with the GIL it is a
     # pending exception raised at the next bytecode of the main thread, as on the phone. The virtual board's
     # simulated I2S runs a DMA thread.
+    # USER_C_MODULES: the board/modules folders with a micropython.mk (dgram; i2s_duplex is ESP32 only).
     common = ["VARIANT=standard", "MICROPY_PY_BTREE=0", "MICROPY_PY_FFI=0", "MICROPY_PY_THREAD=1",
-              "MICROPY_PY_THREAD_GIL=1"]
+              "MICROPY_PY_THREAD_GIL=1", "USER_C_MODULES=" + os.path.join(ROOT, "board", "modules")]
     for out, extra in ((UNIX_BIN, ["MICROPY_FORCE_32BIT=1", "MPY_CROSS_FLAGS=-march=x86"]),
                        (UNIX64_BIN, ["MPY_CROSS_FLAGS=-march=x64"])):
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -214,18 +215,26 @@ def build_esp32(board, src=None, jobs=2):
 
 
 def esp32_make_args(board, build_dir):
-    """make arguments for ports/esp32: the board folder, the build folder, and USER_C_MODULES when the board's
-    board.json lists C modules (the codec boards' i2s_duplex, board/modules/)."""
+    """make arguments for ports/esp32: the board folder, the build folder, and USER_C_MODULES: a cmake file written
+    into the build folder that includes exactly the C modules the board's board.json lists (board/modules/: dgram on
+    every board, i2s_duplex on the duplex codec boards)."""
     bdir = os.path.join(ROOT, "board", board)
     args = ["BOARD_DIR=" + bdir, "BUILD=" + build_dir]
     with open(os.path.join(bdir, "board.json")) as f:
         mods = json.load(f).get("user_c_modules") or []
+    lines = ["# written by host_tools/runtime.py for board/%s: its board.json user_c_modules" % board]
     for m in mods:
-        if not os.path.isfile(os.path.join(ROOT, "board", "modules", m, "micropython.cmake")):
+        cm = os.path.join(ROOT, "board", "modules", m, "micropython.cmake")
+        if not os.path.isfile(cm):
             raise SystemExit("error: board/%s lists C module %s, but board/modules/%s has no micropython.cmake"
                              % (board, m, m))
+        lines.append("include(%s)" % cm)
     if mods:
-        args.append("USER_C_MODULES=" + os.path.join(ROOT, "board", "modules", "micropython.cmake"))
+        os.makedirs(build_dir, exist_ok=True)
+        path = os.path.join(build_dir, "user_c_modules.cmake")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        args.append("USER_C_MODULES=" + path)
     return args
 
 

@@ -286,14 +286,15 @@ def test_config_schema_and_example():
     assert config.validate(json.loads(r.stdout)) == []
 
 
-def test_esp32_build_passes_the_boards_c_modules():
+def test_esp32_build_passes_the_boards_c_modules(tmp_path):
     from host_tools import runtime
-    for board, mods in (("korvo2_es8311", True), ("lyrat_es8388", True), ("generic_max98357", False)):
-        args = runtime.esp32_make_args(board, "/tmp/b")
-        assert args[:2] == ["BOARD_DIR=" + os.path.join(ROOT, "board", board), "BUILD=/tmp/b"]
+    for board, duplex in (("korvo2_es8311", True), ("lyrat_es8388", True), ("generic_max98357", False)):
+        bdir = str(tmp_path / board)
+        args = runtime.esp32_make_args(board, bdir)
+        assert args[:2] == ["BOARD_DIR=" + os.path.join(ROOT, "board", board), "BUILD=" + bdir]
         um = [a for a in args if a.startswith("USER_C_MODULES=")]
-        assert bool(um) == mods, (board, args)
-        if um:
-            path = um[0].split("=", 1)[1]
-            with open(path) as f:
-                assert "i2s_duplex/micropython.cmake" in f.read()
+        assert len(um) == 1, (board, args)
+        with open(um[0].split("=", 1)[1]) as f:
+            text = f.read()
+        assert "dgram/micropython.cmake" in text, text                   # every board: one datagram per read
+        assert ("i2s_duplex/micropython.cmake" in text) == duplex, (board, text)

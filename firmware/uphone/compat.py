@@ -24,3 +24,13 @@ except ImportError:
 
     def ticks_add(a, b):  # type: ignore[misc]  # CPython ints never wrap
         return a + b
+
+
+def text(b):
+    """bytes -> str for showing or scanning what a peer sent: UTF-8, or with every non-ASCII byte as "?" when it is
+    not valid UTF-8. MicroPython's decode takes no errors= argument (decode("utf-8", "replace") raises UnicodeError
+    there, as str(b, "latin-1") does: it knows only UTF-8)."""
+    try:
+        return b.decode("utf-8")
+    except UnicodeError:
+        return bytes(c if c < 128 else 63 for c in b).decode()

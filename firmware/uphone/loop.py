@@ -15,8 +15,16 @@ try:
 except ImportError:  # pragma: no cover
     import uerrno as errno
 
-from uphone.compat import const, ticks_ms, ticks_diff
+from uphone.compat import const, text, ticks_ms, ticks_diff
 from uphone.console import Console
+
+try:
+    # uPhone's C helper (board/modules/dgram, frozen into every board and the unix runtime): one datagram into a
+    # buffer. MicroPython's socket readinto() reads until the buffer is full, so on a UDP socket it joins every
+    # datagram waiting into one; recv/recvfrom read one but allocate their size each call.
+    from dgram import recv_into as _recv1   # type: ignore[import-not-found]
+except ImportError:
+    _recv1 = None               # CPython (recv_into) or a stock MicroPython (recv/recvfrom, which allocate)
 
 _MP = sys.implementation.name == "micropython"
 _FRAME_MS = 20
@@ -383,15 +391,21 @@ class Loop:
         # socket's EAGAIN is never raised. The datagram is read into a buffer made at boot: MicroPython has no
         # recvfrom_into, and its recvfrom(n) wants n bytes in one piece (on a phone's heap, after some calls, 2 KB
         # often is not), so the sender comes from a 1-byte MSG_PEEK (both the unix and the ESP32 port take flags)
-        # and readinto takes the datagram. The message itself is then copied out at its own size.
+        # and dgram.recv_into takes the datagram (socket readinto would join a burst of datagrams into one). The
+        # message itself is then copied out at its own size.
+        data = None
         try:
-            if _MP:
-                addr = s.recvfrom(1, _PEEK)[1]
-                n = s.readinto(self._dgram)
-                src = _mp_addr(addr)
-            else:
+            if not _MP:
                 n, addr = s.recvfrom_into(self._dgram)
                 src = (addr[0], addr[1])
+            elif _recv1 is not None:
+                addr = s.recvfrom(1, _PEEK)[1]
+                n = _recv1(s, self._dgram)
+                src = _mp_addr(addr)
+            else:                           # a stock MicroPython: the read allocates the datagram's room
+                data, addr = s.recvfrom(_DGRAM_MAX)
+                n = len(data)
+                src = _mp_addr(addr)
         except OSError:
             return
         if not n:
@@ -402,7 +416,8 @@ class Loop:
                 p.emit("err datagram from %s:%d larger than %d bytes dropped" % (src[0], src[1], _DGRAM_MAX - 1))
             return
         try:
-            data = bytes(self._dgram_mv[:n])
+            if data is None:
+                data = bytes(self._dgram_mv[:n])
         except MemoryError:
             self.dropped += 1
             for p in self.phones:
@@ -416,19 +431,27 @@ class Loop:
         s = u.sock
         buf = u.buf
         try:
-            if u.peer is not None:
-                # connected: the sender is known; MicroPython's readinto allocates nothing (None when empty)
-                n = s.readinto(buf) if _MP else s.recv_into(buf)
-                if n:
-                    u.handler(n, u.peer)
-                return
-            if _MP:     # the sender by a 1-byte peek (see _on_udp), only until the peer is known
-                addr = s.recvfrom(1, _PEEK)[1]
-                n = s.readinto(buf)
-                src = _mp_addr(addr)
-            else:
+            if not _MP:
+                if u.peer is not None:
+                    n = s.recv_into(buf)
+                    if n:
+                        u.handler(n, u.peer)
+                    return
                 n, addr = s.recvfrom_into(buf)
                 src = (addr[0], addr[1])
+            elif _recv1 is None:         # a stock MicroPython: allocates a packet per read
+                data, addr = s.recvfrom(len(buf))
+                n = len(data)
+                buf[:n] = data
+                src = u.peer or _mp_addr(addr)
+            else:
+                # connected: the sender is known and the read allocates nothing; otherwise the sender comes from a
+                # 1-byte peek (see _on_udp), only until the peer is known
+                addr = None if u.peer is not None else s.recvfrom(1, _PEEK)[1]
+                n = _recv1(s, buf)
+                if not n:
+                    return
+                src = u.peer or _mp_addr(addr)
         except OSError:
             return      # empty, or an ICMP error reported on a connected socket (the peer's port closed)
         u.handler(n, src)
@@ -448,7 +471,7 @@ class Loop:
             if b == 10 or b == 13:
                 self._ln = 0
                 if 0 < n <= _LINE_MAX:
-                    line = bytes(self._line_mv[:n]).decode("utf-8", "replace")
+                    line = text(bytes(self._line_mv[:n]))
                     if line.strip():
                         self.console.handle_line(line)
             elif n < _LINE_MAX:
