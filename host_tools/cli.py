@@ -6,7 +6,7 @@ import sys
 
 # verb modules, in help order; a module that fails to import is a bug, not a missing feature
 VERBS = ("table_cmd", "vectors", "sim", "demo", "runtime", "flash", "deploy", "provision", "console_cmd", "typecheck",
-         "config_cmd", "fuzz")
+         "config_cmd", "fuzz", "mip_cmd")
 
 
 def build_parser():

@@ -98,8 +98,8 @@ def _js(mod, row, t=None):
             d["minLength"] = 1
         if opt(row, "check") == "sip_uri":
             d["pattern"] = "^(sips?:.*)?$"
-        elif opt(row, "check") == "http_url":
-            d["pattern"] = "^(http://.+)?$"
+        elif opt(row, "check") == "https_url":
+            d["pattern"] = "^(https://.+)?$"
     if opt(row, "choices") and t != "list":
         d["enum"] = list(opt(row, "choices"))
     if opt(row, "secret"):

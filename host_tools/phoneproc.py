@@ -96,7 +96,7 @@ class PhoneProc:
     """One phone process. Lines it prints are collected as they come; cmd() sends a console command and returns
     its answer (the console answers each line with one final `ok ...` or `err ...`; an `echo` marks the end)."""
 
-    def __init__(self, runtime, raw, workdir, name="phone", heap=None):
+    def __init__(self, runtime, raw, workdir, name="phone", heap=None, argv=None):
         self.runtime = runtime
         self.name = name
         self.raw = raw
@@ -108,11 +108,13 @@ class PhoneProc:
         with open(self.config, "w") as f:
             json.dump(raw, f)
         code = "import uphone.run as r\nr.main(%r)" % self.config
+        if argv is not None:
+            argv = argv(code)       # another interpreter (a stock MicroPython with a mip-installed firmware)
         self.lines = []
         self.err = []
         self._cv = threading.Condition()
         self._seq = 0
-        self.proc = subprocess.Popen(runtime_cmd(runtime, code, heap), cwd=self.dir, stdin=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv or runtime_cmd(runtime, code, heap), cwd=self.dir, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
         self._threads = [threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
                          threading.Thread(target=self._read, args=(self.proc.stderr, self.err), daemon=True)]
@@ -281,9 +283,10 @@ class Phones:
         self.heap = heap
         self.all = {}
 
-    def add(self, name, **over):
+    def add(self, name, argv=None, **over):
+        """argv(code) -> the command running code (default: this test's runtime with the frozen firmware)."""
         raw = phone_config(name, **over)
-        p = PhoneProc(self.runtime, raw, os.path.join(self.dir, name), name, self.heap)
+        p = PhoneProc(self.runtime, raw, os.path.join(self.dir, name), name, self.heap, argv)
         self.all[name] = p
         # the console answers once the loop runs, and the phone binds its sockets before that: a peer started
         # after add() finds it listening

@@ -1,15 +1,18 @@
 # uphone/boot.py (the phone's boot, started by /main.py) on CPython with fake machine/network modules: the Wi-Fi
-# station (power save off, reconnect with backoff forever), the last-good config fallback message, provisioning
-# from a real HTTP server on 127.0.0.1, the watchdog policy and the watchdog-fed loop. tests/test_vboard_boot.py and
-# tests/test_vboard_net.py run the same code on the virtual board.
-import http.server
+# station (power save off, reconnect with backoff forever), the last-good config fallback message, the clock from
+# NTP before provisioning, provisioning from a real HTTPS server on 127.0.0.1, the watchdog policy and the
+# watchdog-fed loop. tests/test_provision_https.py runs provisioning on both runtimes; tests/test_vboard_boot.py and
+# tests/test_vboard_net.py run the boot on the virtual board.
 import json
 import os
-import threading
+import sys
+import types
 
 import pytest
 
 from tests import test_drivers as D
+from tests.pki import HttpsServer, Pki
+from tests.proc import free_port
 from uphone import config as C
 from uphone import provision as P
 
@@ -88,38 +91,21 @@ def test_config_fallback_is_printed(tmp_path):
     assert cfg["accounts"][0]["user"] == "uphone" and "factory defaults" in logs[0]
 
 
-class Server:
-    """http.server on 127.0.0.1 with canned responses by path."""
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
 
-    def __init__(self, routes):
-        self.routes = routes
-        self.hits = []
-        outer = self
 
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.hits.append(self.path)
-                code, body = outer.routes.get(self.path, (404, b"not here"))
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+def Server(pki, routes, cert="good"):
+    """HTTPS on 127.0.0.1 (a certificate for 127.0.0.1 from pki's CA) with canned responses by path."""
+    return HttpsServer(pki, cert, routes, port=free_port())
 
-            def log_message(self, *a):
-                pass
 
-        self.httpd = http.server.HTTPServer(("127.0.0.1", 0), H)
-        self.url = "http://127.0.0.1:%d/prov" % self.httpd.server_address[1]
-        self.t = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self):
-        self.t.start()
-        return self
-
-    def __exit__(self, *a):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+def with_ca(folder, pki):
+    """The CA file beside the config, as provisioning.ca names it (a relative path, as on the phone)."""
+    import shutil
+    shutil.copy(pki.path("ca.pem"), os.path.join(str(folder), "ca.pem"))
+    return os.path.join(str(folder), "ca.pem")
 
 
 class PipeConsole:
@@ -135,26 +121,54 @@ class PipeConsole:
         self.lines.append(line)
 
 
-def test_boot_provisions_from_local_http_server(tmp_path, monkeypatch):
+class FakeNtp(types.ModuleType):
+    """micropython-lib's ntptime as boot.set_clock uses it: host, timeout, settime() (raising until `answer_on`)."""
+
+    def __init__(self, events, answer_on=1):
+        super().__init__("ntptime")
+        self.host, self.timeout, self.events, self.answer_on, self.calls = "pool.ntp.org", 1, events, answer_on, 0
+
+    def settime(self):
+        self.calls += 1
+        self.events.append(("settime", self.host))
+        if self.calls < self.answer_on:
+            raise OSError(110)
+
+
+def test_boot_sets_the_clock_then_provisions_over_https(tmp_path, monkeypatch, pki):
     main = load_main()
     machine, net = D.make_machine(), D.make_network(connect_on=2)
-    monkeypatch.setitem(__import__("sys").modules, "machine", machine)
-    monkeypatch.setitem(__import__("sys").modules, "network", net)
+    monkeypatch.setitem(sys.modules, "machine", machine)
+    monkeypatch.setitem(sys.modules, "network", net)
+    events = []
+    monkeypatch.setitem(sys.modules, "ntptime", FakeNtp(events))
+    monkeypatch.setattr(sys, "platform", "esp32")          # the phone: its RTC needs NTP before TLS
     p = str(tmp_path / "config.json")
+    with_ca(tmp_path, pki)
     board = str(tmp_path / "board.json")
     with open(os.path.join(ROOT, "board", "generic_max98357", "board.json")) as f:
         open(board, "w").write(f.read())
     served = json.loads(json.dumps(BASE))
     served["accounts"][0]["display_name"] = "Provisioned Alice"
-    with Server({"/prov/%s.json" % MAC: (200, json.dumps(served).encode())}) as srv:
-        C.save_atomic(p, dict(BASE, provisioning={"url": srv.url}))
-        served["provisioning"] = {"url": srv.url}
+    with Server(pki, {}) as srv:
+        prov = {"url": srv.url, "ca": "ca.pem"}
+        C.save_atomic(p, dict(BASE, provisioning=prov, time={"ntp_host": "ntp.lab.example"}))
+        served["provisioning"] = prov
         srv.routes["/prov/%s.json" % MAC] = (200, json.dumps(served).encode())
         logs = []
         con = PipeConsole()
         clock = Clock()
-        parts = main.boot(p, board, console_io=con, run=False, log=logs.append, sleep_ms=clock.sleep, clock=clock)
+        cwd = os.getcwd()
+        os.chdir(str(tmp_path))                 # provisioning.ca is relative to the cwd ("/" on the phone)
+        try:
+            parts = main.boot(p, board, console_io=con, run=False, log=lambda m: (logs.append(m), events.append(m)),
+                              sleep_ms=clock.sleep, clock=clock)
+        finally:
+            os.chdir(cwd)
     try:
+        # the clock first (from time.ntp_host), then the verified fetch
+        assert events.index(("settime", "ntp.lab.example")) < events.index("provision: new config from %s" % srv.url)
+        assert "time: clock set from ntp.lab.example" in logs
         assert srv.hits == ["/prov/%s.json" % MAC]
         assert parts["cfg"]["accounts"][0]["display_name"] == "Provisioned Alice"
         assert json.load(open(p)) == served and json.load(open(p + ".good")) == served
@@ -199,29 +213,115 @@ def test_watchdog_policy():
     assert [w.timeout for w in m.WDT.made] == [main.BOOT_WDT_MS] and m.WDT.made[0].feeds == 1
 
 
-def test_provision_failures_keep_config(tmp_path):
+def test_set_clock_asks_time_ntp_host_only_on_the_phone(monkeypatch):
+    main = load_main()
+    events = []
+    ntp = FakeNtp(events, answer_on=3)
+    monkeypatch.setitem(sys.modules, "ntptime", ntp)
+    cfg = C.with_defaults(dict(BASE, time={"ntp_host": "10.0.0.1"}))
+    logs = []
+    assert main.set_clock(cfg, logs.append, platform="esp32") is True
+    assert events == [("settime", "10.0.0.1")] * 3 and logs == ["time: clock set from 10.0.0.1"]   # 2 misses
+    assert C.with_defaults(BASE)["time"]["ntp_host"] == "pool.ntp.org"
+    # a desktop runtime or the virtual board keeps the host's clock
+    events.clear()
+    assert main.set_clock(cfg, logs.append, platform="linux") is False and events == []
+    # "" = never asked
+    logs = []
+    assert main.set_clock(C.with_defaults(dict(BASE, time={"ntp_host": ""})), logs.append, platform="esp32") is False
+    assert events == [] and logs == ["time: no time.ntp_host: the clock is not set"]
+    # no answer at all: said, and the boot goes on (provisioning then refuses the unset clock, below)
+    ntp.calls, ntp.answer_on, logs = 0, 99, []
+    assert main.set_clock(cfg, logs.append, platform="esp32") is False
+    assert logs == ["time: no answer from 10.0.0.1 (110): the clock is not set"] and ntp.calls == 3
+
+
+def test_set_clock_with_micropython_lib_ntptime(mp):
+    # the frozen ntptime (board/unix/manifest.py requires it, as the boards do) answers boot.set_clock: an NTP reply
+    # (a fake socket: port 123 needs root) for 2026-05-01 12:00:00 UTC sets machine.RTC to that date
+    out = mp("""
+import sys, struct, ntptime
+from uphone import boot, config
+class Sock:
+    def __init__(self, *a): pass
+    def settimeout(self, t): pass
+    def sendto(self, q, a): assert q[0] == 0x1b and a == ("ntp.lab", 123)
+    def recv(self, n):
+        r = bytearray(48)
+        struct.pack_into("!I", r, 40, 1777636800 + 2208988800)
+        return bytes(r)
+    def close(self): pass
+class S:
+    AF_INET, SOCK_DGRAM = 2, 2
+    socket = Sock
+    def getaddrinfo(h, p): return [(2, 2, 0, "", (h, p))]
+ntptime.socket = S
+class RTC:
+    def datetime(self, t): print("RTC", t)
+class Machine:
+    pass
+Machine.RTC = RTC
+sys.modules["machine"] = Machine
+cfg = config.with_defaults({"accounts": [{"user": "a"}], "time": {"ntp_host": "ntp.lab"}})
+print(boot.set_clock(cfg, print, platform="esp32"))
+""")
+    assert "RTC (2026, 5, 1, 5, 12, 0, 0, 0)" in out and "time: clock set from ntp.lab" in out, out
+
+
+def test_provision_failures_keep_config(tmp_path, pki):
     main = load_main()
     net = D.make_network()
     wlan = net.WLAN(0)
     cfg = C.with_defaults(BASE)
-    with Server({"/prov/%s.json" % MAC: (200, b'{"accounts": [{"user": 5}]}')}) as srv:
-        cfg["provisioning"] = {"url": srv.url}
+    ca = with_ca(tmp_path, pki)
+    with Server(pki, {"/prov/%s.json" % MAC: (200, b'{"accounts": [{"user": 5}]}')}) as srv:
+        cfg["provisioning"] = {"url": srv.url, "ca": ca}
         logs = []
         assert main.provision(cfg, wlan, str(tmp_path / "c.json"), logs.append) is cfg
         assert logs == ["provision: fetched config refused:", "  accounts[0].user: expected a non-empty string, got 5"]
-        cfg["provisioning"] = {"url": srv.url + "/missing"}
+        cfg["provisioning"] = {"url": srv.url + "/missing", "ca": ca}
         logs = []
         assert main.provision(cfg, wlan, str(tmp_path / "c.json"), logs.append) is cfg
-        assert logs[0].startswith("provision: HTTP 404 for http://127.0.0.1:")
+        assert logs[0].startswith("provision: HTTP 404 for https://127.0.0.1:")
     assert not os.path.exists(str(tmp_path / "c.json"))
 
 
-def test_http_parsing_and_limits():
-    assert P.split_url("http://h:8080/a/b") == ("h", 8080, "/a/b")
-    assert P.split_url("http://h") == ("h", 80, "/")
-    with pytest.raises(ValueError):
-        P.split_url("https://h/")
-    assert P.config_url("http://h/p/", "24:0A:C4:12:34:56") == "http://h/p/240ac4123456.json"
+def test_unset_clock_refuses_before_connecting(tmp_path, pki, monkeypatch):
+    # an ESP32 whose NTP failed says 2000: every certificate would be "not yet valid", so say why instead
+    monkeypatch.setattr(P, "clock_year", lambda: 2000)
+    with Server(pki, {}) as srv:
+        with pytest.raises(ValueError) as e:
+            P.fetch_config(srv.url, MAC, with_ca(tmp_path, pki))
+    assert "the clock says 2000" in str(e.value) and srv.hits == []
+
+
+def test_ca_files_pem_der_and_garbage(tmp_path, pki):
+    with open(pki.path("ca.der"), "rb") as f:
+        der = f.read()
+    assert P.load_ca(pki.path("ca.der")) == [der]
+    assert P.load_ca(pki.path("ca.pem")) == [der]
+    both = tmp_path / "two.pem"
+    both.write_bytes(open(pki.path("other_ca.pem"), "rb").read() + b"\n" + open(pki.path("ca.pem"), "rb").read())
+    assert P.load_ca(str(both))[1] == der and len(P.load_ca(str(both))) == 2
+    (tmp_path / "junk.pem").write_bytes(b"hello")
+    with pytest.raises(ValueError) as e:
+        P.load_ca(str(tmp_path / "junk.pem"))
+    assert "neither PEM" in str(e.value)
+    (tmp_path / "big.pem").write_bytes(b"x" * (P.MAX_CA + 1))
+    with pytest.raises(ValueError) as e:
+        P.load_ca(str(tmp_path / "big.pem"))
+    assert "larger than" in str(e.value)
+
+
+def test_http_parsing_and_limits(tmp_path, pki):
+    assert P.split_url("https://h:8443/a/b") == ("h", 8443, "/a/b")
+    assert P.split_url("https://h") == ("h", 443, "/")
+    for bad, why in (("http://h/", "plain http:// is refused"), ("ftp://h/", "must start with https://"),
+                     ("https://h:x/", "bad port"), ("https:///p", "no host")):
+        with pytest.raises(ValueError) as e:
+            P.split_url(bad)
+        assert why in str(e.value)
+    assert P.config_url("https://h/p/", "24:0A:C4:12:34:56") == "https://h/p/240ac4123456.json"
     st, hd, body = P.parse_response(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nX: y\r\n\r\n{}extra")
     assert (st, hd["x"], body) == (200, "y", b"{}")
     for bad, why in ((b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "chunked"),
@@ -233,5 +333,5 @@ def test_http_parsing_and_limits():
             P.parse_response(bad)
         assert why in str(e.value)
     with pytest.raises(ValueError) as e:
-        P.fetch_config("http://127.0.0.1:1/", MAC, timeout_s=2)
+        P.fetch_config("https://127.0.0.1:1/", MAC, with_ca(tmp_path, pki), timeout_s=2)
     assert "cannot fetch" in str(e.value)

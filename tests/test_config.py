@@ -58,11 +58,22 @@ def test_good_configs_validate():
     ("wifi", "hostname", "", "wifi.hostname: expected a non-empty string, got ''"),
     ("accounts", "ha1", "12345", "accounts[0].ha1: expected 32 hex digits (the MD5 of user:realm:password), "
                                  "got <hidden>"),
-    ("provisioning", "url", "https://x/", "provisioning.url: expected an http:// URL (https is not supported), "
-                                          "got 'https://x/'"),
+    ("provisioning", "url", "http://x/", "provisioning.url: expected an https:// URL (plain http:// is refused: "
+                                         "the config carries passwords), got 'http://x/'"),
+    ("time", "ntp_host", 5, "time.ntp_host: expected a string, got 5"),
 ])
 def test_error_messages_name_the_key_path(section, key, value, message):
     assert C.validate(with_(section, key, value)) == [message]
+
+
+def test_provisioning_url_needs_its_ca():
+    assert C.validate(with_("provisioning", "url", "https://prov.example.com/p")) == [
+        "provisioning.ca: expected the path of the CA certificate (PEM or DER) that the server of provisioning.url "
+        "chains to, got nothing"]
+    raw = with_("provisioning", "url", "https://prov.example.com/p")
+    raw["provisioning"]["ca"] = "prov-ca.pem"
+    assert C.validate(raw) == []
+    assert C.validate(with_("provisioning", "ca", "prov-ca.pem")) == []       # a CA alone: nothing is fetched
 
 
 def test_structure_errors():
@@ -105,7 +116,7 @@ def test_with_defaults_fills_every_section_without_mutating():
     before = json.dumps(raw, sort_keys=True)
     full = C.with_defaults(raw)
     assert json.dumps(raw, sort_keys=True) == before
-    for section in ("accounts", "sip", "media", "audio", "features", "wifi", "provisioning"):
+    for section in ("accounts", "sip", "media", "audio", "features", "wifi", "time", "provisioning"):
         assert section in full
     # the defaults the callers assume when a key is missing
     assert full["sip"]["t1_ms"] == 500 and full["sip"]["t2_ms"] == 4000 and full["sip"]["t4_ms"] == 5000

@@ -2,4 +2,8 @@
 # the ESP32 boards' manifests: the port's own manifest first (a FROZEN_MANIFEST replaces it; the unix standard
 # variant's gives asyncio, ssl and mip), then what uPhone uses from micropython-lib, then the uPhone package.
 include("$(PORT_DIR)/variants/standard/manifest.py")
+# The same micropython-lib packages as the ESP32 boards require (their port manifest adds bundle-networking, which
+# the unix variant lacks: ntptime is required here so the desktop runtime has what the phone has).
+require("hmac")
+require("ntptime")
 package("uphone", base_path="../../firmware")

@@ -1,6 +1,7 @@
-# uPhone boot on the phone: config (with last-good fallback) -> Wi-Fi (power save off, first join) -> optional
-# auto-provisioning -> board hardware -> watchdog-fed runtime loop with the serial console and the phone, where the
-# Wi-Fi link is kept up forever and every reconnect re-registers the phone and moves it to its new address.
+# uPhone boot on the phone: config (with last-good fallback) -> Wi-Fi (power save off, first join) -> the clock from
+# NTP -> optional auto-provisioning over verified HTTPS -> board hardware -> watchdog-fed runtime loop with the
+# serial console and the phone, where the Wi-Fi link is kept up forever and every reconnect re-registers the phone
+# and moves it to its new address.
 # It lives in the package (frozen with it on a custom build) and is started by the filesystem's /main.py, which
 # `phonectl deploy` / `provision` write when there is none:
 #     from uphone import boot
@@ -88,15 +89,45 @@ def mac_of(wlan):
     return "".join(["%02x" % b for b in mac])
 
 
+def set_clock(cfg, log=print, platform=None, tries=3):
+    """Set the RTC from time.ntp_host (micropython-lib's ntptime, frozen on every board) -> True when set.
+    Only on the phone: an ESP32's RTC starts at 2000-01-01 at power-up and mbedtls checks certificate dates
+    against it (MicroPython 1.27 ports/esp32/main.c: mbedtls_platform_set_time, gettimeofday), so this runs once
+    Wi-Fi is up and before provisioning. The desktop runtimes and the virtual board keep the host's clock."""
+    if platform is None:
+        import sys
+        platform = sys.platform
+    if platform != "esp32":
+        return False
+    host = cfg.get("time", {}).get("ntp_host")
+    if not host:
+        log("time: no time.ntp_host: the clock is not set")
+        return False
+    import ntptime
+    ntptime.host = host
+    ntptime.timeout = 2
+    err = None
+    for _ in range(tries):
+        try:
+            ntptime.settime()
+            log("time: clock set from %s" % host)
+            return True
+        except (OSError, ValueError) as e:     # no answer, no DNS, a short reply
+            err = e
+    log("time: no answer from %s (%s): the clock is not set" % (host, err))
+    return False
+
+
 def provision(cfg, wlan, path=CONFIG_PATH, log=print, fetch=None):
-    """Fetch <provisioning.url>/<mac>.json; a valid, different config is saved atomically and returned."""
+    """Fetch <provisioning.url>/<mac>.json over HTTPS (server verified against provisioning.ca); a valid,
+    different config is saved atomically and returned. Any failure keeps the current config and says why."""
     url = cfg.get("provisioning", {}).get("url")
     if not url or wlan is None:
         return cfg
     if fetch is None:
         from uphone.provision import fetch_config as fetch
     try:
-        raw = fetch(url, mac_of(wlan))
+        raw = fetch(url, mac_of(wlan), cfg["provisioning"].get("ca", ""))
     except ValueError as e:
         log("provision: %s; keeping the current config" % e)
         return cfg
@@ -166,6 +197,8 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     else:
         log("wifi: no ssid configured")
     wlan = station.wlan if station is not None and station.up else None
+    if wlan is not None:
+        set_clock(cfg, log)
     cfg = provision(cfg, wlan, config_path, log)
     # sip.local_ip "" = the address Wi-Fi gives us, whichever it is now and after every reconnect
     follow = not cfg["sip"].get("local_ip") and station is not None

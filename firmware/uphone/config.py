@@ -12,7 +12,7 @@ HIDDEN = "<hidden>"
 # costs no heap). path "a.b": key b of object a; "accounts.user": key user of every accounts[] item. type: str, int,
 # bool, list, object. default None: with_defaults leaves the key out (callers fall back). options, space-separated:
 # lo=/hi= (int range), choices=a|b (ints for int keys), nonempty, required, secret (never echoed), step=, even,
-# check=sip_uri|http_url|audio_io|ha1, items=<type> (list items; object items are the rows below the list's path),
+# check=sip_uri|https_url|audio_io|ha1, items=<type> (list items; object items are the rows below the list's path),
 # min=/max= (list length).
 SCHEMA = (
     ("accounts", "list", None, "items=object min=1 max=4 required"),
@@ -74,8 +74,14 @@ SCHEMA = (
     ("wifi.ssid", "str", "", ""),
     ("wifi.password", "str", "", "secret"),
     ("wifi.hostname", "str", "uphone", "nonempty"),
+    # the clock: an ESP32's RTC starts at 2000-01-01 at power-up, and TLS checks certificate dates against it
+    ("time", "object", None, ""),
+    ("time.ntp_host", "str", "pool.ntp.org", ""),                    # asked once Wi-Fi is up; "": never
+    # auto-provisioning at boot: GET <url>/<mac>.json over HTTPS, the server verified against the CA file ca (PEM or
+    # DER, a path on the phone). Plain http:// is refused: the config carries passwords (uphone/provision.py)
     ("provisioning", "object", None, ""),
-    ("provisioning.url", "str", "", "check=http_url"),
+    ("provisioning.url", "str", "", "check=https_url"),
+    ("provisioning.ca", "str", "", ""),
 )
 
 
@@ -141,8 +147,8 @@ def _check(kind, v):
         return None
     if kind == "sip_uri" and not (v.startswith("sip:") or v.startswith("sips:")):
         return "a SIP URI (sip:...)"
-    if kind == "http_url" and not (v.startswith("http://") and len(v) > 7):
-        return "an http:// URL (https is not supported)"
+    if kind == "https_url" and not (v.startswith("https://") and len(v) > 8):
+        return "an https:// URL (plain http:// is refused: the config carries passwords)"
     if kind == "ha1" and not (len(v) == 32 and not v.strip("0123456789abcdefABCDEF")):
         return "32 hex digits (the MD5 of user:realm:password)"
     if kind == "audio_io" and v.startswith("tone:"):
@@ -253,6 +259,10 @@ def validate(raw):
     jlo, jhi = m.get("jitter_min_ms", 40), m.get("jitter_max_ms", 200)
     if jlo > jhi:
         out.append("media.jitter_max_ms: expected at least jitter_min_ms (%d), got %d" % (jlo, jhi))
+    p = raw.get("provisioning", {})
+    if p.get("url") and not p.get("ca"):
+        out.append("provisioning.ca: expected the path of the CA certificate (PEM or DER) that the server of "
+                   "provisioning.url chains to, got nothing")
     return out
 
 

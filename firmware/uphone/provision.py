@@ -1,24 +1,36 @@
-# Auto-provisioning: a small socket-based HTTP/1.0 GET (MicroPython and CPython sockets alike) that fetches
-# <url>/<mac>.json, with a size limit and a timeout; every failure is a ValueError with a readable reason.
+# Auto-provisioning: GET <url>/<mac>.json over HTTPS, the server verified against the CA certificate the config
+# names (chain, validity dates, host name), bounded in time and size; every failure is a ValueError with a reason.
+# Why not micropython-lib's `requests` (frozen on every board anyway): v0.10.2 opens TLS with
+# `context.verify_mode = tls.CERT_NONE` and takes no context, so it would accept any server; mip uses it that way.
+# The GET below is ~20 lines on a socket wrapped by an SSLContext with CERT_REQUIRED, a CA and the server's name.
+# Plain http:// is refused: the config carries SIP and Wi-Fi passwords and decides which registrar the phone trusts.
 import json
+import time
+
+from uphone.compat import ticks_diff, ticks_ms
 
 try:
     import socket
 except ImportError:  # pragma: no cover - older MicroPython
     import usocket as socket
 
-MAX_BODY = 16384
-TIMEOUT_S = 10
+MAX_BODY = 16384            # the config's own limit (config.MAX_BYTES)
+MAX_CA = 16384              # a CA certificate is 1-2 KB; a short chain in one PEM file fits
+TIMEOUT_S = 10              # each connect / handshake step / read
+DEADLINE_MS = 30000         # the whole fetch: a server dripping bytes under TIMEOUT_S cannot hold the boot
+MIN_YEAR = 2024             # an RTC before this was never set: certificate dates cannot be checked
 
 
 def split_url(url):
-    """'http://host[:port][/path]' -> (host, port, path). Only plain HTTP: the phone has no CA store."""
-    if not isinstance(url, str) or not url.startswith("http://"):
-        raise ValueError("provisioning url must start with http:// (got %r)" % (url,))
-    rest = url[7:]
+    """'https://host[:port][/path]' -> (host, port, path). http:// is refused (passwords would travel in clear)."""
+    if isinstance(url, str) and url.startswith("http://"):
+        raise ValueError("plain http:// is refused for provisioning (the config carries passwords): use https://")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise ValueError("provisioning url must start with https:// (got %r)" % (url,))
+    rest = url[8:]
     i = rest.find("/")
     hostport, path = (rest, "/") if i < 0 else (rest[:i], rest[i:])
-    port = 80
+    port = 443
     j = hostport.rfind(":")
     if j >= 0:
         try:
@@ -35,6 +47,74 @@ def config_url(url, mac):
     """Base URL + the phone's MAC (12 lowercase hex digits, no separators) + .json."""
     mac = mac.replace(":", "").replace("-", "").lower()
     return url.rstrip("/") + "/" + mac + ".json"
+
+
+def load_ca(path):
+    """The CA certificate file (PEM, one or more certificates, or DER) -> list of DER certificates.
+    DER because MicroPython's mbedtls binding parses PEM only where MBEDTLS_PEM_PARSE_C is built (the ESP32's
+    ESP-IDF mbedtls has it, the unix port's does not: it answers 'invalid cert')."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CA + 1)
+    except OSError:
+        raise ValueError("CA certificate %s: missing (provisioning.ca)" % path)
+    if len(data) > MAX_CA:
+        raise ValueError("CA certificate %s: larger than %d bytes" % (path, MAX_CA))
+    if data[:1] == b"\x30":         # DER: an ASN.1 SEQUENCE
+        return [data]
+    from binascii import a2b_base64
+    ders = []
+    pos = 0
+    while True:
+        b = data.find(b"-----BEGIN CERTIFICATE-----", pos)
+        if b < 0:
+            break
+        e = data.find(b"-----END CERTIFICATE-----", b)
+        if e < 0:
+            break
+        try:
+            ders.append(a2b_base64(data[b + 27:e]))
+        except ValueError:
+            raise ValueError("CA certificate %s: bad base64 in PEM block %d" % (path, len(ders) + 1))
+        pos = e + 25
+    if not ders:
+        raise ValueError("CA certificate %s: neither PEM (-----BEGIN CERTIFICATE-----) nor DER" % path)
+    return ders
+
+
+def tls_context(ders):
+    """A client SSLContext that requires a server certificate signed by one of ders (DER bytes).
+    MicroPython 1.27 (`tls`, mbedtls 3.6): CERT_REQUIRED checks the chain up to these CAs, the validity dates
+    against the RTC (MBEDTLS_HAVE_TIME_DATE; on the ESP32 via gettimeofday, hence NTP first) and, given
+    server_hostname, the name against the certificate's subjectAltName DNS/IP entries or CN. Not micropython-lib's
+    `ssl.SSLContext`: its __init__ sets CERT_NONE. CPython (`ssl`): PROTOCOL_TLS_CLIENT has CERT_REQUIRED and
+    check_hostname on."""
+    try:
+        import tls
+    except ImportError:
+        tls = None
+    if tls is None:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        try:
+            ctx.load_verify_locations(cadata=b"".join(ders))
+        except (ssl.SSLError, ValueError) as e:
+            raise ValueError("CA certificate refused: %s" % e)
+        return ctx
+    ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
+    ctx.verify_mode = tls.CERT_REQUIRED
+    for der in ders:
+        try:
+            ctx.load_verify_locations(der)
+        except (ValueError, OSError) as e:
+            raise ValueError("CA certificate refused: %s" % e)
+    return ctx
+
+
+def _reason(e):
+    """A verification error's text on one line: CPython's verify_message, or mbedtls' lines."""
+    msg = getattr(e, "verify_message", None) or str(e)
+    return "; ".join([ln.strip() for ln in msg.split("\n") if ln.strip()]) or repr(e)
 
 
 def parse_response(data, max_body=MAX_BODY):
@@ -71,48 +151,73 @@ def parse_response(data, max_body=MAX_BODY):
     return status, headers, body
 
 
-def http_get(url, timeout_s=TIMEOUT_S, max_body=MAX_BODY):
-    """-> (status, headers, body). Raises ValueError on network errors, timeouts and oversized replies."""
+def https_get(url, ca_ders, timeout_s=TIMEOUT_S, max_body=MAX_BODY, deadline_ms=DEADLINE_MS):
+    """-> (status, headers, body) from a server whose certificate chains to ca_ders and names the URL's host.
+    Raises ValueError on a refused certificate, network errors, timeouts and oversized replies."""
     host, port, path = split_url(url)
+    ctx = tls_context(ca_ders)
     req = ("GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: uPhone\r\nAccept: application/json\r\n"
            "Connection: close\r\n\r\n" % (path, host)).encode()
     limit = max_body + 4096         # the body limit plus room for headers
-    s = None
+    t0 = ticks_ms()
+    raw = s = None
     chunks = []
     got = 0
     try:
-        addr = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0][-1]
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.settimeout(timeout_s)
-        s.connect(addr)
-        s.sendall(req)
+        ai = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)[0]
+        raw = socket.socket(ai[0], socket.SOCK_STREAM)
+        raw.settimeout(timeout_s)
+        raw.connect(ai[-1])
+        try:
+            # SNI and the name checked against the certificate (an IP literal is matched to its IP SAN)
+            s = ctx.wrap_socket(raw, server_hostname=host)
+        except ValueError as e:     # MicroPython's verify failure; CPython's SSLCertVerificationError is one too
+            raise ValueError("server certificate of %s refused: %s" % (host, _reason(e)))
+        s.write(req)
         while True:
-            b = s.recv(1024)
+            b = s.read(1024)
             if not b:
                 break
             chunks.append(b)
             got += len(b)
             if got > limit:
                 raise ValueError("config too large: more than %d bytes from %s" % (limit, host))
+            if ticks_diff(ticks_ms(), t0) > deadline_ms:
+                raise ValueError("cannot fetch %s: timed out (%d s in all)" % (url, deadline_ms // 1000))
     except OSError as e:
         raise ValueError("cannot fetch %s: %s" % (url, _oserror(e)))
     finally:
-        if s is not None:
-            s.close()
+        for x in (s, raw):
+            if x is not None:
+                try:
+                    x.close()
+                except OSError:
+                    pass
     return parse_response(b"".join(chunks), max_body)
 
 
 def _oserror(e):
     n = e.args[0] if e.args else 0
-    if n in (110, 116, "timed out") or "timed out" in str(e):   # ETIMEDOUT: 110 on Linux, 116 on ESP32 lwIP
+    if isinstance(n, int) and n < 0:
+        n = -n                      # mbedtls hands the socket's errno back negated (-110 for a read timeout)
+    if n in (110, 116) or "timed out" in str(e):   # ETIMEDOUT: 110 on Linux, 116 on ESP32 lwIP
         return "timed out"
     return str(e) or repr(e)
 
 
-def fetch_config(url, mac, timeout_s=TIMEOUT_S, max_body=MAX_BODY):
-    """GET <url>/<mac>.json -> raw config dict (not yet validated). ValueError says why it failed."""
+def clock_year():
+    return time.gmtime()[0]
+
+
+def fetch_config(url, mac, ca_path, timeout_s=TIMEOUT_S, max_body=MAX_BODY):
+    """GET <url>/<mac>.json over verified HTTPS -> raw config dict (not yet validated). ValueError says why not."""
     full = config_url(url, mac)
-    status, headers, body = http_get(full, timeout_s, max_body)
+    split_url(full)                 # refuse http:// before the CA file is even read
+    year = clock_year()
+    if year < MIN_YEAR:             # an ESP32's RTC starts at 2000-01-01: every certificate would be "not yet valid"
+        raise ValueError("the clock says %d (never set: is time.ntp_host reachable?): the server certificate's "
+                         "dates cannot be checked" % year)
+    status, headers, body = https_get(full, load_ca(ca_path), timeout_s, max_body)
     if status != 200:
         raise ValueError("HTTP %d for %s" % (status, full))
     try:
