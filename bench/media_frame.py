@@ -57,12 +57,13 @@ from uphone import config as cfgmod
 from uphone.loopback import LoopNet, LoopRT, run
 from uphone.phone import Phone
 from uphone.sip import message as M
+from uphone.sip import parse as P
 gc.collect()
 base = gc.mem_alloc()
 if %(thr)d: gc.threshold(%(thr)d)                # collect after every %(thr)d bytes allocated: mem_info's peak then tracks the
 net = LoopNet()                       # live heap (plus at most that much garbage), not a megabyte of uncollected garbage
 def registrar(data, src):
-    req = M.parse(data)
+    req = P.parse(data)
     resp = M.make_response(req, 200, 'OK', to_tag='reg1', headers=[('Contact', req.get('Contact')), ('Expires', '600')])
     net.queue.append((net.t + 1, resp.to_bytes(), ('127.0.0.1', 5060), src))
 net.socks[('127.0.0.1', 5060)] = registrar

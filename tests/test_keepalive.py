@@ -4,6 +4,7 @@
 from uphone import table as T
 from uphone.loopback import LoopRT
 from uphone.sip import message as M
+from uphone.sip import parse as P
 from tests.phone_rig import Rig
 from tests.test_sip_tcp import TcpPeer, reg_cfg, registration
 
@@ -22,7 +23,7 @@ class UdpRegistrar:
         self.got.append((self.net.t, data))
         if not data.strip():
             return
-        msg = M.parse(data)
+        msg = P.parse(data)
         if not msg.is_request or msg.method == "ACK":
             return
         st = 200 if msg.method != "OPTIONS" else self.options_status

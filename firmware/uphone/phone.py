@@ -5,6 +5,7 @@ from uphone import actions
 from uphone.engine import (Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_UAS, ROLE_BOTH, state_text)
 from uphone.compat import ticks_diff, ticks_add
 from uphone.sip import message as M
+from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
 from uphone.ua_call import CallActions
@@ -324,8 +325,8 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             return
         src = (src[0], src[1], tp)
         try:
-            msg = M.parse(data)
-        except M.ParseError as e:
+            msg = P.parse(data)
+        except P.ParseError as e:
             p = e.partial
             if p is not None and p.is_request and p.method != "ACK" and _can_answer(p):
                 transport.stamp_received(p, src[0], src[1])

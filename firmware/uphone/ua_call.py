@@ -3,6 +3,8 @@
 from uphone import table as T
 from uphone.engine import OK, UNHANDLED, ERR_FAILED, ROLE_UAS
 from uphone.sip import message as M
+from uphone.sip import parse as P
+from uphone.sip import headers as H
 from uphone.sip import transport
 from uphone.sip.dialog import Dialog
 from uphone.sip.uri import parse_uri
@@ -61,7 +63,7 @@ class CallActions:
         return self.hop(acct.get("proxy") or uri)
 
     def clone_request(self, req):
-        return M.parse(req.to_bytes())
+        return P.parse(req.to_bytes())
 
     # -- incoming -------------------------------------------------------------------------------------------
     def incoming_invite(self, stx, msg, src):
@@ -76,7 +78,7 @@ class CallActions:
         c = s.ctx
         c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id
         c.local_tag = transport.new_tag()
-        c.remote_uri = M.parse_name_addr(msg.get("From")).uri
+        c.remote_uri = H.parse_name_addr(msg.get("From")).uri
         c.dialog = Dialog.uas(msg, c.local_tag, self.contact(self.account(s)))
         if _has_sdp(msg):
             s.cond |= T.C_HasRemoteSDP

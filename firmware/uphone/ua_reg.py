@@ -3,6 +3,7 @@
 from uphone import table as T
 from uphone.engine import ERR_FAILED
 from uphone.sip import message as M
+from uphone.sip import headers as H
 from uphone.sip import transport
 from uphone.sip.dialog import Dialog
 from uphone.sip.auth import DigestClient
@@ -66,7 +67,7 @@ class RegActions:
         granted = None
         mine = "%s:%d" % (self.local_ip, self.local_port)
         for v in msg.get_all("Contact"):
-            na = M.parse_name_addr(v)
+            na = H.parse_name_addr(v)
             if mine in na.uri and "expires" in na.params:
                 granted = int(na.params["expires"])
         if granted is None and msg.get("Expires"):

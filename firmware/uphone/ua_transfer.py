@@ -2,7 +2,7 @@
 # Refer-To target as a new call instance, report in sipfrag NOTIFYs) and redirection (3xx: RFC 3261 8.1.3.4).
 from uphone import table as T
 from uphone.engine import ERR_FAILED, ROLE_UAC
-from uphone.sip import message as M
+from uphone.sip import headers as H
 from uphone.sip.uri import parse_uri, unescape
 
 _FINAL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
@@ -47,7 +47,7 @@ class TransferActions:
         target = None
         for v in resp.get_all("Contact"):
             try:
-                uri = M.parse_name_addr(v).uri
+                uri = H.parse_name_addr(v).uri
                 if parse_uri(uri).scheme in ("sip", "sips"):
                     target = uri
                     break
@@ -99,7 +99,7 @@ def _refer_target(value):
     if not value:
         return None, None
     try:
-        uri = M.parse_name_addr(value).uri
+        uri = H.parse_name_addr(value).uri
         u = parse_uri(uri)
     except ValueError:
         return None, None
@@ -108,6 +108,6 @@ def _refer_target(value):
     headers = []
     for k, v in u.headers.items():
         if k.lower() in _PASS:
-            headers.append((M.canon(k), unescape(v)))
+            headers.append((H.canon(k), unescape(v)))
     u.headers = {}
     return str(u), headers

@@ -1,7 +1,7 @@
 # SIP transport helpers (RFC 3261 18, RFC 3581): random branch/tag/Call-ID tokens, our Via, the received/rport
 # stamp on incoming requests and where a response goes. Sans-I/O: no sockets here.
 from uphone.compat import ticks_ms
-from uphone.sip.message import split_list, parse_via
+from uphone.sip.headers import split_list, parse_via
 
 MAGIC = "z9hG4bK"
 
