@@ -5,6 +5,7 @@ from uphone import table as T
 from uphone.loopback import LoopRT
 from uphone.sip import message as M
 from uphone.sip import parse as P
+from uphone.ua import transport as ua_transport
 from tests.phone_rig import Rig
 from tests.test_sip_tcp import TcpPeer, reg_cfg, registration
 
@@ -145,11 +146,11 @@ def test_keepalives_stop_at_shutdown():
     assert udp.count(b"\r\n\r\n") == 1 and tcp.pings == 1
     a.shutdown()
     b.shutdown()
-    assert a.ka_at is None and b.ka_at is None and a.transport_deadline() is None
+    assert a.ka_at is None and b.ka_at is None and ua_transport.deadline(a) is None
     assert rig.run(1000, until=lambda: registration(a).state == T.S_Idle and registration(b).state == T.S_Idle)
     rig.run(30000)
     assert udp.count(b"\r\n\r\n") == 1 and tcp.pings == 1           # nothing more after shutdown
     assert a.ka_sent == 1 and b.ka_sent == 1
-    b.close_transports()
+    ua_transport.close(b)
     rig.run(100)
     assert not b.flows and tcp.conns[0] in tcp.closed

@@ -5,6 +5,7 @@ import pytest
 from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import headers as H
+from uphone.ua import request
 from tests.phone_rig import Rig
 
 
@@ -60,7 +61,7 @@ def test_refer_without_refer_to_is_refused_and_the_call_stays(rig):
     p = rig.phones["bob"]
     real = p.txl._send
     p.txl._send = lambda data, dest: (got.append(data), real(data, dest))
-    req, dest = p.dialog_request(bob_call, "REFER")          # no Refer-To header
+    req, dest = request.dialog_request(p, bob_call, "REFER")          # no Refer-To header
     p.send_request(bob_call, req, dest, "refer")
     rig.run(500)
     assert rig.state("alice") == "Active" and rig.state("bob") == "Active"
