@@ -56,10 +56,10 @@ CORPUS = [
 def _ours():
     if FW not in sys.path:
         sys.path.insert(0, FW)
-    from uphone.sip import message as M
+    from uphone.sip import parse as P
 
     def one(data):
-        m = M.parse(data)
+        m = P.parse(data)
         # the fields transaction matching and dialog handling read from every message
         _ = (m.call_id, m.cseq_num, m.cseq_method, m.branch, m.from_tag, m.to_tag)
         return m.to_bytes()
@@ -125,10 +125,10 @@ def best_pair(a, b, corpus, rounds=7):
 VM_CODE = """
 import sys
 sys.path.insert(0, '/input')
-from uphone.sip import message as M
+from uphone.sip import parse as P
 C = %r
 def one(d):
-    m = M.parse(d)
+    m = P.parse(d)
     x = (m.call_id, m.cseq_num, m.cseq_method, m.branch, m.from_tag, m.to_tag)
     return m.to_bytes()
 import gc

@@ -227,7 +227,7 @@ def verify(m, impl=None, unsupported=None):
     for c in m.conds:
         if c not in used_conds:
             warnings.append("condition %s is declared but never used" % c)
-    for a in sorted((impl | unsupported) - set(m.actions)):
+    for a in sorted((set(impl) | unsupported) - set(m.actions)):
         warnings.append("action %s is defined in firmware but no row uses it" % a)
     uns = [a for a in m.actions if a in unsupported]
     if uns:

@@ -181,28 +181,38 @@ def load(path=SPEC):
 
 
 def firmware_actions():
-    """(implemented, unsupported) action names as the firmware defines them."""
+    """(implemented, unsupported) action names as the firmware defines them: implemented maps each name to the
+    modules that define a function of that name (uphone.actions.modules(), one per session kind)."""
+    import inspect
     import sys
     fw = os.path.join(ROOT, "firmware")
     if fw not in sys.path:
         sys.path.insert(0, fw)
-    from uphone import actions, phone
-    impl = set(n[2:] for n in dir(phone.Phone) if n.startswith("a_"))
+    from uphone import actions
+    impl = {}
+    for mod in actions.modules():
+        for name, obj in vars(mod).items():
+            # an action is a function named after it (CamelCase, as the table spells it), defined in that module
+            if name[:1].isupper() and inspect.isfunction(obj) and obj.__module__ == mod.__name__:
+                impl.setdefault(name, []).append(mod.__name__)
     return impl, set(actions.UNSUPPORTED)
 
 
 def check_actions(m, impl=None, unsupported=None):
-    """Every action must be implemented by the firmware or declared unsupported there."""
+    """Every action must be implemented by the firmware (in one module only) or declared unsupported there."""
     if impl is None:
         impl, unsupported = firmware_actions()
     errors = []
     for a in m.actions:
         if a not in impl and a not in unsupported:
             line = next(r.line for r in m.rows if any(x[0] == a for x in r.actions))
-            errors.append("table_spec.txt:%d: action %s has no implementation in firmware (uphone/phone.py a_%s) "
-                          "and is not declared in uphone/actions.py UNSUPPORTED" % (line, a, a))
+            errors.append("table_spec.txt:%d: action %s has no implementation in firmware (a function %s in one of "
+                          "the uphone/ua/ modules of uphone/actions.py modules()) and is not declared in "
+                          "uphone/actions.py UNSUPPORTED" % (line, a, a))
         if a in impl and a in unsupported:
             errors.append("action %s is both implemented and declared UNSUPPORTED" % a)
+        if isinstance(impl, dict) and len(impl.get(a, ())) > 1:
+            errors.append("action %s is implemented in more than one module: %s" % (a, ", ".join(impl[a])))
     return errors
 
 

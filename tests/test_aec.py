@@ -333,7 +333,7 @@ def test_micropython_no_allocation_per_frame(rate, bits, mp):
         assert int(size) < (8000 if rate == 8000 else 14000)  # the processor's own heap: buffers and state
 
 
-# -- the config keys, through aec.mic_path (what ua_media calls with the "audio" section) ------------------------------
+# -- the config keys, through aec.mic_path (what ua/audio.py calls with the "audio" section) ---------------------------
 def _path_run(audio, sc, src=None):
     mp = aec.mic_path(audio, sc.rate, src)
     out = []
@@ -435,7 +435,7 @@ def test_hardware_loopback_channel_is_the_reference(long_path):
     assert sim.erle_db(sc.echo, out, 2 * 8000, len(out)) >= 20
 
 
-# -- the phone: ua_media's frame pump runs the mic through the processor with the frame it played last --------------
+# -- the phone: ua/audio.py's frame pump runs the mic through the processor with the frame it played last -------------
 class _EchoRoom:
     """alice's handset: what the phone plays comes back into its mic through an echo path (31 ms: 11 ms of bulk
     delay past the frame the phone pairs it with), plus a local talker who starts at talk_from (s)."""

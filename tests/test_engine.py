@@ -76,9 +76,7 @@ def test_failed_carries_reason_and_reset_leaves_it():
 
 
 def test_unsupported_actions_refuse_cleanly_on_the_real_bindings():
-    class Fx:
-        pass
-    e = Engine(actions.bind(Fx()))
+    e = Engine(actions.bind())
     s = Session("c1", T.K_call, ROLE_UAC)
     s.reset(T.S_Active)
     assert e.dispatch(s, T.E_CreateConference) == FAILED

@@ -5,6 +5,7 @@ import os
 import random
 
 from uphone import table as T
+from uphone.ua import request
 from tests.conftest import shared_dir
 from tests.phone_rig import Rig
 from bench.sip_parse import CORPUS
@@ -63,9 +64,9 @@ def _in_dialog(rig):
                                 ("INVITE", call.ctx.local_sdp or b"", "application/sdp"), ("UPDATE", b"", None),
                                 ("NOTIFY", b"SIP/2.0 200 OK\r\n", "message/sipfrag"),
                                 ("REFER", b"", None)):
-        req, _dest = rig.phones["alice"].dialog_request(call, method, body, ctype,
-                                                      [("Refer-To", "<sip:carol@127.0.0.1:5066>")]
-                                                      if method == "REFER" else [("Event", "refer")])
+        req, _dest = request.dialog_request(rig.phones["alice"], call, method, body, ctype,
+                                            [("Refer-To", "<sip:carol@127.0.0.1:5066>")]
+                                            if method == "REFER" else [("Event", "refer")])
         call.ctx.dialog.local_cseq -= 1      # not really sent: keep alice's own numbering intact
         out.append(req.to_bytes())
     return out

@@ -4,6 +4,8 @@
 from uphone import table as T
 from uphone.loopback import LoopRT
 from uphone.sip import message as M
+from uphone.sip import parse as P
+from uphone.ua import transport as ua_transport
 from tests.phone_rig import Rig
 from tests.test_sip_tcp import TcpPeer, reg_cfg, registration
 
@@ -22,7 +24,7 @@ class UdpRegistrar:
         self.got.append((self.net.t, data))
         if not data.strip():
             return
-        msg = M.parse(data)
+        msg = P.parse(data)
         if not msg.is_request or msg.method == "ACK":
             return
         st = 200 if msg.method != "OPTIONS" else self.options_status
@@ -144,11 +146,11 @@ def test_keepalives_stop_at_shutdown():
     assert udp.count(b"\r\n\r\n") == 1 and tcp.pings == 1
     a.shutdown()
     b.shutdown()
-    assert a.ka_at is None and b.ka_at is None and a.transport_deadline() is None
+    assert a.ka_at is None and b.ka_at is None and ua_transport.deadline(a) is None
     assert rig.run(1000, until=lambda: registration(a).state == T.S_Idle and registration(b).state == T.S_Idle)
     rig.run(30000)
     assert udp.count(b"\r\n\r\n") == 1 and tcp.pings == 1           # nothing more after shutdown
     assert a.ka_sent == 1 and b.ka_sent == 1
-    b.close_transports()
+    ua_transport.close(b)
     rig.run(100)
     assert not b.flows and tcp.conns[0] in tcp.closed

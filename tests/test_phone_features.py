@@ -3,6 +3,9 @@
 import pytest
 
 from uphone.sip import message as M
+from uphone.sip import parse as P
+from uphone.sip import headers as H
+from uphone.ua import request
 from tests.phone_rig import Rig
 
 
@@ -58,7 +61,7 @@ def test_refer_without_refer_to_is_refused_and_the_call_stays(rig):
     p = rig.phones["bob"]
     real = p.txl._send
     p.txl._send = lambda data, dest: (got.append(data), real(data, dest))
-    req, dest = p.dialog_request(bob_call, "REFER")          # no Refer-To header
+    req, dest = request.dialog_request(p, bob_call, "REFER")          # no Refer-To header
     p.send_request(bob_call, req, dest, "refer")
     rig.run(500)
     assert rig.state("alice") == "Active" and rig.state("bob") == "Active"
@@ -71,7 +74,7 @@ def _pbx(rig, notify_body, got):
     net = rig.net
 
     def handler(data, src):
-        m = M.parse(data)
+        m = P.parse(data)
         got.append(m)
         if not m.is_request:
             return
@@ -83,7 +86,7 @@ def _pbx(rig, notify_body, got):
         resp = M.make_response(m, 200, "OK", to_tag="pbx1", headers=hs)
         net.queue.append((net.t + 1, resp.to_bytes(), ("127.0.0.1", 5060), src))
         if m.method == "SUBSCRIBE":
-            contact = M.parse_name_addr(m.get("Contact")).uri
+            contact = H.parse_name_addr(m.get("Contact")).uri
             notify = M.make_request("NOTIFY", contact, [
                 ("Via", "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKmwi%d" % net.t), ("Max-Forwards", "70"),
                 ("From", m.get("To") + ";tag=pbx1"), ("To", m.get("From")), ("Call-ID", m.call_id),
@@ -113,7 +116,7 @@ def test_voicemail_light_from_a_subscription():
 def test_unsolicited_mwi_notify_lights_and_clears_the_lamp(rig):
     p = rig.phones["alice"]
     got = []
-    rig.net.socks[("127.0.0.1", 5098)] = lambda d, a: got.append(M.parse(d))
+    rig.net.socks[("127.0.0.1", 5098)] = lambda d, a: got.append(P.parse(d))
     for i, waiting in enumerate((b"yes", b"no")):
         raw = (b"NOTIFY sip:alice@127.0.0.1:5062 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5098;branch=z9hG4bKu%d\r\n"
                b"Max-Forwards: 70\r\nFrom: <sip:vm@127.0.0.1>;tag=9\r\nTo: <sip:alice@127.0.0.1>\r\n"
@@ -174,7 +177,7 @@ def _redirector(rig, port, contact):
     seen = []
 
     def handler(data, src):
-        m = M.parse(data)
+        m = P.parse(data)
         seen.append(m)
         if m.is_request and m.method == "INVITE":
             resp = M.make_response(m, 302, "Moved Temporarily", to_tag="fwd%d" % len(seen),

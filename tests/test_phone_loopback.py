@@ -136,9 +136,9 @@ def test_unsupported_action_refused_cleanly(rig):
 
 
 def test_options_answered_and_unknown_dialog_gets_481(rig):
-    from uphone.sip import message as M
+    from uphone.sip import parse as P
     got = []
-    rig.net.socks[("127.0.0.1", 5099)] = lambda d, a: got.append(M.parse(d))
+    rig.net.socks[("127.0.0.1", 5099)] = lambda d, a: got.append(P.parse(d))
     for method, extra in (("OPTIONS", ""), ("BYE", ";tag=nope")):
         raw = ("%s sip:bob@127.0.0.1:5064 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bK%s\r\n"
                "Max-Forwards: 70\r\nFrom: <sip:x@127.0.0.1>;tag=1\r\nTo: <sip:bob@127.0.0.1>%s\r\n"

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from uphone.sip import message as M
+from uphone.sip import parse as P
 from tests.phone_rig import Rig
 from tests.conftest import shared_dir
 
@@ -54,10 +54,10 @@ def test_torture_message(name, section, cls, ua, title):
         data = f.read()
     # the parser alone: 'valid' must parse, 'invalid' must be refused (that is what makes the 400 or the drop)
     if cls == "valid" and name != "dblreq.dat":
-        M.parse(data)
+        P.parse(data)
     elif cls == "invalid" and name != "baddate.dat":
-        with pytest.raises(M.ParseError):
-            M.parse(data)
+        with pytest.raises(P.ParseError):
+            P.parse(data)
     send(rig, data)
     rig.run(300)
     codes = []
@@ -83,4 +83,4 @@ def test_torture_message(name, section, cls, ua, title):
     del got[:]
     send(rig, OPTIONS % (1, 1))
     rig.run(100)
-    assert any(M.parse(d).status == 200 for d in got), "the phone stopped answering after %s" % name
+    assert any(P.parse(d).status == 200 for d in got), "the phone stopped answering after %s" % name

@@ -1,6 +1,8 @@
 # Dialog state (RFC 3261 12): UAS/UAC creation, route sets with loose and strict routers, CSeq rules,
 # target refresh and the RFC 6665 NOTIFY-before-2xx dialog.
 from uphone.sip import message as M
+from uphone.sip import parse as P
+from uphone.sip import headers as H
 from uphone.sip.dialog import Dialog
 
 
@@ -11,7 +13,7 @@ def invite(rr=(), contact="<sip:alice@10.0.0.1:5070>", cseq=7):
         hs.append(("Record-Route", r))
     if contact:
         hs.append(("Contact", contact))
-    return M.parse(M.make_request("INVITE", "sip:bob@b.example", hs).to_bytes())
+    return P.parse(M.make_request("INVITE", "sip:bob@b.example", hs).to_bytes())
 
 
 def answer(req, code=200, tag="bt", rr=(), contact="<sip:bob@10.0.0.2:5080>"):
@@ -20,7 +22,7 @@ def answer(req, code=200, tag="bt", rr=(), contact="<sip:bob@10.0.0.2:5080>"):
     r.remove("Record-Route")
     for x in rr:
         r.add("Record-Route", x)
-    return M.parse(r.to_bytes())
+    return P.parse(r.to_bytes())
 
 
 def test_uas_dialog_from_invite():
@@ -36,7 +38,7 @@ def test_uas_dialog_from_invite():
     assert bye.get_all("Route") == ["<sip:p1.example;lr>", "<sip:p2.example;lr>"]
     assert hop == "sip:p1.example;lr"
     assert bye.from_tag == "bt" and bye.to_tag == "at" and bye.call_id == "call-1"
-    assert M.parse_name_addr(bye.get("To")).uri == "sip:alice@a.example"
+    assert H.parse_name_addr(bye.get("To")).uri == "sip:alice@a.example"
     assert bye.get("Via") is None and bye.get("Max-Forwards") == "70"
 
 

@@ -7,6 +7,7 @@ import pytest
 from uphone import table as T
 from uphone.loopback import LoopRT
 from uphone.sip import message as M
+from uphone.sip import parse as P
 from uphone.sip import stream
 from uphone.sip.stream import StreamReader, StreamError
 from tests.phone_rig import Rig
@@ -42,7 +43,7 @@ class TcpPeer:
         def data(c, d):
             for kind, payload in reader.feed(d):
                 if kind == stream.MSG:
-                    self._msg(c, M.parse(payload))
+                    self._msg(c, P.parse(payload))
                 elif kind == stream.PING:
                     self.pings += 1
                     if self.pong:

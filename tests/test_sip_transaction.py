@@ -1,6 +1,8 @@
 # Transaction layer and transport helpers: timers driven by fed-in `now`, retransmission absorption, ACK/CANCEL
 # construction, 2xx retransmission, server matching (RFC 3261 and RFC 2543 peers), rport/received handling.
 from uphone.sip import message as M
+from uphone.sip import parse as P
+from uphone.sip import headers as H
 from uphone.sip import transaction, transport
 
 ME = ("10.0.0.1", 5060, "udp")
@@ -29,7 +31,7 @@ class FakeTU:
 
 def layer():
     tu, sent = FakeTU(), []
-    txl = transaction.TransactionLayer(tu, lambda data, dest: sent.append((M.parse(data), dest)))
+    txl = transaction.TransactionLayer(tu, lambda data, dest: sent.append((P.parse(data), dest)))
     return txl, tu, sent
 
 
@@ -45,11 +47,11 @@ def invite(branch="z9hG4bKabc1", method="INVITE", cseq=1, routes=(), sent_by="10
 
 
 def reply(req, code, tag="tt9"):
-    return M.parse(M.make_response(req, code, "X", to_tag=tag if code > 100 else None).to_bytes())
+    return P.parse(M.make_response(req, code, "X", to_tag=tag if code > 100 else None).to_bytes())
 
 
 def parsed(msg):
-    return M.parse(msg.to_bytes())
+    return P.parse(msg.to_bytes())
 
 
 # ---- client INVITE -------------------------------------------------------------------------------------
@@ -372,7 +374,7 @@ def test_tokens_and_via():
     assert cid.endswith("@10.0.0.1") and len(cid) > 12
     v = transport.make_via("10.0.0.1", 5070, "udp", "z9hG4bKx")
     assert v == "SIP/2.0/UDP 10.0.0.1:5070;rport;branch=z9hG4bKx"
-    assert M.parse_via(v).params["branch"] == "z9hG4bKx"
+    assert H.parse_via(v).params["branch"] == "z9hG4bKx"
 
 
 def test_stamp_received_fills_rport_and_received():
@@ -380,7 +382,7 @@ def test_stamp_received_fills_rport_and_received():
     req.headers[0][1] += ", SIP/2.0/UDP proxy:5060;branch=z9hG4bKp"
     transport.stamp_received(req, "203.0.113.9", 40123)
     vias = req.get_all("Via")
-    top = M.parse_via(vias[0])
+    top = H.parse_via(vias[0])
     assert top.params["rport"] == "40123" and top.params["received"] == "203.0.113.9"
     assert top.branch == "z9hG4bKabc1"
     assert vias[1] == "SIP/2.0/UDP proxy:5060;branch=z9hG4bKp"
@@ -396,7 +398,7 @@ def test_stamp_received_without_rport():
     assert transport.response_dest(same, ("10.0.0.2", 6000, "udp")) == ("10.0.0.2", 5062, "udp")
     natted = M.make_request("OPTIONS", "sip:c@d", hs)
     transport.stamp_received(natted, "198.51.100.1", 6000)
-    assert M.parse_via(natted.get("Via")).params == {"branch": "z9hG4bKq", "received": "198.51.100.1"}
+    assert H.parse_via(natted.get("Via")).params == {"branch": "z9hG4bKq", "received": "198.51.100.1"}
     assert transport.response_dest(natted, None) == ("198.51.100.1", 5062, "udp")
 
 
@@ -414,6 +416,7 @@ def test_response_dest_maddr_and_unstamped_rport():
 MP_CODE = """
 from uphone.sip import transaction, transport, dialog
 from uphone.sip import message as M
+from uphone.sip import parse as P
 
 class TU:
     def on_response(self, ctx, msg):
@@ -426,7 +429,7 @@ class TU:
         print("acktimeout")
 
 sent = []
-txl = transaction.TransactionLayer(TU(), lambda d, dest: sent.append(M.parse(d)))
+txl = transaction.TransactionLayer(TU(), lambda d, dest: sent.append(P.parse(d)))
 b = transport.new_branch()
 print(b[:7], len(b) > 7, transport.new_tag() != transport.new_tag())
 req = M.make_request("INVITE", "sip:bob@10.0.0.2", [
@@ -437,9 +440,9 @@ txl.tick(500)
 txl.tick(1500)
 print("sent", len(sent))
 r = M.make_response(req, 486, "Busy Here", to_tag="bt")
-txl.receive(M.parse(r.to_bytes()), ("10.0.0.2", 5060, "udp"), 1600)
+txl.receive(P.parse(r.to_bytes()), ("10.0.0.2", 5060, "udp"), 1600)
 print("ack", sent[-1].method, sent[-1].branch == b, sent[-1].to_tag)
-txl.receive(M.parse(r.to_bytes()), ("10.0.0.2", 5060, "udp"), 1700)
+txl.receive(P.parse(r.to_bytes()), ("10.0.0.2", 5060, "udp"), 1700)
 print("sent", len(sent))
 txl.tick(40000)
 print("counts", txl.counts())
@@ -448,7 +451,7 @@ o = M.make_request("OPTIONS", "sip:x@y", [
     ("To", "<sip:x@y>"), ("Call-ID", "c2"), ("CSeq", "1 OPTIONS")])
 txl.request(o, ("10.0.0.3", 5060, "udp"), 0)
 txl.tick(40000)
-d = dialog.Dialog.uac(req, M.parse(M.make_response(req, 200, "OK", to_tag="bt",
+d = dialog.Dialog.uac(req, P.parse(M.make_response(req, 200, "OK", to_tag="bt",
                        headers=[("Contact", "<sip:bob@10.0.0.9>"), ("Record-Route", "<sip:p;lr>")]).to_bytes()))
 bye, hop = d.create_request("BYE")
 print("bye", bye.uri, bye.cseq_num, hop)

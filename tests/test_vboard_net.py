@@ -15,6 +15,7 @@ from host_tools.deploy import MAIN_PY
 from tests.proc import PhoneProc, free_port, free_range, phone_config
 from tests.vboard import Console, VBoard
 from uphone.sip import message as M
+from uphone.sip import parse as P
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -40,7 +41,7 @@ class Registrar:
                 continue
             if not data.strip():
                 continue
-            msg = M.parse(data)
+            msg = P.parse(data)
             if not msg.is_request or msg.method != "REGISTER":
                 continue
             self.contacts.append(msg.get("Contact"))

@@ -1,22 +1,19 @@
-# The phone: table sessions + the SIP and media cores. Routes SIP messages, user events and timers to sessions
-# and implements the table's actions (a_<Name> methods, split by topic into the ua_* mixins).
+# The phone core: table sessions and their dispatch, timers, SIP in (parse, the RFC 3261 8.2 checks, requests and
+# responses routed to the session and kind they belong to) and out (transactions, responses), and the console's
+# status lines. The session kinds' actions live in uphone/ua/ (one module per kind), as functions of the phone:
+# this class is the narrow interface they use (send_request, respond, send_sip, dispatch, post, start_timer, emit,
+# new_session, sessions, cfg, rt, now ...). The kinds never import this module.
 from uphone import table as T
 from uphone import actions
-from uphone.engine import (Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_UAS, ROLE_BOTH, state_text)
+from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_BOTH, state_text
 from uphone.compat import ticks_diff, ticks_add
 from uphone.sip import message as M
+from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
-from uphone.ua_call import CallActions
-from uphone.ua_media import MediaActions
-from uphone.ua_reg import RegActions
-from uphone.ua_transport import TransportMixin
-from uphone.ua_transfer import TransferActions
+from uphone.ua import audio, call, media, registration, request, subscription, transfer
+from uphone.ua import transport as tp
 
-ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE", "REFER")
-ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
-          "text/plain")
-SUPPORTED = ()
 _FINAL_CALL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
 
 
@@ -42,7 +39,7 @@ class Ctx:
         self.media = None           # media.session.MediaSession
         self.rtp_sock = None
         self.rtp_port = 0
-        self.line = -1              # the line whose buffers this call's media uses (see ua_media)
+        self.line = -1              # the line whose buffers this call's media uses (see ua/media.py)
         self.rtp_buf = None         # where the RTP socket reads into: the start of the line's block
         self.rtp_peer = None        # (host, port) the RTP socket is connected to, once a valid packet came
         self.flowing = False
@@ -55,27 +52,29 @@ class Ctx:
         self.extra = {}             # registration/subscription data
 
 
-class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActions):
+
+class Phone:
     def __init__(self, cfg, base_dir=""):
         self.cfg = cfg
         self.base_dir = base_dir
-        self.engine = Engine(actions.bind(self), self._observer, self)
+        self.engine = Engine(actions.bind(), self._observer, self)
         self.listeners = []
         self._sessions = []
         self._n = {}
         self.queue = []             # deferred (session, event, args): dispatched after the current one
         self.timers = []            # [deadline, session, state, event, args]
         self.rt = None
-        self.sock = None
         sip = cfg["sip"]
         self.local_ip = sip.get("local_ip") or "127.0.0.1"
         self.local_port = sip.get("local_port", 5060)
         self.txl = None
+        self.auth = None            # account index -> sip.auth.DigestClient (ua/request.py)
         self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
-        self._rtp_next = cfg["media"].get("rtp_port_min", 20000)
+        self.fail_answer = None     # (code, reason) for the request whose table action just failed
         self.now = 0
-        self.transport_init()
-        self._make_lines()
+        tp.init(self)
+        audio.init(self)
+        media.init(self)
 
     # -- wiring ------------------------------------------------------------------------------------------
     def add_listener(self, fn):
@@ -88,18 +87,19 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
     def sessions(self):
         return self._sessions
 
+    def set_audio(self, src, sink):
+        """The audio device (readinto/write of 20 ms frames at audio.rate), None for silence."""
+        audio.set_audio(self, src, sink)
+
     def attach(self, rt):
         """Called by the runtime loop: open the SIP socket(s), start registrations and subscriptions."""
         self.rt = rt
         self.now = rt.now()
-        self.sock = rt.udp_open(self.local_ip, self.local_port, self.on_sip)
-        if self.local_port == 0:
-            self.local_port = rt.local_port(self.sock)
-        self.open_transports()
+        tp.start(self)
         sip = self.cfg["sip"]
-        self.txl = TransactionLayer(self, self._send_sip, t1=sip.get("t1_ms", 500), t2=sip.get("t2_ms", 4000),
+        self.txl = TransactionLayer(self, self.send_sip, t1=sip.get("t1_ms", 500), t2=sip.get("t2_ms", 4000),
                                     t4=sip.get("t4_ms", 5000))
-        self.start_accounts()
+        registration.start_accounts(self)
 
     def is_sip_socket(self, s):
         return s is self.sock
@@ -107,7 +107,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
     def shutdown(self, loop=None, wait_ms=2000):
         """Unregister (RFC 3261 10.2.2) and hang up before the process ends; keepalives stop at once, TCP
         connections close once the loop has carried the last requests."""
-        self.stop_keepalives()
+        tp.stop(self)
         for s in list(self._sessions):
             if s.kind == T.K_call and s.state not in _FINAL_CALL and s.state != T.S_Idle:
                 self.dispatch(s, T.E_HangupCall)
@@ -117,7 +117,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             start = self.rt.now()
             loop.run(until=lambda: (ticks_diff(self.rt.now(), start) > wait_ms) or not any(
                 s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
-            self.close_transports()
+            tp.close(self)
 
     def network_changed(self, ip=None):
         """The network link came back (a Wi-Fi reconnect). ip: our address now, or None when it is configured.
@@ -129,7 +129,8 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             self.emit("net address %s -> %s" % (self.local_ip, ip))
             self.local_ip = ip
             if self.rt is not None:
-                self._rebind()
+                tp.rebind(self)
+                media.rebind(self)
         else:
             self.emit("net back on %s" % self.local_ip)
         if self.rt is None:
@@ -137,40 +138,16 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         self.now = self.rt.now()
         for s in list(self._sessions):
             if s.kind == T.K_registration:
-                self.reregister(s, "network changed" if moved else "network back")
+                registration.reregister(self, s, "network changed" if moved else "network back")
             elif moved and s.kind == T.K_call and s.state == T.S_Active:
                 self.dispatch(s, T.E_AddressChanged)
-
-    def _rebind(self):
-        """The sockets are bound to the old address: open them again on the new one, same ports."""
-        rt = self.rt
-        if self.sock is not None:
-            rt.udp_close(self.sock)
-            self.sock = rt.udp_open(self.local_ip, self.local_port, self.on_sip)
-        for f in list(self.flows.values()):
-            rt.tcp_close(f.conn)
-        self.flows = {}
-        if self.tcp_listener is not None:
-            rt.tcp_close(self.tcp_listener)
-            self.tcp_listener = rt.tcp_listen(self.local_ip, self.local_port, self._on_accept)
-        for s in self._sessions:
-            c = s.ctx
-            if getattr(c, "rtp_sock", None) is None:
-                continue
-            rt.udp_close(c.rtp_sock)
-            rt.udp_close(c.rtcp_sock)
-            c.rtp_sock = self._rtp_open(s, c.rtp_port)     # unconnected again: the peer is learnt anew
-            c.rtcp_sock = rt.udp_open(self.local_ip, c.rtp_port + 1, lambda d, a, s=s: self.on_rtcp(s, d, a))
 
     def close(self):
         """Close every socket the phone holds (SIP UDP, TCP flows and listener, RTP/RTCP) without running the loop:
         the board goes on without the phone (Ctrl-C to the REPL)."""
         for s in list(self._sessions):
-            self.release_media(s)
-        self.close_transports()
-        if self.sock is not None and self.rt is not None:
-            self.rt.udp_close(self.sock)
-            self.sock = None
+            media.release(self, s)
+        tp.close(self, udp=True)
 
     def on_send_error(self, addr, err):
         if self.txl is not None:
@@ -187,7 +164,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         return s
 
     def drop_session(self, s):
-        self.release_media(s)
+        media.release(self, s)
         self.timers = [t for t in self.timers if t[1] is not s]
         if s in self._sessions:
             self._sessions.remove(s)
@@ -202,6 +179,10 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 return s
         return None
 
+    def busy(self, s, purpose):
+        """s has a client transaction out for purpose (None: for any)."""
+        return any(p == purpose or purpose is None for _c, p in s.ctx.txns)
+
     # -- dispatch ----------------------------------------------------------------------------------------
     def _observer(self, s, frm, ev, row):
         self.emit("tr %s %s %s %s %s" % (s.sid, T.STATES[frm], T.EVENTS[ev], state_text(s),
@@ -213,7 +194,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         if res != OK and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None and \
                 s.ctx.extra.get("refer_of") is not None:
             # the call a REFER asked for could not even start: the transferor hears so, nothing is left behind
-            self.notify_transfer(s.ctx.extra["refer_of"], 503, "Service Unavailable")
+            transfer.notify(self, s.ctx.extra["refer_of"], 503, "Service Unavailable")
             self.drop_session(s)
         if res == FAILED:
             self.emit("err %s %s in %s: %s %s" % (s.sid, T.EVENTS[ev], state_text(s),
@@ -233,17 +214,23 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
     def _after(self, s):
         """Housekeeping the table implies: finished calls go back to Idle and are freed."""
         if s.kind == T.K_call:
-            self.transfer_progress(s)
-            if s.state == T.S_Terminating and not self._busy(s, "bye"):
+            transfer.progress(self, s)
+            if s.state == T.S_Terminating and not self.busy(s, "bye"):
                 self.post(s, T.E_InternalCleanupComplete)
-            elif s.state in _FINAL_CALL and not self._busy(s, None):
+            elif s.state in _FINAL_CALL and not self.busy(s, None):
                 self.emit("end %s %s" % (s.sid, state_text(s)))
                 self.post(s, T.E_Reset)
             elif s.state == T.S_Idle and s.ctx.invite is not None:
                 self.drop_session(s)
 
-    def _busy(self, s, purpose):
-        return any(p == purpose or purpose is None for _c, p in s.ctx.txns)
+    def settle(self, s):
+        """After a response or timeout: the housekeeping of s, then whatever was queued."""
+        if s in self._sessions:
+            self._after(s)
+        while self.queue:
+            s2, ev2, a2 = self.queue.pop(0)
+            if s2 in self._sessions:
+                self.dispatch(s2, ev2, a2)
 
     def user_event(self, sid, ev, args):
         """Console / keypad event -> (result, session, why)."""
@@ -290,10 +277,10 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         for t in self.timers:
             if d is None or ticks_diff(t[0], d) < 0:
                 d = t[0]
-        m = self.transport_deadline()
+        m = tp.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
-        m = self.media_deadline()
+        m = audio.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
         return d
@@ -302,12 +289,12 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         self.now = now
         if self.txl is not None:
             self.txl.tick(now)
-        self.transport_tick(now)
+        tp.tick(self, now)
         for t in self.timers:           # scanned in place every pass; the lists are rebuilt only when one is due
             if ticks_diff(now, t[0]) >= 0:
                 self._fire_timers(now)
                 break
-        self.media_tick(now)
+        audio.tick(self, now)
 
     def _fire_timers(self, now):
         due = [t for t in self.timers if ticks_diff(now, t[0]) >= 0]
@@ -317,15 +304,15 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 self.dispatch(s, ev, args)
 
     # -- SIP in ------------------------------------------------------------------------------------------------
-    def on_sip(self, data, src, tp="udp"):
-        """One SIP message from src (host, port) over tp: a datagram, or one framed by a TCP flow."""
+    def on_sip(self, data, src, proto="udp"):
+        """One SIP message from src (host, port) over proto: a datagram, or one framed by a TCP flow."""
         self.now = self.rt.now()
         if data in (b"\r\n", b"\r\n\r\n"):       # UDP keepalive (RFC 5626 4.4.1; TCP ones stay in the flow)
             return
-        src = (src[0], src[1], tp)
+        src = (src[0], src[1], proto)
         try:
-            msg = M.parse(data)
-        except M.ParseError as e:
+            msg = P.parse(data)
+        except P.ParseError as e:
             p = e.partial
             if p is not None and p.is_request and p.method != "ACK" and _can_answer(p):
                 transport.stamp_received(p, src[0], src[1])
@@ -334,7 +321,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         if msg.is_request:
             transport.stamp_received(msg, src[0], src[1])
             if msg.method != "ACK":
-                err = validate.check_request(msg, ALLOW, ACCEPT, SUPPORTED)
+                err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.SUPPORTED)
                 if err is not None:
                     self._stateless(msg, err[0], err[1], err[2], src)
                     return
@@ -342,15 +329,9 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
 
     def _stateless(self, req, code, reason, headers, src):
         resp = M.make_response(req, code, reason, to_tag=transport.new_tag() if not req.to_tag else None,
-                               headers=list(headers) + self.common_headers())
+                               headers=list(headers) + request.common_headers(self))
         d = transport.response_dest(req, src)
-        self._send_sip(resp.to_bytes(), d)
-
-    def common_headers(self):
-        return [("User-Agent", self.cfg["sip"].get("user_agent", "uPhone/0.1"))]
-
-    def options_headers(self):
-        return validate.options_response_headers(ALLOW, ACCEPT, SUPPORTED)
+        self.send_sip(resp.to_bytes(), d)
 
     def find_dialog(self, msg):
         """The session whose dialog (or INVITE) this in-dialog message belongs to."""
@@ -366,13 +347,14 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         self.now = self.rt.now()
         m = msg.method
         if m == "INVITE" and not msg.to_tag:
-            return self.incoming_invite(stx, msg, src)
+            return call.incoming_invite(self, stx, msg, src)
         if m == "OPTIONS":
-            return self.respond(stx, msg, 200, "OK", self.options_headers())
+            return self.respond(stx, msg, 200, "OK",
+                                validate.options_response_headers(request.ALLOW, request.ACCEPT, request.SUPPORTED))
         if m == "CANCEL":
-            return self.incoming_cancel(stx, msg)
+            return call.incoming_cancel(self, stx, msg)
         if m == "NOTIFY":
-            return self.incoming_notify(stx, msg)
+            return self._notify(stx, msg)
         if m == "MESSAGE":
             self.emit("msg %s %s" % (msg.get("From"), msg.body.decode("utf-8", "replace")[:200]))
             return self.respond(stx, msg, 200, "OK")
@@ -389,14 +371,14 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         ev = {"INVITE": T.E_DialogReINVITE, "BYE": T.E_DialogBYE, "UPDATE": T.E_DialogUPDATE,
               "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER}.get(m)
         if ev is None:
-            return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(ALLOW))])
-        if m == "INVITE" and self._busy(s, "reinvite"):
+            return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(request.ALLOW))])
+        if m == "INVITE" and self.busy(s, "reinvite"):
             return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
-        if m == "INFO" and self.dtmf_from_info(msg) is None:
+        if m == "INFO" and media.dtmf_from_info(msg) is None:
             return self.respond(stx, msg, 415, "Unsupported Media Type", [("Accept", "application/dtmf-relay")])
         args = {"msg": msg, "stx": stx}
         if m == "INFO":
-            args["digit"] = self.dtmf_from_info(msg)
+            args["digit"] = media.dtmf_from_info(msg)
         if msg.body and msg.get("Content-Type", ) and "sdp" in msg.get("Content-Type"):
             s.cond |= T.C_HasRemoteSDP
         if m in ("INVITE", "UPDATE"):
@@ -411,12 +393,24 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             code, why = self.fail_answer or (err or 500, "Not Acceptable Here" if err == 488 else "Server Error")
             self.respond(stx, msg, code, why)
 
+    def _notify(self, stx, msg):
+        """A NOTIFY goes to the kind its Event package belongs to: refer (a transfer we asked for), message-summary."""
+        event = (msg.get("Event") or "").split(";")[0].strip().lower()
+        s = self.find_dialog(msg)
+        if event == "refer" and s is not None and s.kind == T.K_call:
+            return transfer.incoming_notify(self, stx, msg, s)
+        if event == "message-summary":
+            return subscription.incoming_notify(self, stx, msg, s)
+        if s is None:
+            return self.respond(stx, msg, 481, "Subscription Does Not Exist")
+        return self.respond(stx, msg, 489, "Bad Event", [("Allow-Events", "message-summary, refer")])
+
     def respond(self, stx, req, code, reason, headers=(), body=b"", ctype=None):
         to_tag = None
         if not req.to_tag and code > 100:
             s = self.find_dialog(req)
             to_tag = s.ctx.local_tag if s is not None else transport.new_tag()
-        hs = list(headers) + self.common_headers()
+        hs = list(headers) + request.common_headers(self)
         if body:
             hs.append(("Content-Type", ctype or "application/sdp"))
         resp = M.make_response(req, code, reason, to_tag=to_tag, headers=hs, body=body)
@@ -436,16 +430,41 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         if owner is None:
             # a 2xx retransmission or a forked 2xx after the INVITE transaction ended: ACK it (and end extra forks)
             if msg.cseq_method == "INVITE" and 200 <= msg.status < 300:
-                self.stray_2xx(msg)
+                call.stray_2xx(self, msg)
             return
         s, t = owner
         if msg.status >= 200:
             s.ctx.txns.remove(t)
-        if msg.status in (401, 407) and t[1] != "keepalive" and self.retry_with_auth(s, t, msg):
+        if msg.status in (401, 407) and t[1] != "keepalive" and request.retry_with_auth(self, s, t, msg):
             return
-        if 300 <= msg.status < 400 and self.follow_redirect(s, t, msg):
+        if 300 <= msg.status < 400 and transfer.follow_redirect(self, s, t, msg):
             return
-        self.response_event(s, t[1], msg)
+        self._response_event(s, t[1], msg)
+
+    def _response_event(self, s, purpose, msg):
+        """A response to a request session s sent for purpose -> the table event of s's kind."""
+        st = msg.status
+        if purpose == "invite" or purpose == "reinvite" or purpose == "bye":
+            ev = call.response_event(self, s, purpose, msg)
+            if ev is None:
+                return
+        elif purpose in ("register", "unregister", "subscribe"):
+            if st < 200:
+                return
+            ev = request.final_event(st)
+        elif purpose == "refer":
+            ev = T.E_TransferFailed if st >= 300 else -1
+        else:
+            ev = -1
+        if st >= 200 and purpose not in ("invite", "reinvite"):
+            self.emit("resp %s %s %d %s" % (s.sid, purpose, st, msg.reason))
+        if ev < 0:
+            self.settle(s)
+            return
+        res = self.dispatch(s, ev, {"msg": msg, "status": st})
+        if res == UNHANDLED and purpose == "invite" and 200 <= st < 300:
+            call.stray_2xx(self, msg)
+        self.settle(s)
 
     def on_timeout(self, ctx):
         self.now = self.rt.now()
@@ -453,8 +472,18 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
             for t in s.ctx.txns:
                 if t[0] is ctx:
                     s.ctx.txns.remove(t)
-                    self.timeout_event(s, t[1])
+                    self._timeout_event(s, t[1])
                     return
+
+    def _timeout_event(self, s, purpose):
+        self.emit("timeout %s %s" % (s.sid, purpose))
+        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye"):
+            self.dispatch(s, T.E_DialogTimeout, {"status": 408})
+        elif purpose == "refer":
+            self.dispatch(s, T.E_TransferFailed, {"status": 408})
+        elif purpose == "keepalive":
+            tp.keepalive_failed(self, s)
+        self.settle(s)
 
     def on_ack_timeout(self, key):
         # our 2xx was never ACKed: the session ends with a BYE (RFC 3261 13.3.1.4)
@@ -464,12 +493,16 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 self.dispatch(s, T.E_HangupCall)
                 return
 
-    # -- sending requests ----------------------------------------------------------------------------------
+    # -- SIP out -------------------------------------------------------------------------------------------
     def send_request(self, s, msg, dest, purpose):
         """Start a client transaction owned by session s."""
         c = self.txl.request(msg, dest, self.now)
         s.ctx.txns.append([c, purpose])
         return c
+
+    def send_sip(self, data, dest):
+        """Bytes outside a client transaction (responses, ACKs for 2xx) to dest (host, port, transport[, sent-by])."""
+        tp.send(self, data, dest)
 
     def status_lines(self):
         out = []
@@ -498,8 +531,3 @@ def _can_answer(p):
         return bool(p.get("Via") and p.call_id and p.get("From") and p.get("To") and p.get("CSeq"))
     except Exception:
         return False
-
-
-def rand_ms(lo, hi):
-    # transport's entropy source works on every port (the WASI VM has neither random nor os.urandom)
-    return lo + transport._rand32() % (hi - lo + 1)

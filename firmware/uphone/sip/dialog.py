@@ -1,11 +1,12 @@
 # SIP dialog state (RFC 3261 12, RFC 6665 4.1.2.4): Call-ID, tags, URIs, remote target, route set and CSeq
 # counters, and in-dialog request construction with loose and strict routing (12.2.1.1).
 from uphone.sip import message as M
+from uphone.sip import headers as H
 from uphone.sip.uri import parse_uri
 
 
 def _uri(value):
-    return M.parse_name_addr(value).uri
+    return H.parse_name_addr(value).uri
 
 
 def _contact_uri(msg):

@@ -1,7 +1,7 @@
 # SIP over a byte stream (RFC 3261 18.3, RFC 5626 4.4.1): one reader per TCP connection frames messages by
-# Content-Length (message.split_stream), answers CRLF keepalives and bounds what a peer can make us buffer. Sans-I/O.
+# Content-Length (parse.split_stream), answers CRLF keepalives and bounds what a peer can make us buffer. Sans-I/O.
 from uphone.compat import const
-from uphone.sip.message import split_stream
+from uphone.sip.parse import split_stream
 
 # what feed() reports, as (kind, payload) pairs
 MSG = const(0)          # payload: one whole SIP message (bytes)

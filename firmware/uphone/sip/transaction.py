@@ -2,6 +2,7 @@
 # retransmission (13.3.1.4). Sans-I/O: time comes in as int ms, bytes leave through send(data, dest).
 from uphone.compat import const, ticks_diff, ticks_add
 from uphone.sip import message as M
+from uphone.sip import headers as H
 from uphone.sip import transport
 
 # one state numbering for both sides; the INVITE client's "Calling" is _TRYING
@@ -231,7 +232,7 @@ class TransactionLayer:
         if top is None:
             return
         try:
-            via = M.parse_via(top)
+            via = H.parse_via(top)
         except ValueError:
             return
         m = msg.method

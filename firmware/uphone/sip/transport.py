@@ -1,7 +1,7 @@
-# SIP transport helpers (RFC 3261 18, RFC 3581): random branch/tag/Call-ID tokens, our Via, the received/rport
-# stamp on incoming requests and where a response goes. Sans-I/O: no sockets here.
+# SIP transport helpers (RFC 3261 18, RFC 3581): random branch/tag/Call-ID tokens and waits, our Via, the
+# received/rport stamp on incoming requests and where a response goes. Sans-I/O: no sockets here.
 from uphone.compat import ticks_ms
-from uphone.sip.message import split_list, parse_via
+from uphone.sip.headers import split_list, parse_via
 
 MAGIC = "z9hG4bK"
 
@@ -44,6 +44,12 @@ def _rand32():
     x ^= (x << 5) & 0xFFFFFFFF
     _xs[0] = x
     return x
+
+
+def rand_ms(lo, hi):
+    """A random wait of lo..hi ms (RFC 3261 14.1 glare, RFC 5626 4.5 backoff) from the tokens' entropy source, which
+    works on every port (the WASI VM has neither random nor os.urandom)."""
+    return lo + _rand32() % (hi - lo + 1)
 
 
 def _hex(words):

@@ -1,5 +1,4 @@
 # What a phone (a UAS) answers before its transaction and dialog logic: RFC 3261 8.2 checks, in RFC order.
-from uphone.sip.message import is_token
 
 KNOWN = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "PRACK", "SUBSCRIBE", "NOTIFY", "PUBLISH",
          "INFO", "REFER", "MESSAGE", "UPDATE")

@@ -1,0 +1,307 @@
+# The call kind: a call leg's signalling. Incoming INVITE and CANCEL, the answers to our INVITE, re-INVITE and BYE as
+# table events, and the SIP actions of the call (INVITE, ACK, CANCEL, BYE, responses, re-INVITE with glare, UPDATE).
+# Its media actions are ua/media.py, REFER and redirects ua/transfer.py.
+# Actions are the functions named after the table's, called as Action(ph, session, arg, evargs).
+from uphone import table as T
+from uphone.engine import OK, ERR_FAILED, ROLE_UAS
+from uphone.sip import headers as H
+from uphone.sip import message as M
+from uphone.sip import transport
+from uphone.sip.dialog import Dialog
+from uphone.ua import media, request
+
+_ACTIVE = (T.S_Idle, T.S_Terminated, T.S_Cancelled, T.S_Failed)
+
+
+def _has_sdp(msg):
+    ct = msg.get("Content-Type") or ""
+    return bool(msg.body) and "application/sdp" in ct.lower()
+
+
+# -- incoming --------------------------------------------------------------------------------------------------------
+def incoming_invite(ph, stx, msg, src):
+    feats = ph.cfg.get("features", {})
+    busy = [x for x in ph.calls() if x.state not in _ACTIVE]
+    if feats.get("dnd"):
+        return ph.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
+    if (busy and not feats.get("call_waiting", True)) or not media.line_free(ph):
+        # every line carries a call (features.lines): no session is made for one more
+        return ph.respond(stx, msg, 486, "Busy Here")
+    s = ph.new_session(T.K_call, ROLE_UAS)
+    c = s.ctx
+    c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id
+    c.local_tag = transport.new_tag()
+    c.remote_uri = H.parse_name_addr(msg.get("From")).uri
+    c.dialog = Dialog.uas(msg, c.local_tag, request.contact(ph, request.account(ph, s)))
+    if _has_sdp(msg):
+        s.cond |= T.C_HasRemoteSDP
+    ph.last_sdp_error = 0
+    res = ph.dispatch(s, T.E_IncomingCall, {"msg": msg, "from": c.remote_uri})
+    if res != OK:
+        if ph.last_sdp_error:
+            ph.respond(stx, msg, 488, "Not Acceptable Here")
+        else:
+            ph.respond(stx, msg, 500, "Server Internal Error")
+        ph.drop_session(s)
+        return
+    ph.emit("ring %s from %s%s" % (s.sid, c.remote_uri, " (call waiting)" if busy else ""))
+    ring_s = int(feats.get("ring_timeout_s", 60))
+    ph.start_timer(s, ring_s * 1000, T.E_DialogTimeout, state=T.S_Ringing)
+    if feats.get("auto_answer"):
+        ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
+
+
+def incoming_cancel(ph, stx, msg):
+    target = getattr(stx, "cancel_target", None)
+    s = None
+    for x in ph.calls():
+        if target is not None and x.ctx.invite_stx is target:
+            s = x
+    if s is None:
+        return ph.respond(stx, msg, 481, "Call/Transaction Does Not Exist")
+    ph.respond(stx, msg, 200, "OK")
+    # no "stx" in the args: the table's 487 goes to the INVITE, not to the CANCEL (RFC 3261 9.2)
+    ph.dispatch(s, T.E_DialogCANCEL, {"msg": msg})
+
+
+# -- answers to our requests -> table events -------------------------------------------------------------------------
+def response_event(ph, s, purpose, msg):
+    """A response to our INVITE, re-INVITE or BYE -> the table event it is, -1 for none (the phone settles the
+    session), or None when there is nothing to do at all."""
+    st = msg.status
+    c = s.ctx
+    if purpose == "invite":
+        if st < 200:
+            if st == 100:
+                return None
+            if c.cancel_pending:
+                c.cancel_pending = False
+                send_cancel(ph, s)
+            if msg.to_tag and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
+                c.dialog = Dialog.uac(c.invite, msg)
+            if st == 183 and _has_sdp(msg):
+                s.cond |= T.C_HasRemoteSDP
+                return T.E_Dialog183SessionProgress
+            return T.E_Dialog180Ringing
+        if st < 300:
+            if c.dialog is None or c.dialog.remote_tag != msg.to_tag:
+                c.dialog = Dialog.uac(c.invite, msg)
+            else:
+                c.dialog.confirm(msg)
+            if _has_sdp(msg):
+                s.cond |= T.C_HasRemoteSDP
+            return T.E_Dialog200OK
+        c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
+        ph.emit("resp %s invite %d %s" % (s.sid, st, msg.reason))
+        # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
+        # transfer.follow_redirect): it fails like a 4xx. The seed TODO's Redirecting state is not needed
+        return request.final_event(st)
+    if purpose == "reinvite":
+        if st < 200:
+            return None
+        if c.extra.pop("reinvite_next", False):
+            # the answer to an offer the user has since changed (hold, then resume): ACK a 2xx, keep the table
+            # where it is and send the newer offer, whose answer then moves the call
+            if st < 300:
+                ack_2xx(ph, s, msg)
+            ph.emit("reinvite %s %d to a superseded offer: sending the newer one" % (s.sid, st))
+            SendReINVITE(ph, s, None, None)
+            return -1
+        if st < 300:
+            if _has_sdp(msg):
+                s.cond |= T.C_HasRemoteSDP
+            return T.E_Dialog200OK
+        if st == 491:
+            return T.E_Dialog491Glare
+        if st in (408, 481):
+            return T.E_DialogTimeout       # RFC 3261 14.1: the dialog is gone
+        return T.E_Dialog4xxFailure
+    # BYE
+    if st >= 200 and s.state == T.S_Terminating:
+        return T.E_InternalCleanupComplete
+    return -1
+
+
+def stray_2xx(ph, msg):
+    """A 2xx with no transaction: a retransmission (re-ACK) or another fork's answer (ACK, then BYE)."""
+    for s in ph.calls():
+        c = s.ctx
+        if c.call_id != msg.call_id:
+            continue
+        if c.dialog is not None and c.dialog.remote_tag == msg.to_tag and c.last_ack is not None:
+            ph.send_sip(c.last_ack[0], c.last_ack[1])
+            return
+        if c.invite is not None:
+            d = Dialog.uac(c.invite, msg)
+            ack, nxt = d.create_request("ACK")
+            dest = request.hop(ph, nxt)
+            ack.add_first("Via", request.via(ph, dest))
+            ph.send_sip(ack.to_bytes(), dest)
+            bye, nxt = d.create_request("BYE")
+            bye.add_first("Via", request.via(ph, dest))
+            ph.txl.request(bye, dest, ph.now)
+            return
+
+
+def ack_2xx(ph, s, msg):
+    """ACK a 2xx to our INVITE or re-INVITE (RFC 3261 13.2.2.4): a new request in the dialog."""
+    c = s.ctx
+    if msg is not None and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
+        c.dialog = Dialog.uac(c.invite, msg)
+    if c.dialog is None:
+        return ERR_FAILED
+    ack, nxt = c.dialog.create_request("ACK")
+    if msg is not None:
+        ack.set("CSeq", "%d ACK" % msg.cseq_num)   # the ACK carries the CSeq number of the INVITE it answers
+    dest = request.hop(ph, nxt)
+    ack.add_first("Via", request.via(ph, dest))
+    auth = request.auth_client(ph, c.account)
+    if auth is not None:
+        auth.apply_cached(ack)
+    data = ack.to_bytes()
+    c.last_ack = (data, dest)
+    ph.send_sip(data, dest)
+    return 0
+
+
+def send_cancel(ph, s):
+    c = s.ctx
+    cancel = c.invite_ctx.cancel_request()
+    ph.send_request(s, cancel, c.invite_ctx.dest, "cancel")
+
+
+# -- actions ---------------------------------------------------------------------------------------------------------
+def CreateDialog(ph, s, arg, ev):
+    c = s.ctx
+    acct = request.account(ph, s)
+    try:
+        c.remote_uri = request.target_uri(ph, acct, (ev or {}).get("target", ""))
+    except ValueError:
+        ph.emit("err %s bad target %r" % (s.sid, (ev or {}).get("target")))
+        return ERR_FAILED
+    c.call_id = transport.new_call_id(ph.local_ip)
+    c.local_tag = transport.new_tag()
+    c.extra["cseq"] = 1
+    return 0
+
+
+def SendINVITE(ph, s, arg, ev):
+    c = s.ctx
+    acct = request.account(ph, s)
+    dest = request.first_hop(ph, acct, c.remote_uri)
+    hs = [("Via", request.via(ph, dest)), ("Max-Forwards", "70"), ("From", request.from_header(ph, acct, c.local_tag)),
+          ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
+          ("Contact", request.contact(ph, acct)), ("Allow", ", ".join(request.ALLOW)),
+          ("Content-Type", "application/sdp")] + request.common_headers(ph)
+    hs += list((ev or {}).get("headers", ()))    # e.g. Replaces / Referred-By carried by a REFER's Refer-To
+    req = M.make_request("INVITE", c.remote_uri, hs, c.local_sdp)
+    auth = request.auth_client(ph, c.account)
+    if auth is not None:
+        auth.apply_cached(req)
+    c.invite = req
+    c.invite_ctx = ph.send_request(s, req, dest, "invite")
+    ph.emit("call %s to %s" % (s.sid, c.remote_uri))
+    return 0
+
+
+def SendCANCEL(ph, s, arg, ev):
+    c = s.ctx
+    if c.invite_ctx is None:
+        return ERR_FAILED
+    if getattr(c.invite_ctx, "got_provisional", False):
+        send_cancel(ph, s)
+    else:
+        c.cancel_pending = True      # RFC 3261 9.1: wait for a provisional response before cancelling
+    return 0
+
+
+def SendACK(ph, s, arg, ev):
+    return ack_2xx(ph, s, (ev or {}).get("msg"))
+
+
+def SendBYE(ph, s, arg, ev):
+    if s.ctx.dialog is None:
+        return ERR_FAILED
+    bye, dest = request.dialog_request(ph, s, "BYE")
+    ph.send_request(s, bye, dest, "bye")
+    return 0
+
+
+def SendSIPResponse(ph, s, arg, ev):
+    ev = ev or {}
+    stx = ev.get("stx") or s.ctx.invite_stx
+    req = ev.get("msg") if ev.get("stx") else s.ctx.invite
+    if stx is None or req is None:
+        return ERR_FAILED
+    hs = []
+    if req.method == "INVITE" and arg[0] < 300:
+        hs.append(("Contact", request.contact(ph, request.account(ph, s))))
+    ph.respond(stx, req, arg[0], arg[1], hs)
+    return 0
+
+
+def Send200OK(ph, s, arg, ev):
+    ev = ev or {}
+    c = s.ctx
+    stx = ev.get("stx") or c.invite_stx
+    req = ev.get("msg") if ev.get("stx") else c.invite
+    if stx is None or req is None:
+        return ERR_FAILED
+    hs = [("Contact", request.contact(ph, request.account(ph, s)))]
+    body = b""
+    if req.method in ("INVITE", "UPDATE"):
+        hs.append(("Allow", ", ".join(request.ALLOW)))
+        # our answer, or our offer to an INVITE without one; an UPDATE without an offer gets no SDP
+        if req.method == "INVITE" or _has_sdp(req):
+            body = c.local_sdp or b""
+    resp = ph.respond(stx, req, 200, "OK", hs, body)
+    if req.method == "INVITE":
+        # the UAS core keeps the 2xx alive until the ACK (RFC 3261 13.3.1.4)
+        ph.txl.send_2xx(resp, stx.dest if hasattr(stx, "dest") else transport.response_dest(req, None), ph.now)
+    return 0
+
+
+def SendReINVITE(ph, s, arg, ev):
+    c = s.ctx
+    if c.dialog is None:
+        return ERR_FAILED
+    if ph.busy(s, "reinvite"):
+        # RFC 3261 14.1: no new INVITE while one is in progress (resume pressed before the hold was answered):
+        # it goes out when that one ends, with the offer for the state we are in then (see response_event)
+        c.extra["reinvite_next"] = True
+        return 0
+    c.local_sdp = media.make_offer(ph, s)
+    req, dest = request.dialog_request(ph, s, "INVITE", c.local_sdp, "application/sdp",
+                                       [("Allow", ", ".join(request.ALLOW))])
+    ph.send_request(s, req, dest, "reinvite")
+    c.reinvite = req
+    return 0
+
+
+def SendUPDATE(ph, s, arg, ev):
+    if s.ctx.dialog is None:
+        return ERR_FAILED
+    req, dest = request.dialog_request(ph, s, "UPDATE")    # no body: a session refresh (RFC 3311 5.1)
+    ph.send_request(s, req, dest, "update")
+    return 0
+
+
+def StartGlareTimer(ph, s, arg, ev):
+    # RFC 3261 14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s
+    ms = transport.rand_ms(2100, 4000) if s.role != ROLE_UAS else transport.rand_ms(0, 2000)
+    ph.start_timer(s, ms, T.E_GlareRetry)
+    return 0
+
+
+def NotifyUser(ph, s, arg, ev):
+    others = [x for x in ph.calls() if x is not s and x.state not in _ACTIVE]
+    if others and others[0].ctx.media is not None:
+        media.start_call_waiting_tone(ph, others[0])
+    return 0
+
+
+def StartDialogCleanup(ph, s, arg, ev):
+    # timers of this call (ring timeout, auto-answer, glare) end with the dialog
+    ph.timers = [t for t in ph.timers if t[1] is not s]
+    s.ctx.cancel_pending = s.ctx.cancel_pending and s.state != T.S_Terminating
+    return 0
