@@ -4,7 +4,7 @@ import importlib
 import sys
 import time
 
-MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "echo")
+MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "echo", "srtp_mp")
 
 
 def main(argv):
