@@ -4,7 +4,8 @@ import importlib
 import sys
 import time
 
-MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "phone_mp", "echo")
+MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "phone_mp", "echo",
+           "srtp_mp")
 
 
 def main(argv):
