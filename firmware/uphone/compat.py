@@ -34,3 +34,13 @@ def text(b):
         return b.decode("utf-8")
     except UnicodeError:
         return bytes(c if c < 128 else 63 for c in b).decode()
+
+
+def one_line(b, limit=200):
+    """A peer's text as one console line: at most limit characters, control characters (a newline would forge a
+    console answer such as "ok 0 sessions") as "?"."""
+    t = text(bytes(b[:limit * 4]))[:limit]
+    for c in t:
+        if c < " " or c == "\x7f":
+            return "".join("?" if (ch < " " or ch == "\x7f") else ch for ch in t)
+    return t

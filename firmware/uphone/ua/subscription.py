@@ -2,6 +2,7 @@
 # after a failure, and the message-summary NOTIFYs that light the lamp (subscribed, or unsolicited as Asterisk sends
 # them). Actions are the functions named after the table's, called as Action(ph, session, arg, evargs).
 from uphone import table as T
+from uphone.compat import text
 from uphone.engine import OK, ERR_FAILED
 from uphone.sip import message as M
 from uphone.sip import transport
@@ -87,7 +88,7 @@ def incoming_notify(ph, stx, msg, s):
 
 def process_mwi(ph, body):
     waiting, counts = False, ""
-    for line in body.decode("utf-8", "replace").splitlines():
+    for line in text(body).splitlines():
         k, _, v = line.partition(":")
         k, v = k.strip().lower(), v.strip()
         if k == "messages-waiting":
