@@ -185,6 +185,7 @@ class PhoneProc:
                 kv = dict(x.split("=", 1) for x in w[1:])
                 out["crashes"] = int(kv["crashes"])
                 out["dropped"] = int(kv.get("dropped", 0))
+                out["oom"] = int(kv.get("oom", 0))
         return out
 
     def mem(self, collect=False):

@@ -193,7 +193,8 @@ class Console:
             for line in self.phone.status_lines():
                 self.write(line)
         if self.loop is not None:
-            self.write("loop crashes=%d dropped=%d" % (self.loop.crashes, self.loop.dropped))
+            lp = self.loop
+            self.write("loop crashes=%d dropped=%d oom=%d" % (lp.crashes, lp.dropped, lp.oom))
         self.write("ok %d sessions" % n)
 
     def coverage(self):

@@ -134,6 +134,7 @@ class Loop:
         self._dns = {}          # (host, port, ...) -> (sockaddr, resolved at): see resolve()
         self._into = {}         # socket key -> _Into: UDP sockets read into their owner's buffer
         self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
+        self.oom = 0            # MemoryErrors caught by _guard: its datagram, timer or frame is dropped ("err heap")
         self._line = bytearray(_LINE_MAX)   # the console line being read (see _on_console)
         self._line_mv = memoryview(self._line)
         self._ln = 0
@@ -536,6 +537,13 @@ class Loop:
         # phone keeps running (the tests drive the cores without this guard, so such bugs still fail them)
         try:
             fn(arg)
+        except MemoryError as e:
+            # the heap could not take this datagram, timer or frame now: what it allocated is garbage once this
+            # returns, and its input is lost as a dropped datagram is (a UDP peer repeats a request; a timer's
+            # transition did not happen and the session's own timers end it). Counted apart from bugs.
+            self.oom += 1
+            for p in self.phones:
+                p.emit("err heap: %s" % e)
         except Exception as e:
             self.crashes += 1
             line = "err internal %s: %s" % (type(e).__name__, e)

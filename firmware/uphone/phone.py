@@ -3,10 +3,12 @@
 # status lines. The session kinds' actions live in uphone/ua/ (one module per kind), as functions of the phone:
 # this class is the narrow interface they use (send_request, respond, send_sip, dispatch, post, start_timer, emit,
 # new_session, sessions, cfg, rt, now ...). The kinds never import this module.
+import gc
+
 from uphone import table as T
 from uphone import actions
 from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_BOTH, state_text
-from uphone.compat import ticks_diff, ticks_add
+from uphone.compat import const, one_line, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
@@ -15,6 +17,12 @@ from uphone.ua import audio, call, media, registration, request, subscription, t
 from uphone.ua import transport as tp
 
 _FINAL_CALL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
+# A session a stranger starts (an incoming call, a transfer's new call) is made only with this much heap free: a
+# call holds ~7 KB once set up (bench: phone_mp) and its messages need a few KB more while they pass; below it the
+# phone answers 503 with Retry-After instead of failing half-way through the call (MicroPython only: CPython's
+# heap has no such bound)
+_ROOM = const(16384)
+_mem_free = getattr(gc, "mem_free", None)
 
 
 class Ctx:
@@ -81,6 +89,8 @@ class Phone:
         self.listeners.append(fn)
 
     def emit(self, line):
+        if "\n" in line or "\r" in line:      # a peer's text never forges a second console line
+            line = line.replace("\r", "?").replace("\n", "?")
         for fn in self.listeners:
             fn(line)
 
@@ -154,6 +164,13 @@ class Phone:
             self.txl.on_transport_error((addr[0], addr[1], "udp"))
 
     # -- sessions ------------------------------------------------------------------------------------------
+    def room(self):
+        """Whether the heap has room for one more session (see _ROOM); collects only when it looks short."""
+        if _mem_free is None or _mem_free() >= _ROOM:
+            return True
+        gc.collect()
+        return _mem_free() >= _ROOM
+
     def new_session(self, kind, role=ROLE_BOTH, account=0):
         prefix = "crspb"[kind]
         n = self._n.get(prefix, 0) + 1
@@ -356,7 +373,7 @@ class Phone:
         if m == "NOTIFY":
             return self._notify(stx, msg)
         if m == "MESSAGE":
-            self.emit("msg %s %s" % (msg.get("From"), msg.body.decode("utf-8", "replace")[:200]))
+            self.emit("msg %s %s" % (msg.get("From"), one_line(msg.body)))
             return self.respond(stx, msg, 200, "OK")
         s = self.find_dialog(msg)
         if m == "ACK":

@@ -27,6 +27,8 @@ def incoming_invite(ph, stx, msg, src):
     if (busy and not feats.get("call_waiting", True)) or not media.line_free(ph):
         # every line carries a call (features.lines): no session is made for one more
         return ph.respond(stx, msg, 486, "Busy Here")
+    if not ph.room():
+        return ph.respond(stx, msg, 503, "Service Unavailable", [("Retry-After", "30")])
     s = ph.new_session(T.K_call, ROLE_UAS)
     c = s.ctx
     c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id

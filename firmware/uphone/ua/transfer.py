@@ -5,7 +5,7 @@ from uphone import table as T
 from uphone.engine import OK, ERR_FAILED, ROLE_UAC
 from uphone.sip import headers as H
 from uphone.sip.uri import parse_uri, unescape
-from uphone.ua import request
+from uphone.ua import media, request
 
 _FINAL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
 _MAX_REDIRECTS = 3         # a redirect loop ends as a failed call, not a storm of INVITEs
@@ -43,6 +43,11 @@ def AcceptTransfer(ph, s, arg, ev):
         return ERR_FAILED
     if msg.get("Referred-By") and not any(h[0] == "Referred-By" for h in headers):
         headers.append(("Referred-By", msg.get("Referred-By")))
+    if not media.line_free(ph) or not ph.room():
+        # the new call could not be made: refused now rather than accepted and failed in a NOTIFY
+        ph.fail_answer = (503, "Service Unavailable")
+        ph.emit("err %s REFER refused: no free line or heap for the new call" % s.sid)
+        return ERR_FAILED
     ph.respond(stx, msg, 202, "Accepted")
     s.ctx.extra["refer_id"] = msg.cseq_num       # the implicit subscription's id (RFC 3515 2.4.6)
     notify(ph, s, 100, "Trying", final=False)
