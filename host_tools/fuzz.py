@@ -354,7 +354,7 @@ def _media_port(resp):
     return None
 
 
-def fuzz(target, user, count, seed=4475, every=200, progress=None):
+def fuzz(target, user, count, seed=4475, every=200, progress=None, probe=None):
     """Send `count` mutated SIP datagrams (and a junk RTP/RTCP datagram per 5) at the phone at target. Every `every`
     datagrams the phone must answer OPTIONS, and a fresh call is set up every 2000 so dialog mutations hit a live
     dialog. -> {"sent", "rtp", "pings", "failed_at" (None or the datagram count when OPTIONS went unanswered),
@@ -389,6 +389,8 @@ def fuzz(target, user, count, seed=4475, every=200, progress=None):
                     break
                 if progress:
                     progress(i + 1)
+                if probe:
+                    probe()
         peer.hangup()
         if out["failed_at"] is None:
             out["pings"] += 1
@@ -410,19 +412,27 @@ def fuzz_phone(runtime, count, workdir, seed=4475, every=200, heap=None, drain_s
     figure), "clean" (no traceback printed) and "log" (the phone's log file)."""
     from host_tools.phoneproc import PhoneProc, phone_config
     raw = phone_config("phone", sip={"t1_ms": t1_ms, "t2_ms": 1000}, media={"rtp_timeout_s": 5},
-                       features={"auto_answer": True, "auto_answer_delay_ms": 0})
+                       features={"auto_answer": True, "auto_answer_delay_ms": 0, "ring_timeout_s": 5})
     p = PhoneProc(runtime, raw, workdir, "fuzz-" + runtime, heap)
     try:
         ans, _ = p.cmd("echo up", timeout=30)
         assert ans == "ok up", (ans, p.tail())
         before = p.mem(True)["alloc"]
-        res = fuzz(("127.0.0.1", p.port), "phone", count, seed, every, progress)
+        peak = [before, 0]
+
+        def probe():        # the heap in use at each check (garbage included: what the allocator really had)
+            m = p.mem()
+            if m["alloc"] > peak[0]:
+                peak[0] = m["alloc"]
+            peak[1] = max(peak[1], len(p.st()["sessions"]))
+        res = fuzz(("127.0.0.1", p.port), "phone", count, seed, every, progress, probe)
         end = time.time() + drain_s
         while time.time() < end and p.st()["sessions"]:
             time.sleep(0.5)
+        time.sleep(64 * t1_ms / 1000.0 + 1)     # the last answered transactions end (Timer J) before the heap is read
         st = p.st()
-        res.update(crashes=st["crashes"], dropped=st["dropped"], sessions_left=len(st["sessions"]),
-                   heap_before=before, heap_after=p.mem(True)["alloc"])
+        res.update(crashes=st["crashes"], dropped=st["dropped"], oom=st["oom"], sessions_left=len(st["sessions"]),
+                   heap_before=before, heap_after=p.mem(True)["alloc"], heap_peak=peak[0], sessions_peak=peak[1])
     finally:
         p.close()
     err = "".join(p.err)
@@ -439,7 +449,10 @@ def report(res, runtime=None):
     if "crashes" in res:
         rows += [("loop crashes", res["crashes"], "target 0"), ("datagrams dropped", res["dropped"],
                  "oversized or unplaceable (counted, not crashes)"),
-                 ("sessions left", res["sessions_left"], "after the drain"),
+                 ("dropped for heap", res["oom"], "SIP messages the heap could not take (dropped, as if lost)"),
+                 ("sessions left", res["sessions_left"], "after the drain (at most %d at a check)"
+                  % res["sessions_peak"]),
+                 ("heap at a check", res["heap_peak"], "most in use (bytes, garbage included)"),
                  ("heap after GC", "%d -> %d" % (res["heap_before"], res["heap_after"]), "before -> after (bytes)"),
                  ("tracebacks", "none" if res["clean"] else "PRINTED", "see " + res["log"])]
     print("fuzz%s:" % (" on " + runtime if runtime else ""))
