@@ -122,8 +122,9 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
     def network_changed(self, ip=None):
         """The network link came back (a Wi-Fi reconnect). ip: our address now, or None when it is configured.
         A new address moves the SIP and RTP sockets to it, and every Contact, Via and SDP built from now on carries
-        it; every call in progress sends a re-INVITE with it (RFC 3261 12.2.1.1 target refresh). Then every account
-        registers again, at once: the registrar may have dropped us, or still holds the old Contact."""
+        it; every call and subscription gets AddressChanged, and the table says which refresh their target (RFC 3261
+        12.2.1.1: a re-INVITE from a call in progress, held or muted; a re-SUBSCRIBE for message waiting). Then every
+        account registers again, at once: the registrar may have dropped us, or still holds the old Contact."""
         moved = ip is not None and ip != self.local_ip
         if moved:
             self.emit("net address %s -> %s" % (self.local_ip, ip))
@@ -138,8 +139,8 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
         for s in list(self._sessions):
             if s.kind == T.K_registration:
                 self.reregister(s, "network changed" if moved else "network back")
-            elif moved and s.kind == T.K_call and s.state == T.S_Active:
-                self.dispatch(s, T.E_AddressChanged)
+            elif moved and s.kind in (T.K_call, T.K_subscription):
+                self.dispatch(s, T.E_AddressChanged)        # a state without a row for it is left alone
 
     def _rebind(self):
         """The sockets are bound to the old address: open them again on the new one, same ports."""

@@ -161,6 +161,11 @@ class RegActions:
 
     def a_SendSUBSCRIBE(self, s, arg, ev):
         c = s.ctx
+        if self._busy(s, "subscribe"):
+            # one SUBSCRIBE at a time: a target refresh asked for while one is out (our address changed under it)
+            # goes when that one is answered (StoreSubscription / HandleSubscriptionFailure)
+            c.extra["resubscribe"] = True
+            return 0
         hs = [("Event", "message-summary"), ("Accept", "application/simple-message-summary"),
               ("Expires", "3600")]
         if c.dialog is not None:
@@ -187,7 +192,10 @@ class RegActions:
         if c.dialog is None and c.invite is not None:
             c.dialog = Dialog.uac(c.invite, msg)
         exp = int(msg.get("Expires") or 3600)
-        self.start_timer(s, max(1000, exp * 800), T.E_RefreshSubscription)
+        # an early refresh (a new address) answered: its timer replaces the one still waiting
+        self.timers = [t for t in self.timers if not (t[1] is s and t[3] == T.E_RefreshSubscription)]
+        ms = 0 if c.extra.pop("resubscribe", False) else max(1000, exp * 800)
+        self.start_timer(s, ms, T.E_RefreshSubscription)
         return 0
 
     def a_SendUnsubscribe(self, s, arg, ev):
@@ -222,5 +230,6 @@ class RegActions:
 
     def a_HandleSubscriptionFailure(self, s, arg, ev):
         s.ctx.dialog = None
-        self.start_timer(s, 60000, T.E_Subscribe)
+        # it failed from the old address (its answer went there): the new one gets its chance at once
+        self.start_timer(s, 0 if s.ctx.extra.pop("resubscribe", False) else 60000, T.E_Subscribe)
         return 0
