@@ -487,6 +487,7 @@ class Phone(CallActions, MediaActions, RegActions, TransportMixin, TransferActio
                 out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s" % (
                     s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
                     st.get("mos", 0.0), c.digits or "-"))
+        out.extend(self.audio_lines())
         for f in self.flows.values():
             out.append("flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in"))
         if self.mwi is not None:

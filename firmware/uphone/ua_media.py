@@ -44,6 +44,22 @@ class MediaActions:
         # kilobytes are best placed before calls have left the heap in pieces
         self.voice = aec.mic_path(self.cfg.get("audio", _NO_AUDIO), self.audio_rate(), src) or False
 
+    def audio_lines(self):
+        """`st` facts about the audio device (allocates; console only): its capture/playback counters where it
+        keeps them, and the mic path's echo reference and echo return loss enhancement (uphone.media.aec)."""
+        src, v = self.audio_src, self.voice
+        if src is None or not (v or hasattr(src, "silent")):
+            return []
+        out = "audio"
+        for k in ("frames_in", "silent", "dropped", "overrun"):
+            x = getattr(src, k, None)
+            if x is not None:
+                out += " %s=%d" % (k, x)
+        if v:
+            st = v.proc.stats()
+            out += " ref=%s erle_db=%.1f converged=%d" % (v.reference(), st["erle_db"], st["converged"])
+        return [out]
+
     def audio_rate(self):
         return int(self.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
 
