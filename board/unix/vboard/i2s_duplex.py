@@ -109,14 +109,13 @@ class _Chan:
             self.lose -= 1
             self.stats["lost"] += 1
             return
-        if self.late_us:
-            if self.pending is not None:
-                self.stats["lost"] += 1         # coalesced: the ISR will see only this newer descriptor
-                self.pending[1] = desc
-            else:
-                self.pending = [time.ticks_add(now, self.late_us), desc]
-            return
-        self.isr(desc)
+        if self.pending is not None:
+            self.stats["lost"] += 1             # coalesced: the ISR will see only this newer descriptor
+            self.pending[1] = desc
+        elif self.late_us:
+            self.pending = [time.ticks_add(now, self.late_us), desc]
+        else:
+            self.isr(desc)
 
     def isr(self, desc):
         # i2s_dma_{tx,rx}_callback: a full queue loses its oldest entry, TX clears the buffer, then it is queued
@@ -243,6 +242,8 @@ class I2SDuplex:
                     c.lose = lose
                 if late is not None:
                     c.late_us = late * 1000
+                    if not late and c.pending is not None:
+                        c.pending[0] = now      # interrupts unmasked: the pending one is served first
         self._run(now)
 
     def _run(self, now):
