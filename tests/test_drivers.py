@@ -539,10 +539,19 @@ def test_duplex_capture_keeps_frames_that_complete_between_two_reads():
     assert a.overrun == 1 and firsts == sorted(firsts) and len(set(firsts)) == len(firsts)
     # the ring holds 3 frames: a pump that stopped for 5 loses the 2 oldest, not the newest
     b = duplex.DuplexAudio(FakeDuplex(rate=8000, bits=32, frames=160), 8000, lay)
+    b.readinto(mic)
     for n in range(1, 6):
         b.dev.wire += frame(n)
     b.readinto(mic)
     assert mic[0] | mic[1] << 8 == 30 and b.overrun == 2 and b.frames_in == 5
+    # nobody reading (no call) for 100 ms: the newest frame only, a call starts with no stale audio
+    b.poll(0)
+    for n in range(6, 9):
+        b.dev.wire += frame(n)
+    b.poll(101)
+    b.dev.wire += frame(9)
+    b.readinto(mic)
+    assert mic[0] | mic[1] << 8 == 80 and b.overrun == 2 and b._count == 1
 
 
 def test_duplex_tx_queue_full_drops_a_frame_not_the_loop():

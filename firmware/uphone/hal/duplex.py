@@ -18,12 +18,14 @@
 # pump's reads jitter around the moment a DMA buffer completes, and keeping only the newest frame lost one and
 # gave silence for the next whenever two buffers completed between two reads (every other frame, with reads
 # straddling the buffer boundary: tests/test_vboard_duplex.py). A backlog that stands for _TRIM reads in a row is
-# latency the jitter does not need: its oldest frame goes.
-from uphone.compat import const
+# latency the jitter does not need: its oldest frame goes. While nobody reads (no call) only the newest frame is
+# kept, so a call starts with fresh audio.
+from uphone.compat import const, ticks_diff
 
 _FRAME_MS = const(20)
 _RING = const(3)            # captured frames kept: 60 ms of jitter between the DMA's buffers and the reads
 _TRIM = const(50)           # reads in a row that leave a frame waiting (1 s): one frame of latency is dropped
+_IDLE_MS = const(100)       # no read for this long: nobody reads
 
 
 class Layout:
@@ -76,12 +78,15 @@ class DuplexAudio:
         self._refs = [bytearray(n) if has_ref else None for _ in range(_RING)]
         self._head = self._count = 0
         self._behind = 0                                # reads in a row that left a frame in the ring
+        self._reading = False                           # a read came within _IDLE_MS (poll's view)
+        self._reads = self._reads_seen = 0
+        self._read_at = 0
         self._ref = bytearray(n)
         self._given = False                             # readinto returned a frame since the last capture
         self.dropped = 0                                # playback frames dropped: the DMA queue was still full
         self.frames_in = 0
         self.silent = 0                                 # reads that found no new frame and gave silence
-        self.overrun = 0                                # captured frames dropped: ring full, or a standing backlog
+        self.overrun = 0                                # frames a reader lost: ring full, or a standing backlog
         # the reference is captured at the microphone's own instants: no bulk delay for the echo canceller to skip
         # (audio.aec_delay_ms -1 takes this), only the acoustic path, inside its tail
         self.echo_delay_ms = 0
@@ -130,7 +135,8 @@ class DuplexAudio:
         if self._count == _RING:
             self._head = (self._head + 1) % _RING
             self._count -= 1
-            self.overrun += 1
+            if self._reading:
+                self.overrun += 1
         i = (self._head + self._count) % _RING
         rx, cap, ref = self._rx, self._mics[i], self._refs[i]
         f, m, r = self.layout.frame, self.layout.mic, self.layout.ref
@@ -149,6 +155,8 @@ class DuplexAudio:
     def readinto(self, buf):
         # each captured frame is returned once, oldest first: with nothing new (a stalled DMA, a late task) the
         # phone gets silence, never the previous frame again (a buzz)
+        self._reading = True
+        self._reads += 1
         self._pull()
         if not self._count:
             if self._given and self.loopback is not None:
@@ -189,9 +197,17 @@ class DuplexAudio:
 
     def poll(self, now):
         """Every loop pass: take what the DMA captured and push what playback left pending, so neither queue
-        overflows between frames."""
+        overflows between frames. Nobody read for _IDLE_MS: only the newest captured frame is kept."""
+        if self._reads != self._reads_seen:
+            self._reads_seen = self._reads
+            self._read_at = now
+        elif ticks_diff(now, self._read_at) > _IDLE_MS:
+            self._reading = False
         self._pull()
         self._flush()
+        if not self._reading and self._count > 1:
+            self._head = (self._head + self._count - 1) % _RING
+            self._count = 1
 
     def deinit(self):
         self.dev.deinit()
