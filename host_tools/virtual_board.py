@@ -25,12 +25,19 @@
 #   - the Wi-Fi access point: network.WLAN joins it and gets a loopback address (--ip); `net down`, `net up [IP]`
 #     drop the link and bring it back, maybe with another address.
 #   - fault switches for tests, passed to the simulated hardware: `i2s ID stall on|off`, `i2s ID lose N`,
-#     `i2s ID late MS`, `mic ramp|silence|tone HZ`, `pin N LEVEL`, `short A B` / `open A B`.
+#     `i2s ID late MS`, `mic ramp|noise|silence|tone HZ`, `pin N LEVEL`, `short A B` / `open A B`; on a codec board
+#     `duplex tx|rx|both stall on|off | lose N | late MS`, `echo GAIN% DELAY_MS` (loudspeaker into the mics),
+#     `adc PIN MV` (a button of the ladder).
+#   - the parts around the chip (--board NAME): generic_max98357 (keypad pull-ups), korvo2_es8311 and lyrat_es8388
+#     (their codecs and expander on I2C, the button ladder on the ADC, and the board image's i2s_duplex module,
+#     board/unix/vboard/i2s_duplex.py); none: a bare module on a stock image.
+#   - the loudspeaker: a codec board's DAC output as a WAV file (--speaker-wav PATH), one sample per I2S frame from
+#     the moment the duplex I2S starts (silence where nothing played).
 # Commands are lines on this process's stdin; events are lines on its stdout (`EVENT start pid=... cause=...`,
 # `EVENT wdt armed ms=...`, `EVENT reset cause=wdt`, ...) after the PORT line.
 #
 # What it is not: no flash wear or timing of an ESP32 CPU, sockets are the host's (the link going "down" changes what
-# WLAN reports, it does not cut packets), I2S data go nowhere (counted, not heard).
+# WLAN reports, it does not cut packets), stock machine.I2S data go nowhere (counted, not heard).
 import argparse
 import ctypes
 import errno
@@ -45,6 +52,7 @@ import subprocess
 import sys
 import time
 import tty
+import wave
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARDWARE = os.path.join(ROOT, "board", "unix", "vboard")
@@ -90,8 +98,11 @@ def _nonblock(fd):
 
 class Board:
     def __init__(self, root, heap=400000, ip="127.0.0.1", ssid=None, key=None, binary=MP_BIN, out=sys.stdout,
-                 baud=0):
+                 baud=0, board="", speaker_wav=None):
         self.root = os.path.realpath(root)
+        self.board = board
+        self.speaker_wav = speaker_wav
+        self.speaker = None             # wave writer, opened at the first loudspeaker datagram
         self.heap, self.binary, self.out = heap, binary, out
         # a UART's speed (8N1: 10 bits a byte) in both directions; 0 = as fast as the pipes go
         self.bps = baud / 10.0
@@ -130,7 +141,8 @@ class Board:
         env = dict(os.environ)
         env.update({"MICROPYPATH": HARDWARE + ":.frozen", "UPHONE_VB_CTRL": "127.0.0.1:%d" % self.ctrl.getsockname()[1],
                     "UPHONE_VB_ROOT": self.root, "UPHONE_VB_RESET": str(CAUSES[cause]),
-                    "UPHONE_VB_MODE": "raw" if raw else "friendly", "UPHONE_VB_ID": self.board_id})
+                    "UPHONE_VB_MODE": "raw" if raw else "friendly", "UPHONE_VB_ID": self.board_id,
+                    "UPHONE_VB_BOARD": self.board})
         self.child = subprocess.Popen([self.binary, "-X", "heapsize=%d" % self.heap, "-i", "-c", "import _vboot"],
                                       cwd=self.root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, env=env, bufsize=0)
@@ -282,7 +294,21 @@ class Board:
     def later(self, delay, fn):
         self.timers.append((time.monotonic() + delay, fn))
 
+    def on_pcm(self, data):
+        """b"pcm" + rate (u32 LE) + 16-bit mono samples: what the loudspeaker played (i2s_duplex.py)."""
+        if self.speaker_wav is None or len(data) < 7:
+            return
+        if self.speaker is None:
+            self.speaker = wave.open(self.speaker_wav, "wb")
+            self.speaker.setnchannels(1)
+            self.speaker.setsampwidth(2)
+            self.speaker.setframerate(int.from_bytes(data[3:7], "little"))
+        self.speaker.writeframesraw(data[7:])
+
     def on_ctrl(self, data, addr):
+        if data[:3] == b"pcm":
+            self.on_pcm(data)
+            return
         w = data.decode("utf-8", "replace").split()
         if not w:
             return
@@ -349,7 +375,7 @@ class Board:
                 self.ap["up"], self.ap["ip"] = True, new_ip
                 if self.sta is not None and not self.sta["connected"]:
                     self.associate()
-        elif cmd in ("mic", "i2s", "pin", "short", "open"):
+        elif cmd in ("mic", "i2s", "pin", "short", "open", "duplex", "echo", "adc"):
             self.push(line.strip())
         elif cmd == "reset":
             self.end_child("hard")
@@ -426,6 +452,8 @@ class Board:
             if self.child is not None and self.child.poll() is None:
                 self.child.kill()
                 self.child.wait()
+            if self.speaker is not None:
+                self.speaker.close()        # the header gets its final length
         return 0
 
 
@@ -444,6 +472,11 @@ def main(argv=None):
     p.add_argument("--ip", default="127.0.0.1", help="the address the access point gives the board (loopback)")
     p.add_argument("--ssid", default=None, help="the access point's SSID (default: any SSID joins)")
     p.add_argument("--wifi-password", default=None, help="the access point's password (default: any)")
+    p.add_argument("--board", default="", choices=("", "generic_max98357", "korvo2_es8311", "lyrat_es8388"),
+                   help="the parts around the chip: pull-ups, I2C codecs and expander, ADC buttons, and for the codec "
+                        "boards the i2s_duplex module of their own image (default: a bare module, stock image)")
+    p.add_argument("--speaker-wav", default=None,
+                   help="write what a codec board's loudspeaker plays to this WAV file")
     args = p.parse_args(argv)
     if not os.path.isdir(args.root):
         print("error: --root must be an existing folder (the board's filesystem)", file=sys.stderr)
@@ -451,7 +484,8 @@ def main(argv=None):
     if not os.path.exists(MP_BIN):
         print("error: %s is missing: run `make micropython`" % MP_BIN, file=sys.stderr)
         return 2
-    board = Board(args.root, args.heap, args.ip, args.ssid, args.wifi_password, baud=args.baud)
+    board = Board(args.root, args.heap, args.ip, args.ssid, args.wifi_password, baud=args.baud, board=args.board,
+                  speaker_wav=args.speaker_wav)
     stdin = sys.stdin.fileno() if not sys.stdin.closed else None
     return board.run(args.duration, stdin)
 

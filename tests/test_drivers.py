@@ -512,6 +512,48 @@ def test_duplex_framing_korvo_mic_and_echo_reference():
     assert len(dev.sent) == 2560
 
 
+def test_duplex_capture_keeps_frames_that_complete_between_two_reads():
+    # the DMA completes a buffer every 20 ms and so does the media pump read, but their moments jitter: two frames
+    # may complete between two reads (then none before the next); both are returned, in order, no silence
+    from uphone.hal import duplex
+    lay = duplex.Layout(slot_bits=32, tx=(2, 6), mic=2, ref=0)
+    dev = FakeDuplex(rate=8000, bits=32, frames=160)
+    a = duplex.DuplexAudio(dev, 8000, lay)
+    mic, ref = bytearray(320), bytearray(320)
+
+    def frame(n):
+        return korvo_wire([n * 10 + i % 7 for i in range(160)], [-n] * 160)
+
+    dev.wire += frame(1) + frame(2)
+    got = []
+    for n in range(3, 60):
+        a.readinto(mic)
+        a.read_ref(ref)
+        got.append((mic[0] | mic[1] << 8, ref[0] | ref[1] << 8))
+        if n % 2:
+            dev.wire += frame(n) + frame(n + 1) if n + 1 < 60 else frame(n)
+    firsts = [m // 10 for m, _r in got if m]
+    assert firsts[:5] == [1, 2, 3, 4, 5] and a.silent == 0, got[:6]
+    assert all(r == (-f) & 0xFFFF for (m, r), f in zip(got, firsts))     # each frame with its own reference
+    # a backlog that stands for _TRIM reads is latency: its oldest frame goes (counted), then none stands
+    assert a.overrun == 1 and firsts == sorted(firsts) and len(set(firsts)) == len(firsts)
+    # the ring holds 3 frames: a pump that stopped for 5 loses the 2 oldest, not the newest
+    b = duplex.DuplexAudio(FakeDuplex(rate=8000, bits=32, frames=160), 8000, lay)
+    b.readinto(mic)
+    for n in range(1, 6):
+        b.dev.wire += frame(n)
+    b.readinto(mic)
+    assert mic[0] | mic[1] << 8 == 30 and b.overrun == 2 and b.frames_in == 5
+    # nobody reading (no call) for 100 ms: the newest frame only, a call starts with no stale audio
+    b.poll(0)
+    for n in range(6, 9):
+        b.dev.wire += frame(n)
+    b.poll(101)
+    b.dev.wire += frame(9)
+    b.readinto(mic)
+    assert mic[0] | mic[1] << 8 == 80 and b.overrun == 2 and b._count == 1
+
+
 def test_duplex_tx_queue_full_drops_a_frame_not_the_loop():
     from uphone.hal import duplex
     lay = duplex.Layout(slot_bits=16, tx=(0, 2), mic=0, ref=None)     # LyraT: ES8388, 16-bit slots

@@ -132,8 +132,9 @@ class Phone:
     def network_changed(self, ip=None):
         """The network link came back (a Wi-Fi reconnect). ip: our address now, or None when it is configured.
         A new address moves the SIP and RTP sockets to it, and every Contact, Via and SDP built from now on carries
-        it; every call in progress sends a re-INVITE with it (RFC 3261 12.2.1.1 target refresh). Then every account
-        registers again, at once: the registrar may have dropped us, or still holds the old Contact."""
+        it; every call and subscription gets AddressChanged, and the table says which refresh their target (RFC 3261
+        12.2.1.1: a re-INVITE from a call in progress, held or muted; a re-SUBSCRIBE for message waiting). Then every
+        account registers again, at once: the registrar may have dropped us, or still holds the old Contact."""
         moved = ip is not None and ip != self.local_ip
         if moved:
             self.emit("net address %s -> %s" % (self.local_ip, ip))
@@ -149,8 +150,8 @@ class Phone:
         for s in list(self._sessions):
             if s.kind == T.K_registration:
                 registration.reregister(self, s, "network changed" if moved else "network back")
-            elif moved and s.kind == T.K_call and s.state == T.S_Active:
-                self.dispatch(s, T.E_AddressChanged)
+            elif moved and s.kind in (T.K_call, T.K_subscription):
+                self.dispatch(s, T.E_AddressChanged)        # a state without a row for it is left alone
 
     def close(self):
         """Close every socket the phone holds (SIP UDP, TCP flows and listener, RTP/RTCP) without running the loop:
@@ -536,6 +537,7 @@ class Phone:
                 out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s" % (
                     s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
                     st.get("mos", 0.0), c.digits or "-"))
+        out.extend(audio.status_lines(self))
         for f in self.flows.values():
             out.append("flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in"))
         if self.mwi is not None:

@@ -11,6 +11,9 @@ import time
 _ctrl = os.getenv("UPHONE_VB_CTRL")      # "127.0.0.1:port" of the supervisor; None outside a virtual board
 RESET_CAUSE = int(os.getenv("UPHONE_VB_RESET") or 1)      # machine.PWRON_RESET unless the supervisor says else
 BOARD_ID = os.getenv("UPHONE_VB_ID") or "0"
+# which board's parts are fitted around the chip (virtual_board --board): "" = a bare module, nothing on the I2C bus,
+# no external pull-ups, the stock image (no i2s_duplex)
+BOARD = os.getenv("UPHONE_VB_BOARD") or ""
 
 _sock = None
 _dest = None

@@ -1,6 +1,7 @@
 # Virtual board: what ports/esp32/main.c does after every reset, for the unix binary that the supervisor
 # (host_tools/virtual_board.py) starts as `micropython -i -c "import _vboot"` with the board's folder as its cwd.
-#   1. the hardware modules load first (after step 2 only the board's own files are visible)
+#   1. the hardware modules load first (after step 2 only the board's own files are visible), i2s_duplex too on a
+#      board whose image builds it in
 #   2. frozen _boot.py's job: the board's filesystem becomes "/" (VfsPosix on the board folder)
 #   3. sys.path = ['', '.frozen', '/lib'] as on the ESP32 (mp_init + the /lib append in main.c)
 #   4. pyexec_file_if_exists("boot.py"), then, only when the REPL is in friendly mode, "main.py"; both run in the
@@ -15,6 +16,11 @@ import sys
 import _vbhw
 import machine  # noqa: F401  (loaded before the remount, like a built-in)
 import network  # noqa: F401
+
+try:
+    import i2s_duplex  # noqa: F401  (a codec board's image has it built in; others raise ImportError)
+except ImportError:
+    pass
 
 _root = os.getenv("UPHONE_VB_ROOT")
 if _root:

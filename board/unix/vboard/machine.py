@@ -21,7 +21,17 @@
 #            cannot be stopped; WDT(timeout=) again reconfigures it. The timer itself runs in the supervisor,
 #            which kills and restarts this process when it expires (a hard reset: boot.py and main.py run).
 #   reset_cause, reset, soft_reset, unique_id, freq, idle: ports/esp32/modmachine.c.
-#   I2C      a bus with nothing on it: every transfer is NACKed (OSError ENODEV), scan() is empty.
+#   I2C      the board's bus (virtual_board --board): the codecs and the I/O expander as register files on the
+#            board's SCL/SDA pins (ES8311 0x18 with its chip id in 0xFD/0xFE, ES7210 0x40, TCA9554A 0x38 with
+#            the TI datasheet's power-up values, ES8388 0x10); absent addresses, other pins or a bare module
+#            (no --board) NACK every transfer (OSError ENODEV) and scan() finds nothing. Registers hold what was
+#            written (other reset values are not modelled: the datasheets' tables are not in this repository);
+#            i2s_duplex.py reads them to know whether the codecs run (see there).
+#   ADC      ADC(pin, atten=): read_uv/read_u16/read of a voltage a test sets (`adc PIN MV`), clipped at the
+#            attenuation's range (ESP-IDF ADC oneshot guide: 12 dB on the ESP32-S3 reads 0-3100 mV, 11 dB on the
+#            ESP32 150-2450 mV); a board's button ladder idles at 3300 mV (no key pressed). No noise, exact.
+#   board    external pull-ups a board has (generic_max98357: 10 kOhm on the keypad columns GPIO34-36, its README;
+#            lyrat_es8388: the REC key's on GPIO36): an input no one drives reads 1 there.
 import _thread
 import math
 import micropython
@@ -43,6 +53,14 @@ DEEPSLEEP_RESET = 4
 SOFT_RESET = 5
 
 _freq = 160000000
+
+# the parts a board fits around the chip (UPHONE_VB_BOARD, virtual_board --board NAME)
+_PARTS = {
+    "generic_max98357": {"pull": {34: 1, 35: 1, 36: 1}},
+    "korvo2_es8311": {"i2c_pins": (18, 17), "i2c": {0x18: "es8311", 0x40: "es7210", 0x38: "tca9554"},
+                      "adc": {5: 3300}, "s3": True},
+    "lyrat_es8388": {"pull": {36: 1}, "i2c_pins": (23, 18), "i2c": {0x10: "es8388"}},
+}.get(_vbhw.BOARD, {})
 
 
 def reset_cause():
@@ -151,6 +169,9 @@ class Pin:
                 return _levels.get(other, 0)
         if self.id in _levels:
             return _levels[self.id]
+        ext = _PARTS.get("pull", {}).get(self.id)
+        if ext is not None:
+            return ext                  # the board's own resistor
         return 1 if pull == Pin.PULL_UP else 0
 
     __call__ = value
@@ -185,19 +206,173 @@ class Signal:
         self.value(0)
 
 
+class _Target:
+    """An I2C target as a register file: a write's first byte sets the register pointer, the next bytes go to
+    consecutive registers; a read reads from the pointer on (multi-register transfers are modelled as
+    auto-increment; uPhone's drivers move one register at a time)."""
+
+    def __init__(self, name, regs=()):
+        self.name = name
+        self.r = bytearray(256)
+        for k, v in regs:
+            self.r[k] = v
+        self.ptr = 0
+        self.writes = 0
+
+    def write(self, data):
+        if len(data):
+            self.ptr = data[0]
+            for b in data[1:]:
+                self.store(self.ptr, b)
+                self.ptr = (self.ptr + 1) & 0xFF
+
+    def store(self, reg, v):
+        self.r[reg] = v
+        self.writes += 1
+
+    def load(self, reg):
+        return self.r[reg]
+
+    def read(self, n):
+        out = bytearray(n)
+        for i in range(n):
+            out[i] = self.load(self.ptr)
+            self.ptr = (self.ptr + 1) & 0xFF
+        return out
+
+
+class _TCA9554(_Target):
+    """TI TCA9554(A): 0 input port, 1 output port, 2 polarity inversion, 3 configuration (1 = input); power-up
+    output 0xFF, polarity 0x00, configuration 0xFF ("Register Descriptions"). The pointer does not move on its own.
+    Inputs read 1 (nothing pulls them low here); outputs read back their output bit."""
+
+    def __init__(self, name):
+        _Target.__init__(self, name, ((1, 0xFF), (3, 0xFF)))
+
+    def write(self, data):
+        if len(data):
+            self.ptr = data[0] & 3
+            for b in data[1:]:
+                self.store(self.ptr, b)
+
+    def load(self, reg):
+        reg &= 3
+        if reg == 0:
+            cfg, out = self.r[3], self.r[1]
+            return (cfg | (out & ~cfg & 0xFF)) ^ self.r[2]
+        return self.r[reg]
+
+    def read(self, n):
+        return bytearray(self.load(self.ptr) for _ in range(n))
+
+
+def _make_target(kind):
+    if kind == "tca9554":
+        return _TCA9554(kind)
+    if kind == "es8311":
+        return _Target(kind, ((0xFD, 0x83), (0xFE, 0x11)))    # CHIP_ID1/2 (esp_codec_dev es8311.c checks them)
+    return _Target(kind)
+
+
+# the board's I2C targets by address: one bus, made with the first I2C() on the board's pins, kept across
+# re-creations (the chips keep their registers while powered)
+i2c_targets = {}
+
+
 class I2C:
-    """An I2C bus with no device on it: the ESP32 port raises OSError(ENODEV) when an address is NACKed."""
+    """machine.I2C (ports/esp32/machine_i2c.c, hardware I2C): the ESP32 port raises OSError(ENODEV) when an
+    address is NACKed. Targets answer only on the board's SCL/SDA pins."""
 
     def __init__(self, id=0, *, scl=None, sda=None, freq=400000, timeout=50000):
         self.id = id
+        pins = tuple(p.id if isinstance(p, Pin) else p for p in (scl, sda))
+        self._on_board = pins == _PARTS.get("i2c_pins")
+        if self._on_board and not i2c_targets:
+            for a, kind in _PARTS.get("i2c", {}).items():
+                i2c_targets[a] = _make_target(kind)
+
+    def _dev(self, addr):
+        d = i2c_targets.get(addr) if self._on_board else None
+        if d is None:
+            raise OSError(19)       # ENODEV: no ACK
+        return d
 
     def scan(self):
-        return []
+        return sorted(i2c_targets) if self._on_board else []
 
-    def _nack(self, *a, **k):
-        raise OSError(19)           # ENODEV
+    def writeto(self, addr, buf, stop=True):
+        self._dev(addr).write(buf)
+        return len(buf) + 1         # ACKs: the address byte and every data byte
 
-    writeto = readfrom = writeto_mem = readfrom_mem = readfrom_into = readfrom_mem_into = _nack
+    def readfrom(self, addr, nbytes, stop=True):
+        return bytes(self._dev(addr).read(nbytes))
+
+    def readfrom_into(self, addr, buf, stop=True):
+        buf[:] = self._dev(addr).read(len(buf))
+
+    def writeto_mem(self, addr, memaddr, buf, *, addrsize=8):
+        d = self._dev(addr)
+        d.write(bytes([memaddr & 0xFF]) + bytes(buf))
+
+    def readfrom_mem(self, addr, memaddr, nbytes, *, addrsize=8):
+        d = self._dev(addr)
+        d.write(bytes([memaddr & 0xFF]))
+        return bytes(d.read(nbytes))
+
+    def readfrom_mem_into(self, addr, memaddr, buf, *, addrsize=8):
+        buf[:] = self.readfrom_mem(addr, memaddr, len(buf))
+
+
+# -- ADC ------------------------------------------------------------------------------------------------------------
+_adc_mv = dict(_PARTS.get("adc", {}))       # pin -> millivolts on it
+
+
+def _adc_cmd(words):
+    # adc <pin> <mV>: a voltage on the pin (a button of a ladder pressed: its window's middle)
+    if len(words) > 2:
+        _adc_mv[int(words[1])] = int(words[2])
+
+
+_vbhw.on("adc", _adc_cmd)
+
+
+class ADC:
+    ATTN_0DB = 0
+    ATTN_2_5DB = 1
+    ATTN_6DB = 2
+    ATTN_11DB = 3
+    WIDTH_9BIT = 9
+    WIDTH_10BIT = 10
+    WIDTH_11BIT = 11
+    WIDTH_12BIT = 12
+    # full scale by attenuation (ESP-IDF ADC oneshot guide): ESP32-S3 950/1250/1750/3100 mV, ESP32 950/1250/1750/2450
+    _TOP = ((950, 1250, 1750, 3100), (950, 1250, 1750, 2450))
+
+    def __init__(self, pin, *, atten=None):
+        self.pin = pin.id if isinstance(pin, Pin) else pin
+        self._atten = ADC.ATTN_0DB if atten is None else atten
+
+    def atten(self, a):
+        self._atten = a
+
+    def width(self, w):
+        pass
+
+    def _mv(self):
+        _vbhw.poll()
+        top = ADC._TOP[0 if _PARTS.get("s3") else 1][self._atten]
+        return max(0, min(_adc_mv.get(self.pin, 0), top)), top
+
+    def read_uv(self):
+        return self._mv()[0] * 1000
+
+    def read_u16(self):
+        mv, top = self._mv()
+        return mv * 65535 // top
+
+    def read(self):
+        mv, top = self._mv()
+        return mv * 4095 // top
 
 
 # -- watchdog -------------------------------------------------------------------------------------------------------
@@ -234,7 +409,29 @@ _DMA_FRAMES = 256           # DMA_BUF_LEN_IN_I2S_FRAMES
 _TICK_MS = 2                # the DMA engine's time step
 _running = []               # I2S objects the DMA engine serves
 _engine = []                # one engine thread, started with the first I2S
-_mic = ["tone", 440]        # what the microphone hears: tone <hz> | ramp | silence (`mic ...` on the supervisor)
+_mic = ["tone", 440]        # what the microphones hear: tone <hz> | ramp | noise | silence (`mic ...`, supervisor)
+# the acoustic path from a codec board's speaker back into its microphones (`echo <gain %> <delay ms>`); i2s_duplex
+# adds it to what the ADC captures
+echo = [0, 0]
+_NOISE_N = 4093             # a prime: a noise frame never lines up with the table's repeat
+_noise = []
+
+
+def noise_table():
+    """White-ish noise, +-8000, from a 16-bit LCG (x * 75 + 74 mod 65537: small ints, no allocation per sample)."""
+    if not _noise:
+        x = 1
+        for _ in range(_NOISE_N):
+            x = (x * 75 + 74) % 65537
+            _noise.append((x & 0xFFFF) * 16000 // 65536 - 8000)
+    return _noise
+
+
+def _attach(dev):
+    """Serve dev._tick(now_us) from the DMA engine thread (started once)."""
+    _running.append(dev)
+    if not _engine:
+        _engine.append(_thread.start_new_thread(_engine_loop, ()))
 
 
 def _engine_loop():
@@ -250,6 +447,12 @@ def _mic_cmd(words):
         I2S.mic(words[1], int(words[2]) if len(words) > 2 else 0)
 
 
+def _echo_cmd(words):
+    if len(words) > 2:
+        echo[1] = int(words[2])
+        echo[0] = int(words[1])
+
+
 def _i2s_cmd(words):
     # i2s <id> stall on|off | lose <n> | late <ms>
     d = I2S._ids.get(int(words[1]))
@@ -259,6 +462,7 @@ def _i2s_cmd(words):
 
 
 _vbhw.on("mic", _mic_cmd)
+_vbhw.on("echo", _echo_cmd)
 _vbhw.on("i2s", _i2s_cmd)
 
 
@@ -307,15 +511,13 @@ class I2S:
         self._deinit = False
         self.stats = {"frames": 0, "underrun": 0, "overrun": 0, "done": 0, "callbacks": 0, "lost": 0,
                       "dropped_requests": 0}
-        _running.append(self)
-        if not _engine:
-            _engine.append(_thread.start_new_thread(_engine_loop, ()))
+        _attach(self)
 
     # -- test hooks (not on a real board) --
     @staticmethod
     def mic(kind, hz=0):
         """What every microphone hears from now on: "tone" (hz), "ramp" (sample k is k & 0x7FFF: each frame
-        is unique, a replayed one shows) or "silence"."""
+        is unique, a replayed one shows), "noise" (noise_table(), repeating every 4093 samples) or "silence"."""
         _mic[1] = hz
         _mic[0] = kind
 
@@ -372,6 +574,8 @@ class I2S:
         for i in range(n):
             if kind == "ramp":
                 v = (k + i) & 0x7FFF
+            elif kind == "noise":
+                v = noise_table()[(k + i) % _NOISE_N]
             elif kind == "tone" and hz:
                 v = int(8000 * math.sin(6.283185307179586 * hz * (k + i) / self.rate))
             else:

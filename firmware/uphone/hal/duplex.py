@@ -14,9 +14,18 @@
 #   (esp-adf lyrat_v4_3/board_def.h RECORD_HARDWARE_AEC false).
 # Both directions see the same frame clock, so the microphone and reference samples of one frame are the same
 # instants: read_ref() returns the reference for exactly the frame readinto() returned.
-from uphone.compat import const
+# Capture keeps a small ring of unpacked frames between the DMA and the media pump: both run at 20 ms, but the
+# pump's reads jitter around the moment a DMA buffer completes, and keeping only the newest frame lost one and
+# gave silence for the next whenever two buffers completed between two reads (every other frame, with reads
+# straddling the buffer boundary: tests/test_vboard_duplex.py). A backlog that stands for _TRIM reads in a row is
+# latency the jitter does not need: its oldest frame goes. While nobody reads (no call) only the newest frame is
+# kept, so a call starts with fresh audio.
+from uphone.compat import const, ticks_diff
 
 _FRAME_MS = const(20)
+_RING = const(3)            # captured frames kept: 60 ms of jitter between the DMA's buffers and the reads
+_TRIM = const(50)           # reads in a row that leave a frame waiting (1 s): one frame of latency is dropped
+_IDLE_MS = const(100)       # no read for this long: nobody reads
 
 
 class Layout:
@@ -63,13 +72,24 @@ class DuplexAudio:
         self._rx = bytearray(raw)
         self._rxv = memoryview(self._rx)
         self._rx_fill = 0
-        self._cap = bytearray(self.samples * 2)
-        self._ref = bytearray(self.samples * 2)
-        self.ready = False                              # a captured frame waits that readinto has not returned
+        n = self.samples * 2
+        has_ref = layout.ref is not None
+        self._mics = [bytearray(n) for _ in range(_RING)]                   # captured frames, oldest at _head
+        self._refs = [bytearray(n) if has_ref else None for _ in range(_RING)]
+        self._head = self._count = 0
+        self._behind = 0                                # reads in a row that left a frame in the ring
+        self._reading = False                           # a read came within _IDLE_MS (poll's view)
+        self._reads = self._reads_seen = 0
+        self._read_at = 0
+        self._ref = bytearray(n)
         self._given = False                             # readinto returned a frame since the last capture
         self.dropped = 0                                # playback frames dropped: the DMA queue was still full
         self.frames_in = 0
         self.silent = 0                                 # reads that found no new frame and gave silence
+        self.overrun = 0                                # frames a reader lost: ring full, or a standing backlog
+        # the reference is captured at the microphone's own instants: no bulk delay for the echo canceller to skip
+        # (audio.aec_delay_ms -1 takes this), only the acoustic path, inside its tail
+        self.echo_delay_ms = 0
         # the codec's echo reference channel, captured with the mic (uphone.media.aec.MicPath takes it as its
         # reference when present): the frame readinto returned last, zeros after a silent read
         self.loopback = self._ref if layout.ref is not None else None
@@ -99,7 +119,7 @@ class DuplexAudio:
 
     # -- capture ---------------------------------------------------------------------------------------------
     def _pull(self):
-        """Read what the DMA has; every complete frame is unpacked, the newest one is kept."""
+        """Read what the DMA has; every complete frame is unpacked into the ring (a full ring drops its oldest)."""
         total = len(self._rx)
         while True:
             n = self.dev.readinto(self._rxv[self._rx_fill:])
@@ -112,7 +132,13 @@ class DuplexAudio:
                 return
 
     def _unpack(self):
-        rx, cap, ref = self._rx, self._cap, self._ref
+        if self._count == _RING:
+            self._head = (self._head + 1) % _RING
+            self._count -= 1
+            if self._reading:
+                self.overrun += 1
+        i = (self._head + self._count) % _RING
+        rx, cap, ref = self._rx, self._mics[i], self._refs[i]
         f, m, r = self.layout.frame, self.layout.mic, self.layout.ref
         j = base = 0
         for _ in range(self.samples):
@@ -123,14 +149,16 @@ class DuplexAudio:
                 ref[j + 1] = rx[base + r + 1]
             j += 2
             base += f
-        self.ready = True
+        self._count += 1
         self.frames_in += 1
 
     def readinto(self, buf):
-        # each captured frame is returned once: with nothing new (a stalled DMA, a late task) the phone gets
-        # silence, never the previous frame again (a buzz)
+        # each captured frame is returned once, oldest first: with nothing new (a stalled DMA, a late task) the
+        # phone gets silence, never the previous frame again (a buzz)
+        self._reading = True
+        self._reads += 1
         self._pull()
-        if not self.ready:
+        if not self._count:
             if self._given and self.loopback is not None:
                 for i in range(len(self._ref)):
                     self._ref[i] = 0                    # the reference goes silent with the mic
@@ -139,9 +167,22 @@ class DuplexAudio:
             for i in range(len(buf)):
                 buf[i] = 0
             return len(buf)
-        buf[:] = self._cap
-        self.ready = False
+        i = self._head
+        buf[:] = self._mics[i]
+        if self.loopback is not None:
+            self._ref[:] = self._refs[i]                # same buffer object: MicPath holds it
+        self._head = (i + 1) % _RING
+        self._count -= 1
         self._given = True
+        if self._count:
+            self._behind += 1
+            if self._behind >= _TRIM:
+                self._head = (self._head + 1) % _RING
+                self._count -= 1
+                self.overrun += 1
+                self._behind = 0
+        else:
+            self._behind = 0
         return len(buf)
 
     def read_ref(self, buf):
@@ -156,9 +197,17 @@ class DuplexAudio:
 
     def poll(self, now):
         """Every loop pass: take what the DMA captured and push what playback left pending, so neither queue
-        overflows between frames."""
+        overflows between frames. Nobody read for _IDLE_MS: only the newest captured frame is kept."""
+        if self._reads != self._reads_seen:
+            self._reads_seen = self._reads
+            self._read_at = now
+        elif ticks_diff(now, self._read_at) > _IDLE_MS:
+            self._reading = False
         self._pull()
         self._flush()
+        if not self._reading and self._count > 1:
+            self._head = (self._head + self._count - 1) % _RING
+            self._count = 1
 
     def deinit(self):
         self.dev.deinit()

@@ -575,6 +575,11 @@ class MicPath:
             self.ref[:] = pcm                      # same length: copied in place
             self._fresh = True
 
+    def reference(self):
+        """What the echo canceller takes as the far-end reference: "loopback" (the device's captured channel)
+        or "played" (the frames the phone wrote to the speaker)."""
+        return "played" if self._loop is None else "loopback"
+
 
 def mic_path(audio, rate, src=None):
     """The MicPath that config section "audio" asks for (aec, aec_delay_ms, aec_tail_ms, agc, noise_gate), or None

@@ -28,6 +28,23 @@ def init(ph):
     ph.voice = False    # the device's mic processing (uphone.media.aec.MicPath), made by set_audio; False: off
 
 
+def status_lines(ph):
+    """`st` facts about the audio device (allocates; console only): its capture/playback counters where it keeps
+    them, and the mic path's echo reference and echo return loss enhancement (uphone.media.aec)."""
+    src, v = ph.audio_src, ph.voice
+    if src is None or not (v or hasattr(src, "silent")):
+        return []
+    out = "audio"
+    for k in ("frames_in", "silent", "dropped", "overrun"):
+        x = getattr(src, k, None)
+        if x is not None:
+            out += " %s=%d" % (k, x)
+    if v:
+        st = v.proc.stats()
+        out += " ref=%s erle_db=%.1f converged=%d" % (v.reference(), st["erle_db"], st["converged"])
+    return [out]
+
+
 def set_audio(ph, src, sink):
     ph.audio_src, ph.audio_sink = src, sink
     # the mic path (echo canceller, gate, AGC; see config audio.*) is made with the device, not mid-call: its

@@ -151,6 +151,7 @@ def apply_negotiation(ph, s, neg):
     c = s.ctx
     m = c.media
     if m is None or c.neg is None or c.neg.codec != neg.codec or c.neg.pt != neg.pt:
+        muted = m is not None and m.muted       # a muted call's new codec stays muted (MuteCall is ours)
         if m is not None:
             m.close()
         rate = 16000 if neg.codec == "G722" else 8000
@@ -160,6 +161,8 @@ def apply_negotiation(ph, s, neg):
                          rtp_timeout_ms=mc.get("rtp_timeout_s", 30) * 1000,
                          jitter_min_ms=mc.get("jitter_min_ms", 40), jitter_max_ms=mc.get("jitter_max_ms", 200),
                          mem=ph._line_mem[c.line])
+        if muted:
+            m.mute(True)
         c.media = m
     old = c.neg
     c.neg = neg

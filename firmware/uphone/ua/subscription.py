@@ -16,6 +16,11 @@ def _mwi_uri(ph, s):
 
 def SendSUBSCRIBE(ph, s, arg, ev):
     c = s.ctx
+    if ph.busy(s, "subscribe"):
+        # one SUBSCRIBE at a time: a target refresh asked for while one is out (our address changed under it)
+        # goes when that one is answered (StoreSubscription / HandleSubscriptionFailure)
+        c.extra["resubscribe"] = True
+        return 0
     hs = [("Event", "message-summary"), ("Accept", "application/simple-message-summary"),
           ("Expires", "3600")]
     if c.dialog is not None:
@@ -43,7 +48,10 @@ def StoreSubscription(ph, s, arg, ev):
     if c.dialog is None and c.invite is not None:
         c.dialog = Dialog.uac(c.invite, msg)
     exp = int(msg.get("Expires") or 3600)
-    ph.start_timer(s, max(1000, exp * 800), T.E_RefreshSubscription)
+    # an early refresh (a new address) answered: its timer replaces the one still waiting
+    ph.timers = [t for t in ph.timers if not (t[1] is s and t[3] == T.E_RefreshSubscription)]
+    ms = 0 if c.extra.pop("resubscribe", False) else max(1000, exp * 800)
+    ph.start_timer(s, ms, T.E_RefreshSubscription)
     return 0
 
 
@@ -69,7 +77,8 @@ def ProcessNotification(ph, s, arg, ev):
 
 def HandleSubscriptionFailure(ph, s, arg, ev):
     s.ctx.dialog = None
-    ph.start_timer(s, 60000, T.E_Subscribe)
+    # it failed from the old address (its answer went there): the new one gets its chance at once
+    ph.start_timer(s, 0 if s.ctx.extra.pop("resubscribe", False) else 60000, T.E_Subscribe)
     return 0
 
 
