@@ -3,6 +3,7 @@
 # while it moved); a new address moves the SIP and RTP sockets and goes into Contact, Via and SDP; an active call
 # sends a re-INVITE and the far end then reaches the phone there. tests/test_vboard_net.py does it on the board.
 from uphone import table as T
+from uphone.sip import message as M
 from uphone.sip import parse as P
 from tests.phone_rig import Rig
 from tests.test_keepalive import UdpRegistrar
