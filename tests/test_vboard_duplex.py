@@ -56,14 +56,14 @@ def runs(marks):
 
 
 def gap_between_tones(marks, min_gap, min_tone=25):
-    """The first run of at least min_gap "S" frames that has at least min_tone "T" frames before it and after it
-    (a few "O" frames of transition allowed): -> (start, length) or None."""
-    rs = runs(marks)
-    for i, (m, start, n) in enumerate(rs):
+    """The first run of at least min_gap "S" frames with at least min_tone "T" frames among the min_tone + 5 frames
+    before it and after it (a few "O" frames of transition allowed: a click where playback catches up after a
+    stall): -> (start, length) or None."""
+    for m, start, n in runs(marks):
         if m != "S" or n < min_gap:
             continue
-        before = sum(r[2] for r in rs[max(0, i - 3):i] if r[0] == "T")
-        after = sum(r[2] for r in rs[i + 1:i + 4] if r[0] == "T")
+        before = marks[max(0, start - min_tone - 5):start].count("T")
+        after = marks[start + n:start + n + min_tone + 5].count("T")
         if before >= min_tone and after >= min_tone:
             return start, n
     return None
