@@ -10,7 +10,7 @@ BOARD   ?= generic_max98357
 MICROPY_SRC ?=
 export MICROPY_SRC
 
-.PHONY: venv demo test bench table verify vectors draw sim flash deploy provision console typecheck clean \
+.PHONY: venv demo test bench fuzz table verify vectors draw sim flash deploy provision console typecheck clean \
 	micropython firmware
 
 $(VENV)/.stamp: requirements-dev.txt pyproject.toml
@@ -42,6 +42,13 @@ test: venv micropython
 
 bench: venv micropython
 	$(VPY) -m bench
+
+# a million mutated SIP datagrams (and junk RTP/RTCP) at a phone on the frozen MicroPython in a 96 KB heap (about
+# half an hour; FUZZ_RUNTIME=cpython takes five minutes); FUZZ_TARGET=host:port fuzzes a phone already running
+FUZZ_COUNT   ?= 1000000
+FUZZ_RUNTIME ?= micropython
+fuzz: venv micropython
+	$(VPY) -m host_tools fuzz --count $(FUZZ_COUNT) --runtime $(FUZZ_RUNTIME) $(if $(FUZZ_TARGET),--target $(FUZZ_TARGET),)
 
 table: venv
 	$(VPY) -m host_tools table compile

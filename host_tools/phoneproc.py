@@ -186,6 +186,7 @@ class PhoneProc:
                 out["crashes"] = int(kv["crashes"])
                 out["dropped"] = int(kv.get("dropped", 0))
                 out["oom"] = int(kv.get("oom", 0))
+                out["rx"] = int(kv.get("rx", 0))
         return out
 
     def mem(self, collect=False):

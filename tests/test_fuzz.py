@@ -1,59 +1,17 @@
 # No crash on a bad packet: thousands of mutated SIP datagrams and RTP/RTCP packets thrown at phones in a call,
 # in the middle of their dialogs. Every one must be answered or dropped without an exception, and the phones keep
 # working. Seeded and bounded, so a failure reproduces.
-import os
 import random
 
 from uphone import table as T
 from uphone.ua import request
-from tests.conftest import shared_dir
+from host_tools import fuzz
 from tests.phone_rig import Rig
 from bench.sip_parse import CORPUS
 
 
-def _mutations(rng, data):
-    ops = rng.randrange(8)
-    b = bytearray(data)
-    if ops == 0:                                    # flip bytes
-        for _ in range(rng.randrange(1, 8)):
-            b[rng.randrange(len(b))] = rng.randrange(256)
-    elif ops == 1:                                  # truncate
-        b = b[:rng.randrange(len(b))]
-    elif ops == 2:                                  # duplicate a line
-        lines = bytes(b).split(b"\r\n")
-        i = rng.randrange(len(lines))
-        lines.insert(i, lines[i])
-        b = bytearray(b"\r\n".join(lines))
-    elif ops == 3:                                  # drop a line
-        lines = bytes(b).split(b"\r\n")
-        del lines[rng.randrange(len(lines))]
-        b = bytearray(b"\r\n".join(lines))
-    elif ops == 4:                                  # swap two lines
-        lines = bytes(b).split(b"\r\n")
-        i, j = rng.randrange(len(lines)), rng.randrange(len(lines))
-        lines[i], lines[j] = lines[j], lines[i]
-        b = bytearray(b"\r\n".join(lines))
-    elif ops == 5:                                  # odd numbers where numbers are
-        text = bytes(b)
-        for word in (b"CSeq: ", b"Content-Length: ", b"Expires: ", b"Max-Forwards: ", b"m=audio "):
-            text = text.replace(word, word + rng.choice([b"-1", b"99999999999", b"0x10", b"", b" ", b"1.5"]))
-        b = bytearray(text)
-    elif ops == 6:                                  # insert garbage
-        pos = rng.randrange(len(b) + 1)
-        b[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 40)))
-    else:                                           # a body that lies about itself
-        b = bytearray(bytes(b).replace(b"application/sdp", rng.choice([b"application/sdp;x", b"text/plain", b""])))
-    return bytes(b)
-
-
 def _seeds():
-    out = list(CORPUS)
-    d = shared_dir("conformance", "rfc4475")
-    for name in sorted(os.listdir(d)):
-        if name.endswith(".dat"):
-            with open(os.path.join(d, name), "rb") as f:
-                out.append(f.read())
-    return out
+    return list(CORPUS) + fuzz.conformance_messages()
 
 
 def _in_dialog(rig):
@@ -83,7 +41,7 @@ def test_mutated_sip_and_rtp_never_crash_a_phone():
     bob_call = [s for s in rig.phones["bob"].sessions() if s.kind == T.K_call][-1]
     rtp_port = bob_call.ctx.rtp_port
     for i in range(3000):
-        data = _mutations(rng, rng.choice(seeds))
+        data = fuzz.mutate(rng, rng.choice(seeds))
         # from alice's own address half of the time: then mutated in-dialog requests reach bob's dialog code
         src = ("127.0.0.1", 5062) if i & 1 else ("127.0.0.1", 5099)
         rig.net.queue.append((rig.net.t, data, src, ("127.0.0.1", 5064)))

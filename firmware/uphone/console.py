@@ -194,7 +194,7 @@ class Console:
                 self.write(line)
         if self.loop is not None:
             lp = self.loop
-            self.write("loop crashes=%d dropped=%d oom=%d" % (lp.crashes, lp.dropped, lp.oom))
+            self.write("loop crashes=%d dropped=%d oom=%d rx=%d" % (lp.crashes, lp.dropped, lp.oom, lp.rx))
         self.write("ok %d sessions" % n)
 
     def coverage(self):

@@ -135,6 +135,7 @@ class Loop:
         self._into = {}         # socket key -> _Into: UDP sockets read into their owner's buffer
         self.crashes = 0        # exceptions caught by _guard (reported on the console as "err internal ...")
         self.oom = 0            # MemoryErrors caught by _guard: its datagram, timer or frame is dropped ("err heap")
+        self.rx = 0             # datagrams read on the SIP and RTCP sockets (RTP is counted per call)
         self._line = bytearray(_LINE_MAX)   # the console line being read (see _on_console)
         self._line_mv = memoryview(self._line)
         self._ln = 0
@@ -411,6 +412,7 @@ class Loop:
             return
         if not n:
             return
+        self.rx += 1
         if n >= _DGRAM_MAX:
             self.dropped += 1           # truncated: a UDP message this large should have come over TCP
             for p in self.phones:
