@@ -47,12 +47,11 @@ SCHEMA = (
     ("media.jitter_min_ms", "int", 40, "lo=0 hi=500"),
     ("media.jitter_max_ms", "int", 200, "lo=20 hi=500"),             # each 20 ms is a 160-byte slot per call
     ("audio", "object", None, ""),
-    ("audio.board", "str", "", ""),
     ("audio.rate", "int", 8000, "lo=8000 hi=16000 choices=8000|16000"),
     ("audio.source", "str", "silence", "check=audio_io"),
     ("audio.sink", "str", "silence", "check=audio_io"),
-    ("audio.volume_speaker", "int", 70, "lo=0 hi=100"),
-    ("audio.volume_mic", "int", 70, "lo=0 hi=100"),
+    ("audio.volume_speaker", "int", 70, "lo=0 hi=100"),             # codec boards: the DAC (drivers/volume.py)
+    ("audio.volume_mic", "int", 70, "lo=0 hi=100"),                 # 70: 0 dB, 0.5 dB a step (media/gain.py)
     # mic processing (uphone/media/aec.py). aec/agc/noise_gate absent: on where MicroPython runs their viper kernels
     # (the phone, the unix runtime), off where only the plain-Python twin does (the CPython simulator, ~3-4 ms of
     # CPU a frame); say true or false to choose

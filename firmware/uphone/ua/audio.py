@@ -3,7 +3,7 @@
 # while no media flows. Functions of the phone `ph`; the devices and frame buffers live on it (init()).
 from uphone import table as T
 from uphone.compat import ticks_diff, ticks_add
-from uphone.media import aec
+from uphone.media import aec, gain
 
 _FRAME_MS = 20
 _NO_AUDIO = {}  # type: dict
@@ -26,6 +26,7 @@ def init(ph):
     ph.audio_sink = None
     ph.frame_bufs = None
     ph.voice = False    # the device's mic processing (uphone.media.aec.MicPath), made by set_audio; False: off
+    ph.mic_gain = gain.percent_to_q12(ph.cfg.get("audio", _NO_AUDIO).get("volume_mic", 70))     # media/gain.py
 
 
 def status_lines(ph):
@@ -50,6 +51,15 @@ def set_audio(ph, src, sink):
     # the mic path (echo canceller, gate, AGC; see config audio.*) is made with the device, not mid-call: its
     # kilobytes are best placed before calls have left the heap in pieces
     ph.voice = aec.mic_path(ph.cfg.get("audio", _NO_AUDIO), rate(ph), src) or False
+
+
+def _mic(ph, buf):
+    # a captured frame: the user's mic level first (as an analog gain would be), then echo canceller, gate, AGC
+    g = ph.mic_gain
+    if g != gain.UNITY:
+        gain.apply(buf, len(buf) >> 1, g)
+    if ph.voice:
+        ph.voice.mic(buf)         # reference: the frame played last (or the codec's loopback channel)
 
 
 def rate(ph):
@@ -157,15 +167,13 @@ def _frame(ph, s, c, now, owner=True):
             # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
             dev = r[4]
             ph.audio_src.readinto(dev)
-            if ph.voice:
-                ph.voice.mic(dev)         # echo canceller (reference: the frame played last), gate, AGC
+            _mic(ph, dev)
             buf = r[5]
             r[2].process(dev, len(dev) >> 1, buf)
         else:
             buf = _frame_buf(ph, m.rate)
             ph.audio_src.readinto(buf)
-            if ph.voice:
-                ph.voice.mic(buf)
+            _mic(ph, buf)
         if owner:
             cw = getattr(c, "cw_tone", None)
             pkt = m.tx(buf, now)
