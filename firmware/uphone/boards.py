@@ -70,7 +70,7 @@ def shared_i2s_clock(board):
 # - ESP32-S3 Series Datasheet, "Strapping Pins": GPIO0, GPIO3, GPIO45, GPIO46; GPIO26-32 the SPI flash/PSRAM,
 #   GPIO33-37 octal flash/PSRAM, GPIO19/20 USB D-/D+.
 # - UART0 (the console phonectl talks to): ESP32 GPIO1/3, ESP32-S3 GPIO43/44.
-CHIPS = {
+CHIPS = {  # type: dict
     "esp32": {
         "gpio": tuple(range(0, 20)) + (21, 22, 23, 25, 26, 27) + tuple(range(32, 40)),
         "psram": {"quad": (16, 17)},
@@ -133,7 +133,7 @@ def check(board):
     reserved = board.get("reserved") or {}
     vendor = board.get("vendor_wiring") or {}
     problems = []
-    seen = {}
+    seen = {}  # type: dict
     for pin, what, d, pull, handset in _uses(board):
         if pin in seen:
             problems.append("%s: GPIO%d is already %s" % (what, pin, seen[pin]))

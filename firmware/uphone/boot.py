@@ -152,7 +152,7 @@ def provision(cfg, wlan, path=CONFIG_PATH, log=print, fetch=None):
 def make_loop(Loop, console_io, phone, wdt=None, hooks=()):
     """A Loop whose run_once feeds the watchdog and runs the hardware hooks (loop.py stays untouched)."""
 
-    class PhoneLoop(Loop):
+    class PhoneLoop(Loop):  # type: ignore[valid-type, misc]  # Loop is passed in (the vboard's own)
         def run_once(self, max_wait_ms=20):
             if wdt is not None:
                 wdt.feed()
@@ -203,7 +203,8 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     # sip.local_ip "" = the address Wi-Fi gives us, whichever it is now and after every reconnect
     follow = not cfg["sip"].get("local_ip") and station is not None
     if follow:
-        cfg["sip"]["local_ip"] = station.ip if wlan is not None else "0.0.0.0"      # no address yet
+        # follow implies a station; no address yet without Wi-Fi
+        cfg["sip"]["local_ip"] = station.ip if wlan is not None and station is not None else "0.0.0.0"
     board, note = boards.load(board_path)
     if note:
         log("board: " + note)
@@ -218,7 +219,7 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     parts["hal"] = hal
     if wdt_timeout_ms:
         dog.set(wdt_timeout_ms)
-    net = ()
+    net = ()  # type: tuple
     if station is not None:
         def link(now):
             ev = station.poll(now)
@@ -255,7 +256,7 @@ def main(config_path=CONFIG_PATH, board_path=BOARD_PATH, hooks=()):
     hardware, say). Ctrl-C stops the phone and leaves the board in the REPL (see Watchdog)."""
     import machine
     dog = Watchdog(machine)
-    parts = {}
+    parts = {}  # type: dict
     try:
         boot(config_path, board_path, hooks=hooks, dog=dog, parts=parts)
     except KeyboardInterrupt:

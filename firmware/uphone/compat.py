@@ -2,6 +2,10 @@
 # Only tiny things live here; anything bigger gets its own module.
 import sys
 
+# mypy reads TYPE_CHECKING as true (mypy/reachability.py); at run time it is False, so `if TYPE_CHECKING: from typing
+# import Any` gives type comments their names without importing typing, which MicroPython does not have
+TYPE_CHECKING = False
+
 # True where viper/native code runs: MicroPython puts the native architecture in sys.implementation._mpy's bits 10+
 # (the ESP32 ports and the unix build have one; the wasm VM has 0). CPython runs only plain-Python twins.
 NATIVE = sys.implementation.name == "micropython" and (getattr(sys.implementation, "_mpy", 0) >> 10) != 0
@@ -17,7 +21,7 @@ except ImportError:
     import time as _t
 
     def ticks_ms():
-        return int(_t.monotonic() * 1000)
+        return int(_t.monotonic() * 1000)  # type: ignore[attr-defined]  # CPython's time (the stubs are MicroPython's)
 
     def ticks_diff(a, b):
         return a - b

@@ -245,7 +245,7 @@ def _check_fields(prefix, raw, path, out):
 
 def validate(raw):
     """-> list of error strings ("key.path: expected <what>, got <value>"); [] when the config is good."""
-    out = []
+    out = []  # type: list
     if not isinstance(raw, dict):
         return ["(top): expected an object, got %s" % _show(raw, None)]
     _check_fields("", raw, "", out)

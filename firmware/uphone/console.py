@@ -5,6 +5,10 @@
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
                            state_text, event_id)
+from uphone.compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | cov | echo <text> | "
         "selftest on|off | help ; "
@@ -51,7 +55,7 @@ class Console:
     def __init__(self, phone, write):
         self.phone = phone
         self.write = write
-        self.selftest = None
+        self.selftest = None  # type: Any  # uphone.selftest.SelfTest when on
         self.loop = None        # the runtime loop, when one runs this console (crash count, pass times)
         self._held = None       # (heap in use, bytes allocated) when `mem hold` stopped the GC
         if phone is not None:

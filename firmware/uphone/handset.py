@@ -95,7 +95,7 @@ class Handset:
             out.append(("tone", name))
 
     def poll(self, now, off_hook_raw, key_raw, summary):
-        out = []
+        out = []  # type: list
         if self.hook.update(bool(off_hook_raw), now):
             if self.hook.value:
                 self._off_hook(out, summary)

@@ -15,8 +15,11 @@ try:
 except ImportError:  # pragma: no cover
     import uerrno as errno
 
-from uphone.compat import const, text, ticks_ms, ticks_diff
+from uphone.compat import TYPE_CHECKING, const, text, ticks_ms, ticks_diff
 from uphone.console import Console
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 try:
     # uPhone's C helper (board/modules/dgram, frozen into every board and the unix runtime): one datagram into a
@@ -106,7 +109,7 @@ class StdioConsole:
     def __init__(self):
         self.pollable = sys.stdin
         self._b = bytearray(1)          # one byte per poll event: a longer read would wait for the rest (blocking)
-        self._in = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
+        self._in = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin  # type: Any
 
     def read(self):
         # -> the byte read, in a buffer reused every time (nothing allocated per character); None at the end of
@@ -140,7 +143,7 @@ class Loop:
         self._line_mv = memoryview(self._line)
         self._ln = 0
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
-        self.console = None
+        self.console = None  # type: Any  # Console when there is a console stream
         self.pcap = None        # optional: .write(data, src, dst) for every SIP datagram
         self.stop_on_eof = False    # desktop runner: the host closing the console ends the phone (never on a board)
         self.max_pass_ms = 0    # longest run_once since the console's `mem` last read it (GC pauses included)

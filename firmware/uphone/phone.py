@@ -8,13 +8,16 @@ import gc
 from uphone import table as T
 from uphone import actions
 from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_BOTH, state_text
-from uphone.compat import const, one_line, ticks_diff, ticks_add
+from uphone.compat import TYPE_CHECKING, const, one_line, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
 from uphone.ua import audio, call, media, registration, request, subscription, transfer
 from uphone.ua import transport as tp
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _FINAL_CALL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
 # A session a stranger starts (an incoming call, a transfer's new call) is made only with this much heap free: a
@@ -71,15 +74,16 @@ class Phone:
         self._n = {}
         self.queue = []             # deferred (session, event, args): dispatched after the current one
         self.timers = []            # [deadline, session, state, event, args]
-        self.rt = None
+        self.rt = None  # type: Any  # the runtime (uphone.loop.Loop or the loopback net's), set by attach()
         sip = cfg["sip"]
         self.local_ip = sip.get("local_ip") or "127.0.0.1"
         self.local_port = sip.get("local_port", 5060)
-        self.txl = None
+        self.txl = None  # type: Any  # sip.transaction.TransactionLayer, made by attach()
         self.auth = None            # account index -> sip.auth.DigestClient (ua/request.py)
         self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
         self.fail_answer = None     # (code, reason) for the request whose table action just failed
-        self.now = 0
+        self.last_sdp_error = 0     # 488 when the last SDP offer or answer was refused (ua/media.py, ua/call.py)
+        self.now = 0  # type: Any  # ticks_ms of the event being handled
         tp.init(self)
         audio.init(self)
         media.init(self)
@@ -112,7 +116,7 @@ class Phone:
         registration.start_accounts(self)
 
     def is_sip_socket(self, s):
-        return s is self.sock
+        return tp.is_sip_socket(self, s)
 
     def shutdown(self, loop=None, wait_ms=2000):
         """Unregister (RFC 3261 10.2.2) and hang up before the process ends; keepalives stop at once, TCP
@@ -538,8 +542,7 @@ class Phone:
                     s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
                     st.get("mos", 0.0), c.digits or "-"))
         out.extend(audio.status_lines(self))
-        for f in self.flows.values():
-            out.append("flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in"))
+        out.extend(tp.status_lines(self))
         if self.mwi is not None:
             out.append("mwi %s %s" % ("on" if self.mwi[0] else "off", self.mwi[1]))
         return out

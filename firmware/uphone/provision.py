@@ -92,7 +92,7 @@ def tls_context(ders):
     try:
         import tls
     except ImportError:
-        tls = None
+        tls = None  # type: ignore[assignment]  # CPython: ssl below
     if tls is None:
         import ssl
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -102,7 +102,7 @@ def tls_context(ders):
             raise ValueError("CA certificate refused: %s" % e)
         return ctx
     ctx = tls.SSLContext(tls.PROTOCOL_TLS_CLIENT)
-    ctx.verify_mode = tls.CERT_REQUIRED
+    ctx.verify_mode = tls.CERT_REQUIRED  # type: ignore[attr-defined]  # v1.27 extmod/modtls_mbedtls.c has it
     for der in ders:
         try:
             ctx.load_verify_locations(der)

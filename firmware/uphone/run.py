@@ -5,6 +5,10 @@ import sys
 
 from uphone import config
 from uphone.loop import Loop, StdioConsole
+from uphone.compat import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _MP = sys.implementation.name == "micropython"
 
@@ -30,7 +34,7 @@ def main(config_path=None, log=print, pcap=None):
     """Run one phone until its console's input ends (the host closed it), then unregister and hang up. Without a
     config only the console runs (its table self-test: `selftest on`), as on a board with no config file yet.
     pcap: an object with .write(data, src, dst) for every SIP datagram (the desktop's `phonectl sim --pcap`)."""
-    phone = source = sink = None
+    phone = source = sink = None  # type: Any
     if config_path is not None:
         base = config_path.rpartition("/")[0]
         cfg, errors = config.load(config_path, config_path + ".good")
@@ -43,6 +47,7 @@ def main(config_path=None, log=print, pcap=None):
         phone = Phone(cfg, base_dir=base)
         source, sink = audio_devices(cfg, base)
         phone.set_audio(source, sink)
+    io = None  # type: Any
     if _MP:
         io = StdioConsole()
     else:

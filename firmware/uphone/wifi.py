@@ -1,6 +1,9 @@
 # Wi-Fi station for the phone: join at boot, power save off, and keep the link up for as long as the phone runs,
 # telling the boot code each time it comes back (maybe with a new address) so the phone re-registers and moves.
-from uphone.compat import const, ticks_add, ticks_diff
+from uphone.compat import TYPE_CHECKING, const, ticks_add, ticks_diff
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 WAIT_MS = const(10000)          # a join that has not worked after this gets a fresh connect()
 BACKOFF_MS = const(1000)        # pause added before the next fresh connect(); doubles up to BACKOFF_MAX_MS
@@ -19,11 +22,11 @@ class Station:
 
     def __init__(self, network, wcfg, log=print):
         self.net, self.cfg, self.log = network, wcfg, log
-        self.wlan = None
+        self.wlan = None  # type: Any  # network.WLAN once started
         self.up = False
         self.ip = None
         self.backoff = BACKOFF_MS
-        self.retry_at = 0
+        self.retry_at = 0  # type: Any  # a ticks_ms value
         self.tries = 0
 
     def start(self, now):

@@ -1,8 +1,11 @@
 # uPhone: desktop audio HAL: WAV files, synthesized tones or silence stand in for mic and speaker.
 # Sources fill int16 LE frames (readinto); sinks take them (write). Same interface as hal/esp32.py.
 import math
-from uphone.compat import const
+from uphone.compat import TYPE_CHECKING, const
 from uphone.media.wav import WavReader, WavWriter
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _TONE_AMP = const(8000)
 _TABLE = const(256)      # sine table for tones whose period is too long to render whole (odd frequencies)
@@ -36,7 +39,7 @@ class WavSource:
         self.rate = rate
         self._f = None
         self._wav = None
-        self._sine = None
+        self._sine = None  # type: Any  # array('h') for a tone
         self._ring = None
         if spec == "silence":
             return
@@ -140,7 +143,7 @@ class WavSink:
     def __init__(self, path, rate):
         self.path = path
         self._f = open(path, "wb")
-        self._w = WavWriter(self._f, rate)
+        self._w = WavWriter(self._f, rate)  # type: Any  # None once closed
 
     def write(self, buf):
         if self._w is not None:

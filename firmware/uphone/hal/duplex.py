@@ -75,7 +75,7 @@ class DuplexAudio:
         n = self.samples * 2
         has_ref = layout.ref is not None
         self._mics = [bytearray(n) for _ in range(_RING)]                   # captured frames, oldest at _head
-        self._refs = [bytearray(n) if has_ref else None for _ in range(_RING)]
+        self._refs = [bytearray(n) if has_ref else None for _ in range(_RING)]  # type: list
         self._head = self._count = 0
         self._behind = 0                                # reads in a row that left a frame in the ring
         self._reading = False                           # a read came within _IDLE_MS (poll's view)

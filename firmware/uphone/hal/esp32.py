@@ -3,7 +3,10 @@
 from uphone import handset as H
 from uphone import boards
 from uphone.hal.board_io import BoardIO
-from uphone.compat import const, ticks_diff, ticks_add, ticks_ms
+from uphone.compat import TYPE_CHECKING, const, ticks_diff, ticks_add, ticks_ms
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _FRAME_MS = const(20)
 
@@ -78,12 +81,12 @@ class I2SAudio:
         self._in = RingIO(n * _RING_FRAMES)
         self._tx_busy = False
         self._rx_busy = False
-        self._tx_at = self._rx_at = 0                        # when the transfer in flight started
+        self._tx_at = self._rx_at = 0  # type: Any  # ticks_ms when the transfer in flight started
         self._tx_stalls = self._rx_stalls = 0                # in a row
         self._interrupted = False                            # a Ctrl-C caught in a callback, for poll() to raise
         # counters (st / tests): frames dropped because the playback ring was full, silent reads, stalls, reopens
         self.dropped = self.silent = self.tx_stalled = self.rx_stalled = self.reopened = 0
-        self.tx = self.rx = None
+        self.tx = self.rx = None  # type: Any  # machine.I2S once open
         self.echo_delay_ms = 0
         self._open_tx()
         if capture and pins.get("sd_in") is not None:
@@ -209,7 +212,7 @@ class Esp32Hal:
         pins = board["pins"]
         audio_cfg = cfg.get("audio", {})
         self.rate = int(audio_cfg.get("rate", board.get("rate", 8000)))
-        self.audio = None
+        self.audio = None  # type: Any  # the I2S audio device, once the board has one
         self.codec = self.amp = None
         self.codecs = []
         self._init_codec(pins, audio_cfg)
@@ -240,7 +243,7 @@ class Esp32Hal:
         self._out = {}
         self.tone = None
         self._tone_buf = bytearray(self.rate // 1000 * _FRAME_MS * 2)
-        self._tone_next = 0
+        self._tone_next = 0  # type: Any  # a ticks_ms value
 
     def stop(self):
         """The phone is stopping (Ctrl-C to the REPL): I2S DMA off, amp and ringer off."""

@@ -28,6 +28,8 @@ def _freqs(digit):
 
 class _DigitQueue:
     """Digits waiting to be sent; _k >= 0 while one is being sent."""
+    queue = ""
+    _k = -1
 
     def send(self, digits):
         for d in digits:

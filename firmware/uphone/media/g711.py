@@ -72,7 +72,7 @@ _ADEC = _build_decode(_alaw_expand)
 # per law, a sign-magnitude encode table keyed by a shifted magnitude (mu-law: 4113 bytes indexed by
 # (|x| + 132) >> 3, i.e. G.191's biased magnitude a >> 1, clip included; A-law: 2048 bytes indexed by |x| >> 4)
 # and the decode table split into low and high bytes. Built from the G.191 algorithm below on first use.
-_fast = [None, None]
+_fast = [None, None]  # type: list
 
 
 def _encode_ref(law, src, dst, n):

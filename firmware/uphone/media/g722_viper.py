@@ -570,7 +570,7 @@ class Encoder:
     def encode(self, pcm, n_samples, out):
         """Encode n_samples (even) from pcm (int16 LE bytes) into out; returns bytes written."""
         n = n_samples >> 1
-        _run(0, 0, self._st, pcm, n, out, _TAB)
+        _run(0, 0, self._st, pcm, n, out, _TAB)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         return n
 
 
@@ -582,5 +582,5 @@ class Decoder:
 
     def decode(self, data, n_bytes, out):
         """Decode n_bytes of data into out (4 bytes per input byte); returns samples written."""
-        _run(0, 0, self._st, data, n_bytes, out, _TAB)
+        _run(0, 0, self._st, data, n_bytes, out, _TAB)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         return n_bytes << 1

@@ -23,7 +23,8 @@ def rand32():
     x = _seed[0]
     if x == 0:
         from uphone.compat import ticks_ms
-        x = (ticks_ms() * 2654435761 + id(_seed)) & _MASK32 or 0x9E3779B9
+        # ticks_ms is an int (the stubs give it a type of its own)
+        x = (ticks_ms() * 2654435761 + id(_seed)) & _MASK32 or 0x9E3779B9  # type: ignore[operator]
     x ^= (x << 13) & _MASK32
     x ^= x >> 17
     x ^= (x << 5) & _MASK32

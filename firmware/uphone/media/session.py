@@ -1,7 +1,10 @@
 # uPhone: one call's media, sans-I/O: 20 ms PCM frames <-> codec <-> RTP/RTCP, jitter buffer, DTMF, recording.
 # The caller owns sockets and the clock: tx()/play() once per 20 ms frame, rx()/rtcp_rx() per datagram.
-from uphone.compat import const, ticks_diff
+from uphone.compat import TYPE_CHECKING, const, ticks_diff
 from uphone.media import dtmf, g711, jitter, rtcp, rtp
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _FRAME_TS = const(160)     # RTP timestamp units per 20 ms: 8000 Hz clock for G.711 and G.722 (RFC 3551 4.5.2)
 _ENC = const(160)          # encoded bytes per 20 ms: G.711 1 byte/sample at 8 kHz, G.722 64 kbit/s
@@ -93,7 +96,7 @@ class MediaSession:
         self._out_mv = memoryview(self._out)
         self._zero = jitter.zeros(fb)
         self._tone = None                                    # in-band DTMF frame, made when the first digit goes
-        self._rec_tx = None                                  # what we sent, made when recording starts
+        self._rec_tx = None  # type: Any  # what we sent, made when recording starts
         self._ev = bytearray(4)
         self._dec = self._decode
         self._rfc = te_pt is not None and dtmf_mode != "inband"
@@ -111,7 +114,7 @@ class MediaSession:
         self._timed_out = False
         self._sent_since = False
         self.rx_packets = 0
-        self._wav = None
+        self._wav = None  # type: Any  # media.wav.WavWriter while recording
         self.closed = False
 
     # -- control ---------------------------------------------------------------------------------------

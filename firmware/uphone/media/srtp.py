@@ -197,7 +197,7 @@ def mac_ctx(key):
     for pad, at in ((ip, 356), (op, 376)):
         for i in range(5):
             struct.pack_into("<I", ctx, 4 * i, _SHA1_IV[i])
-        _v.hmac_sha1(ctx, pad, 64, -2)
+        _v.hmac_sha1(ctx, pad, 64, -2)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         ctx[at:at + 20] = ctx[0:20]
     return ctx
 
@@ -335,7 +335,7 @@ class Srtp:
         """HMAC-SHA1 through hashlib over the keys' pads (the plain path; tests and the bench compare it)."""
         self._ip, self._op = pads(self._ka)
         self._cip, self._cop = pads(self._kca)
-        self._hm = None
+        self._hm = None  # type: ignore[assignment]
 
     def use_plain_twins(self):
         """Run the plain-Python byte loops and hashlib's HMAC instead of the viper ones (tests, the bench)."""
@@ -413,7 +413,7 @@ class Srtp:
         c[11] = s[11] ^ (roc & 0xFF)
         c[12] = s[12] ^ (seq >> 8)
         c[13] = s[13] ^ (seq & 0xFF)
-        self._copy(c, 1, nb)
+        self._copy(c, 1, nb)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         self._cst = st
         self._croc = roc
         self._cnb = nb
@@ -431,7 +431,7 @@ class Srtp:
         c[11] = s[11] ^ ((idx >> 16) & 0xFF)
         c[12] = s[12] ^ ((idx >> 8) & 0xFF)
         c[13] = s[13] ^ (idx & 0xFF)
-        self._copy(c, 1, nb)
+        self._copy(c, 1, nb)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         self._cst = None
 
     def _roc4(self, v):
@@ -490,16 +490,17 @@ class Srtp:
         if k:
             nb = (k + 15) >> 4
             if st is self._cst and v == self._croc and nb <= self._cnb:
-                self._seq(self._ctr, nb, self._s12 ^ (seq >> 8), self._s13 ^ (seq & 0xFF))
+                # viper: any buffer for a ptr
+                self._seq(self._ctr, nb, self._s12 ^ (seq >> 8), self._s13 ^ (seq & 0xFF))  # type: ignore[arg-type]
             else:
                 self._rtp_ctr(st, v, seq, nb)
             if nb != self._nb:
                 self._views(nb)
             self._enc(self._cv, self._kv)
-            self._xor(buf, self._ks, h, k)
+            self._xor(buf, self._ks, h, k)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         if self._hm is not None:                # HMAC-SHA1(k_a, packet || ROC) (RFC 3711 4.2.1)
             self._hm(self._actx, buf, n, v)
-            self._put(buf, self._dig, n, tl)
+            self._put(buf, self._dig, n, tl)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         else:                                   # hashlib's (see hmac_sha1)
             x = _sha1(self._ip)
             x.update(self._pv)
@@ -553,7 +554,7 @@ class Srtp:
                 return ERR_REPLAY
         if self._hm is not None:
             self._hm(self._actx, buf, m, v)
-            x = self._diff(buf, self._dig, m, tl)
+            x = self._diff(buf, self._dig, m, tl)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         else:
             y = _sha1(self._ip)
             y.update(self._uv)
@@ -579,13 +580,14 @@ class Srtp:
         if k:
             nb = (k + 15) >> 4
             if st is self._cst and v == self._croc and nb <= self._cnb:
-                self._seq(self._ctr, nb, self._s12 ^ (seq >> 8), self._s13 ^ (seq & 0xFF))
+                # viper: any buffer for a ptr
+                self._seq(self._ctr, nb, self._s12 ^ (seq >> 8), self._s13 ^ (seq & 0xFF))  # type: ignore[arg-type]
             else:
                 self._rtp_ctr(st, v, seq, nb)
             if nb != self._nb:
                 self._views(nb)
             self._enc(self._cv, self._kv)
-            self._xor(buf, self._ks, h, k)
+            self._xor(buf, self._ks, h, k)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         self.packets += 1
         return m
 
@@ -607,14 +609,14 @@ class Srtp:
             if nb != self._nb:
                 self._views(nb)
             self._cenc(self._cv, self._kv)
-            self._xor(buf, self._ks, 8, k)
+            self._xor(buf, self._ks, 8, k)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         buf[n] = 0x80 | ((idx >> 24) & 0x7F)   # E = 1: encrypted
         buf[n + 1] = (idx >> 16) & 0xFF
         buf[n + 2] = (idx >> 8) & 0xFF
         buf[n + 3] = idx & 0xFF
         if self._hm is not None:
             self._hm(self._cactx, buf, n + 4, -1)
-            self._put(buf, self._cdig, n + 4, RTCP_TAG)
+            self._put(buf, self._cdig, n + 4, RTCP_TAG)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         else:
             self._put(buf, hmac_sha1(self._cip, self._cop, memoryview(buf)[:n + 4]), n + 4, RTCP_TAG)
         self.rtcp_packets += 1
@@ -643,7 +645,7 @@ class Srtp:
                 return ERR_REPLAY
         if self._hm is not None:
             self._hm(self._cactx, buf, m, -1)
-            x = self._diff(buf, self._cdig, m, RTCP_TAG)
+            x = self._diff(buf, self._cdig, m, RTCP_TAG)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         else:
             x = self._diff(buf, hmac_sha1(self._cip, self._cop, memoryview(buf)[:m]), m, RTCP_TAG)
         if x:
@@ -666,6 +668,6 @@ class Srtp:
             if nb != self._nb:
                 self._views(nb)
             self._cenc(self._cv, self._kv)
-            self._xor(buf, self._ks, 8, k)
+            self._xor(buf, self._ks, 8, k)  # type: ignore[arg-type]  # viper: any buffer for a ptr
         self.rtcp_packets += 1
         return m - 4

@@ -96,7 +96,7 @@ def split_list(value):
 
 def parse_params(s):
     """';a=b;c' -> {'a': 'b', 'c': None} (keys lowercased, quotes kept off)."""
-    out = {}
+    out = {}  # type: dict
     if '"' in s:
         for p in _split_semis(s):
             eq = p.find("=")

@@ -124,7 +124,7 @@ def parse(data):
 
 def _unfold(lines):
     """Header lines after the start line, continuation lines joined (RFC 3261 7.3.1)."""
-    raw = []
+    raw = []  # type: list
     for ln in lines[1:]:
         if ln[:1] in (" ", "\t") and raw:
             raw[-1] = raw[-1].rstrip() + " " + ln.strip()

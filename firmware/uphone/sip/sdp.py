@@ -195,7 +195,9 @@ def parse(data):
             data = bytes(data).decode("utf-8")
         except (UnicodeError, ValueError, TypeError):
             raise SdpError("SDP is not UTF-8")
-    sess_addr, sess_attrs, media, seen_v = None, [], [], False
+    sess_addr, seen_v = None, False
+    sess_attrs = []  # type: list
+    media = []  # type: list
     for ln in data.split("\n"):
         ln = ln.rstrip("\r")
         if not ln.strip():
@@ -345,7 +347,7 @@ def make_offer(ip, port, codecs=("PCMU", "PCMA"), dtmf_pt=101, ptime=20, directi
     _dir_bits(direction)
     if srtp not in SRTP_MODES:
         raise SdpError("srtp mode %r: want one of %s" % (srtp, ", ".join(SRTP_MODES)))
-    offered = []
+    offered = []  # type: list
     if srtp != "off":
         offered = crypto if crypto is not None else [new_crypto(i + 1, SRTP_SUITES[i])
                                                      for i in range(len(SRTP_SUITES))]

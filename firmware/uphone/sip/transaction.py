@@ -1,9 +1,12 @@
 # SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, and the UAS core's 2xx
 # retransmission (13.3.1.4). Sans-I/O: time comes in as int ms, bytes leave through send(data, dest).
-from uphone.compat import const, ticks_diff, ticks_add
+from uphone.compat import TYPE_CHECKING, const, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import headers as H
 from uphone.sip import transport
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 # one state numbering for both sides; the INVITE client's "Calling" is _TRYING
 _TRYING = const(0)
@@ -131,8 +134,8 @@ class TransactionLayer:
         self.tu, self._send = tu, send
         self.t1, self.t2, self.t4 = t1, t2, t4
         self.now = 0
-        self._cli = {}        # (branch, method) -> ClientTxn
-        self._srv = {}        # see _skey -> ServerTxn
+        self._cli = {}  # type: dict  # (branch, method) -> ClientTxn
+        self._srv = {}  # type: dict  # see _skey -> ServerTxn
         self._ok = {}         # (call_id, cseq) -> [data, dest, interval, next_at, give_up_at]
         self._sending = False
 
@@ -203,8 +206,9 @@ class TransactionLayer:
         c.completed()
 
     def _drop_cli(self, c):
-        if self._cli.get(c.key) is c:
-            del self._cli[c.key]
+        k = c.key
+        if self._cli.get(k) is c:
+            del self._cli[k]
 
     def on_transport_error(self, dest):
         """ICMP unreachable / send failure: pending client transactions to dest time out (8.1.3.1)."""
@@ -335,8 +339,9 @@ class TransactionLayer:
                 self._out(c.data, c.dest)
         for s in list(self._srv.values()):
             if _due(now, s.end_at):
-                if self._srv.get(s.key) is s:
-                    del self._srv[s.key]                      # Timers H, I, J, Accepted, or the guard
+                k = s.key
+                if self._srv.get(k) is s:
+                    del self._srv[k]                          # Timers H, I, J, Accepted, or the guard
             elif _due(now, s.retx_at):
                 s.interval = min(s.interval * 2, self.t2)     # Timer G
                 s.retx_at = ticks_add(now, s.interval)

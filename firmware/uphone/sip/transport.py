@@ -1,7 +1,10 @@
 # SIP transport helpers (RFC 3261 18, RFC 3581): random branch/tag/Call-ID tokens and waits, our Via, the
 # received/rport stamp on incoming requests and where a response goes. Sans-I/O: no sockets here.
-from uphone.compat import ticks_ms
+from uphone.compat import TYPE_CHECKING, ticks_ms
 from uphone.sip.headers import split_list, parse_via
+
+if TYPE_CHECKING:
+    from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 MAGIC = "z9hG4bK"
 
@@ -31,7 +34,9 @@ def _rand32():
         if _src[0] == 2 and _random is not None and hasattr(_random, "getrandbits"):
             _src[0] = 1
         if _src[0] == 2:
-            _xs[0] = ((ticks_ms() * 2654435761) ^ (id(_xs) << 7) ^ 0x9E3779B9) & 0xFFFFFFFF or 1
+            # ticks_ms is an int (the stubs give it a type of its own)
+            t = ticks_ms()  # type: Any
+            _xs[0] = ((t * 2654435761) ^ (id(_xs) << 7) ^ 0x9E3779B9) & 0xFFFFFFFF or 1
     if _src[0] == 0:
         b = _os.urandom(4)
         return (b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]

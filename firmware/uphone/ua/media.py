@@ -20,7 +20,6 @@ def _has_sdp(msg):
 
 
 def init(ph):
-    ph.last_sdp_error = 0       # 488 when the last SDP offer or answer was refused
     ph.rtp_next = ph.cfg["media"].get("rtp_port_min", 20000)
     _make_lines(ph)
 

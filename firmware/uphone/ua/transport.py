@@ -40,6 +40,15 @@ def init(ph):
     ph.tp_stopped = False
 
 
+def is_sip_socket(ph, s):
+    return s is ph.sock
+
+
+def status_lines(ph):
+    """`st` lines for the TCP flows (allocates; console only)."""
+    return ["flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in") for f in ph.flows.values()]
+
+
 def start(ph):
     """Open the SIP UDP socket (and learn its port when 0 was asked), listen on TCP too when TCP is the transport,
     start the keepalive schedule."""
