@@ -539,7 +539,9 @@ class Phone:
                     st.get("mos", 0.0), c.digits or "-"))
         out.extend(audio.status_lines(self))
         for f in self.flows.values():
-            out.append("flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in"))
+            up = getattr(f.conn, "tls_up", None)
+            out.append("flow %s:%d %s%s" % (f.key[0], f.key[1], "out" if f.outgoing else "in",
+                                             " tls " + up if up else (" tls handshake" if f.proto == "tls" else "")))
         if self.mwi is not None:
             out.append("mwi %s %s" % ("on" if self.mwi[0] else "off", self.mwi[1]))
         return out
