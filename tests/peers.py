@@ -314,7 +314,8 @@ def _with_tls(cfg, port, tls_port, cert, key):
     requests for that client's sent-by go back over the connection it opened (a phone that does not listen)."""
     cfg = cfg.replace("disable_tcp=yes\n", "disable_tcp=no\nenable_tls=yes\ntcp_accept_aliases=yes\n")
     cfg = cfg.replace('alias="127.0.0.1:%d"\n' % port,
-                      'alias="127.0.0.1:%d"\nlisten=tls:127.0.0.1:%d\nalias="127.0.0.1:%d"\n' % (port, tls_port, tls_port))
+                      'alias="127.0.0.1:%d"\nlisten=tls:127.0.0.1:%d\nalias="127.0.0.1:%d"\n'
+                      % (port, tls_port, tls_port))
     return cfg.replace('loadmodule "kex.so"\n',
                        'loadmodule "kex.so"\nloadmodule "tls.so"\n'
                        'modparam("tls","certificate","%s")\nmodparam("tls","private_key","%s")\n'
@@ -370,7 +371,7 @@ class Baresip:
     """baresip as a second phone: SIP, RTP and its control socket (ctrl_tcp: netstring JSON) on free ports; it plays
     a tone_hz tone (aufile) and writes what it hears to dumps/ (sndfile)."""
 
-    def __init__(self, tmp, account, port=None, ctrl=None, tone_hz=700):
+    def __init__(self, tmp, account, port=None, ctrl=None, tone_hz=700, modules=()):
         self.exe = need_binary("baresip")
         self.dir = str(tmp)
         self.port, self.ctrl = port or free_port(), ctrl or free_port()
@@ -383,6 +384,10 @@ class Baresip:
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(BARESIP_CONFIG % {"port": self.port, "source": self.source, "rtp_lo": rtp, "rtp_hi": rtp + 19,
                                       "modpath": baresip_modules(), "ctrl": self.ctrl, "dumps": self.dumps})
+            for m in modules:           # e.g. srtp.so: SDES-SRTP for accounts with ;mediaenc=srtp|srtp-mand
+                if not os.path.exists(os.path.join(baresip_modules(), m)):
+                    raise RuntimeError("baresip module %s is not installed (%s)" % (m, baresip_modules()))
+                f.write("module           %s\n" % m)
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(account + "\n")
         self.proc = None
