@@ -110,6 +110,20 @@ class FarEnd:
                 return msg
         raise AssertionError("no %d+ response to %s within %d s" % (want, method, timeout))
 
+    def request_in(self, method, timeout=10):
+        """The next request of `method` the phone sends us (others skipped)."""
+        end = time.time() + timeout
+        while time.time() < end:
+            self.sip.settimeout(max(0.05, end - time.time()))
+            try:
+                data, _ = self.sip.recvfrom(65536)
+            except socket.timeout:
+                break
+            msg = P.parse(data)
+            if msg.is_request and msg.method == method:
+                return msg
+        raise AssertionError("no %s within %d s" % (method, timeout))
+
     def close(self):
         for s in (self.sip, self.rtp, self.rtcp):
             s.close()
@@ -203,3 +217,33 @@ def test_tampered_and_replayed_srtp_packets_are_dropped_and_counted(phones):
         far.close()
     pcm, rate = _heard(bob.dir + "/heard.wav", 10.0)      # the whole call: 3 s of tone, then silence
     assert abs(dominant_freq(pcm, rate) - 1000) < 20, dominant_freq(pcm, rate)
+
+
+def test_a_2xx_without_usable_srtp_is_acked_then_ended_with_bye(phones):
+    alice = phones.add("alice", media={"srtp": "mandatory"})
+    far = FarEnd()
+    try:
+        assert alice.ev("MakeCall", target="sip:far@127.0.0.1:%d" % far.port).startswith("ok c1"), alice.tail()
+        inv = far.request_in("INVITE")
+        assert b"RTP/SAVP" in inv.body and b"a=crypto:" in inv.body, inv.body
+        # an answer from a peer that ignored the crypto lines: plain RTP/AVP, which RFC 4568 does not allow for an
+        # RTP/SAVP offer; the dialog is up all the same
+        plain = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+                 "m=audio %d RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n" % far.rtp_port).encode()
+        ok = M.make_response(inv, 200, "OK", to_tag="far2", body=plain,
+                             headers=[("Contact", "<sip:far@127.0.0.1:%d>" % far.port),
+                                      ("Content-Type", "application/sdp")])
+        far.sip.sendto(ok.to_bytes(), ("127.0.0.1", alice.port))
+        assert far.request_in("ACK").cseq_num == inv.cseq_num       # RFC 3261 13.2.2.4: every 2xx is ACKed
+        bye = far.request_in("BYE")                                  # ... and then the call is ended
+        far.sip.sendto(M.make_response(bye, 200, "OK").to_bytes(), ("127.0.0.1", alice.port))
+        assert alice.wait_line("SDP answer refused", 5), alice.tail()
+        assert alice.wait(lambda: alice.state() == "-", 5), alice.tail()
+        assert not alice.saw("media c1 PCMU"), alice.tail()           # no media flowed in between
+        far.rtp.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            far.rtp.recv(2048)                                       # not one RTP packet, plain or not
+        phones.close()
+    finally:
+        phones.close(check=False)
+        far.close()
