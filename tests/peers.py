@@ -248,11 +248,14 @@ class Kamailio:
     Its log (self.log) gets an `uphone-test: challenge|authorized <METHOD> from <user>` line per auth decision."""
 
     def __init__(self, tmp, port=None, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
-                 max_expires=3600):
+                 max_expires=3600, tls=None):
         self.exe = need_binary("kamailio")
         self.dir = str(tmp)
         self.port = port or free_port()
         self.uri = "sip:127.0.0.1:%d" % self.port
+        # tls=(certificate, key) PEM files: a TLS listener too (Kamailio's tls module), self.tls_uri for the phones
+        self.tls_port = free_port() if tls else None
+        self.tls_uri = "sips:127.0.0.1:%d" % self.tls_port if tls else None
         db = os.path.join(self.dir, "db")
         os.makedirs(db, exist_ok=True)
         with open(os.path.join(db, "version"), "w") as f:
@@ -264,8 +267,13 @@ class Kamailio:
                 f.write("%d:%s:127.0.0.1:%s::\n" % (i, u, p))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
         with open(self.cfg, "w") as f:
-            f.write(KAMAILIO_CFG % {"port": self.port, "mpath": kamailio_modules(), "dbdir": db,
-                                    "min_expires": min_expires, "max_expires": max_expires})
+            cfg = KAMAILIO_CFG % {"port": self.port, "mpath": kamailio_modules(), "dbdir": db,
+                                  "min_expires": min_expires, "max_expires": max_expires}
+            if tls:
+                if not os.path.exists(os.path.join(kamailio_modules(), "tls.so")):
+                    need_binary("kamailio-tls-modules")     # Debian's package of tls.so: skip locally, fail in CI
+                cfg = _with_tls(cfg, self.port, self.tls_port, tls[0], tls[1])
+            f.write(cfg)
         self.proc = None
         self.log = os.path.join(self.dir, "kamailio.log")
 
@@ -298,6 +306,21 @@ class Kamailio:
     def auth_lines(self, what, method, user):
         """How many `uphone-test: <what> <method> from <user>` lines the log has (what: challenge|authorized)."""
         return self.text().count("uphone-test: %s %s from %s\n" % (what, method, user))
+
+
+def _with_tls(cfg, port, tls_port, cert, key):
+    """The Kamailio config with a TLS listener on tls_port (RFC 3261 26.2) beside the UDP one, the server
+    certificate and key given (PEM), TLS 1.2 or later; tcp_accept_aliases honours a client's Via `alias` (RFC 5923):
+    requests for that client's sent-by go back over the connection it opened (a phone that does not listen)."""
+    cfg = cfg.replace("disable_tcp=yes\n", "disable_tcp=no\nenable_tls=yes\ntcp_accept_aliases=yes\n")
+    cfg = cfg.replace('alias="127.0.0.1:%d"\n' % port,
+                      'alias="127.0.0.1:%d"\nlisten=tls:127.0.0.1:%d\nalias="127.0.0.1:%d"\n'
+                      % (port, tls_port, tls_port))
+    return cfg.replace('loadmodule "kex.so"\n',
+                       'loadmodule "kex.so"\nloadmodule "tls.so"\n'
+                       'modparam("tls","certificate","%s")\nmodparam("tls","private_key","%s")\n'
+                       'modparam("tls","tls_method","TLSv1.2+")\nmodparam("tls","verify_certificate",0)\n'
+                       'modparam("tls","require_certificate",0)\n' % (cert, key))
 
 
 def _sip_options_ok(port):
@@ -348,7 +371,7 @@ class Baresip:
     """baresip as a second phone: SIP, RTP and its control socket (ctrl_tcp: netstring JSON) on free ports; it plays
     a tone_hz tone (aufile) and writes what it hears to dumps/ (sndfile)."""
 
-    def __init__(self, tmp, account, port=None, ctrl=None, tone_hz=700):
+    def __init__(self, tmp, account, port=None, ctrl=None, tone_hz=700, modules=()):
         self.exe = need_binary("baresip")
         self.dir = str(tmp)
         self.port, self.ctrl = port or free_port(), ctrl or free_port()
@@ -361,6 +384,10 @@ class Baresip:
         with open(os.path.join(self.dir, "config"), "w") as f:
             f.write(BARESIP_CONFIG % {"port": self.port, "source": self.source, "rtp_lo": rtp, "rtp_hi": rtp + 19,
                                       "modpath": baresip_modules(), "ctrl": self.ctrl, "dumps": self.dumps})
+            for m in modules:           # e.g. srtp.so: SDES-SRTP for accounts with ;mediaenc=srtp|srtp-mand
+                if not os.path.exists(os.path.join(baresip_modules(), m)):
+                    raise RuntimeError("baresip module %s is not installed (%s)" % (m, baresip_modules()))
+                f.write("module           %s\n" % m)
         with open(os.path.join(self.dir, "accounts"), "w") as f:
             f.write(account + "\n")
         self.proc = None

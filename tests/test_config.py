@@ -37,7 +37,10 @@ def test_good_configs_validate():
     ("accounts", "registrar", "127.0.0.1", "accounts[0].registrar: expected a SIP URI (sip:...), got '127.0.0.1'"),
     ("sip", "local_port", 70000, "sip.local_port: expected an integer 0-65535, got 70000"),
     ("sip", "local_port", True, "sip.local_port: expected an integer 0-65535, got True"),
-    ("sip", "transport", "tls", "sip.transport: expected one of udp, tcp, got 'tls'"),
+    ("sip", "transport", "sctp", "sip.transport: expected one of udp, tcp, tls, got 'sctp'"),
+    ("sip", "transport", "tls", "sip.tls_ca: expected the path of the CA certificate (PEM or DER) that the SIP "
+     "server's certificate chains to (sip.transport tls or a sips: registrar/proxy), got nothing"),
+    ("media", "srtp", "on", "media.srtp: expected one of off, optional, mandatory, got 'on'"),
     ("sip", "keepalive", "on", "sip.keepalive: expected one of off, crlf, options, got 'on'"),
     ("sip", "t1_ms", "500", "sip.t1_ms: expected an integer 100-10000, got '500'"),
     ("media", "codecs", [], "media.codecs: expected a list of 1-3 items, each one of PCMU, PCMA, G722, got a list of 0"),

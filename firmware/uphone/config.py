@@ -29,7 +29,10 @@ SCHEMA = (
     ("sip", "object", None, ""),
     ("sip.local_ip", "str", "", ""),                    # "": the Wi-Fi address on the phone, 127.0.0.1 on a desktop
     ("sip.local_port", "int", 5060, "lo=0 hi=65535"),
-    ("sip.transport", "str", "udp", "choices=udp|tcp"),
+    ("sip.transport", "str", "udp", "choices=udp|tcp|tls"),
+    # SIP over TLS (RFC 3261 26.2, sips: URIs): the CA certificate file (PEM or DER, a path on the phone) the
+    # registrar's or proxy's certificate must chain to; required with transport tls or a sips: registrar/proxy
+    ("sip.tls_ca", "str", "", ""),
     ("sip.t1_ms", "int", 500, "lo=100 hi=10000"),
     ("sip.t2_ms", "int", 4000, "lo=1000 hi=60000"),
     ("sip.t4_ms", "int", 5000, "lo=1000 hi=60000"),
@@ -46,6 +49,9 @@ SCHEMA = (
     ("media.rtp_timeout_s", "int", 30, "lo=0 hi=3600"),             # 0: a call never ends for lack of RTP
     ("media.jitter_min_ms", "int", 40, "lo=0 hi=500"),
     ("media.jitter_max_ms", "int", 200, "lo=20 hi=500"),             # each 20 ms is a 160-byte slot per call
+    # SRTP (RFC 3711) with SDES keys (RFC 4568): off; optional (offer RTP/AVP with keys, take SRTP or plain RTP);
+    # mandatory (offer RTP/SAVP; a call without SRTP is refused)
+    ("media.srtp", "str", "off", "choices=off|optional|mandatory"),
     ("audio", "object", None, ""),
     ("audio.rate", "int", 8000, "lo=8000 hi=16000 choices=8000|16000"),
     ("audio.source", "str", "silence", "check=audio_io"),
@@ -258,6 +264,13 @@ def validate(raw):
     jlo, jhi = m.get("jitter_min_ms", 40), m.get("jitter_max_ms", 200)
     if jlo > jhi:
         out.append("media.jitter_max_ms: expected at least jitter_min_ms (%d), got %d" % (jlo, jhi))
+    sip = raw.get("sip", {})
+    needs_ca = sip.get("transport") == "tls" or any(
+        (a.get("registrar") or "").startswith("sips:") or (a.get("proxy") or "").startswith("sips:")
+        for a in raw.get("accounts", []))
+    if needs_ca and not sip.get("tls_ca"):
+        out.append("sip.tls_ca: expected the path of the CA certificate (PEM or DER) that the SIP server's "
+                   "certificate chains to (sip.transport tls or a sips: registrar/proxy), got nothing")
     p = raw.get("provisioning", {})
     if p.get("url") and not p.get("ca"):
         out.append("provisioning.ca: expected the path of the CA certificate (PEM or DER) that the server of "

@@ -15,7 +15,7 @@ try:
 except ImportError:  # pragma: no cover
     import uerrno as errno
 
-from uphone.compat import TYPE_CHECKING, const, text, ticks_ms, ticks_diff
+from uphone.compat import TYPE_CHECKING, const, text, ticks_ms, ticks_add, ticks_diff
 from uphone.console import Console
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ _LINE_MAX = const(1024)    # a console line longer than this is refused
 _GC_EVERY = const(8192)    # bytes allocated between collections on MicroPython (see Loop.__init__)
 _MAX_EVENTS = 16       # poll events handled per pass; the rest stay ready for the next pass (poll is level-triggered)
 _OUT_MAX = 262144       # a peer that stops reading: past this much unsent data the connection is dropped
+_TLS_CHUNK = const(2048)    # bytes per TLS write: under one record (mbedtls' MBEDTLS_SSL_OUT_CONTENT_LEN is 4096
+                            # on the unix port and ESP-IDF), so a write that would block is retried whole (tlsio)
+_TLS_READS = const(8)       # TLS reads per connection and pass; the rest next pass (a peer cannot hold the loop)
+_HS_MS = const(10000)       # a TLS handshake not over in this long fails the connection
 
 
 def _errno(e):
@@ -52,7 +56,8 @@ def _errno(e):
 
 
 class TcpConn:
-    """One TCP connection (or listener) of the loop: opaque to the phone except for .peer (host, port)."""
+    """One TCP connection (or listener) of the loop: opaque to the phone except for .peer (host, port), .error (why
+    it failed, when the loop knows: a TLS certificate refused, a handshake timed out) and .tls_up."""
 
     def __init__(self, sock, peer, on_data=None, on_close=None):
         self.sock = sock
@@ -60,10 +65,17 @@ class TcpConn:
         self.on_data = on_data          # fn(conn, bytes)
         self.on_close = on_close        # fn(conn): the peer closed, reset, or the connect failed
         self.on_accept = None           # listeners: fn(conn, peer) -> (on_data, on_close) or None to refuse
-        self.out = b""                  # what the kernel has not taken yet
+        self.out = b""                  # what the kernel (or the TLS layer) has not taken yet
         self.connecting = False
         self.closed = False
         self.mask = _POLLIN
+        self.error = None
+        self.tls = None                 # (SSLContext, server name) for TLS once connected
+        self.ssl = None                 # the TLS object (uphone.tlsio), over sock
+        self.gate = None                # MicroPython: the stream under it (tlsio.Gate)
+        self.tls_up = None              # "TLSv1.2 <cipher>" once the handshake is over
+        self.tls_n = 0                  # length of a TLS write that would block: retried with these same bytes
+        self.hs_by = 0                  # handshake deadline
 
 
 class _Into:
@@ -143,6 +155,8 @@ class Loop:
         self._line_mv = memoryview(self._line)
         self._ln = 0
         self._dead = []         # TCP connections that failed inside a call: on_close runs from the loop
+        self._hs = []           # TLS connections in their handshake (deadline checks)
+        self._more = []         # TLS connections whose TLS layer may hold more than a pass read
         self.console = None  # type: Any  # Console when there is a console stream
         self.pcap = None        # optional: .write(data, src, dst) for every SIP datagram
         self.stop_on_eof = False    # desktop runner: the host closing the console ends the phone (never on a board)
@@ -250,10 +264,13 @@ class Loop:
         self._register(s, lambda ev: self._on_accept(lc))
         return lc
 
-    def tcp_connect(self, host, port, on_data, on_close):
-        """Start connecting (never blocks); data sent before it is up waits in the connection's buffer."""
+    def tcp_connect(self, host, port, on_data, on_close, tls=None):
+        """Start connecting (never blocks); data sent before it is up waits in the connection's buffer.
+        tls: (client SSLContext, server name): TLS over it once connected, the name checked against the server's
+        certificate (a refused certificate fails the connection with .error saying why)."""
         c = TcpConn(None, (host, port), on_data, on_close)
         c.connecting = True
+        c.tls = tls
         try:
             addr = self.resolve((host, port))
             c.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -280,6 +297,16 @@ class Loop:
         if len(c.out) > _OUT_MAX:
             self._fail_later(c)
             return False
+        if c.ssl is not None:
+            if c.tls_up:                # before: the handshake sends it (see _on_tls)
+                from uphone import tlsio
+                try:
+                    self._tls_flush(c)
+                except tlsio.TlsError as e:
+                    c.error = str(e)
+                    self._fail_later(c)
+                    return False
+            return True
         if not c.connecting and not self._flush(c):
             self._fail_later(c)
             return False
@@ -292,10 +319,12 @@ class Loop:
         c.closed = True
         if c.sock is not None:
             self._unregister(c.sock)
-            try:
-                c.sock.close()
-            except OSError:
-                pass
+            for x in (c.ssl, c.sock):
+                if x is not None:
+                    try:
+                        x.close()
+                    except OSError:
+                        pass
 
     def _fail_later(self, c):
         # reported from run_once, not from inside the caller's send (it may be mid-transaction)
@@ -357,6 +386,12 @@ class Loop:
             if not ev & _POLLOUT:
                 return
             c.connecting = False
+            if c.tls is not None:
+                self._tls_start(c)
+                return
+        if c.ssl is not None:
+            self._on_tls(c)
+            return
         if (ev & _POLLOUT or c.out) and not self._flush(c):
             self._fail(c)
             return
@@ -373,6 +408,98 @@ class Loop:
                 return
             if c.on_data is not None:
                 c.on_data(c, data)
+
+    # -- TLS over a connection (uphone/tlsio.py says why it works this way)
+    def _tls_start(self, c):
+        from uphone import tlsio
+        try:
+            c.ssl, c.gate = tlsio.wrap(c.tls[0], c.sock, c.tls[1])
+        except tlsio.TlsError as e:
+            c.error = str(e)
+            self._fail(c)
+            return
+        if c.gate is None:
+            c.sock = c.ssl              # CPython's wrap_socket took the socket's descriptor over
+        c.hs_by = ticks_add(self.clock(), _HS_MS)
+        self._hs.append(c)
+        self._on_tls(c)                 # ClientHello goes now
+
+    def _on_tls(self, c):
+        from uphone import tlsio
+        if c.gate is not None:
+            c.gate.spent = False        # one more handshake record may pass
+        try:
+            if c.tls_up is None:
+                if tlsio.handshake_done(c.ssl):     # CPython; MicroPython's handshake runs in write/read
+                    self._tls_established(c)
+            moved = self._tls_flush(c) if c.out else 0
+            moved += self._tls_read(c)
+            if c.tls_up is None and moved:
+                self._tls_established(c)
+        except tlsio.TlsError as e:
+            c.error = str(e)
+            self._fail(c)
+            return
+        if c.closed:
+            return
+        # while the handshake runs the TLS layer waits for the server's next flight (POLLIN); its own flights are a
+        # few hundred bytes and go into an empty socket buffer. Once up: POLLOUT only while bytes wait to go.
+        want = _POLLIN | _POLLOUT if (c.out and c.tls_up is not None) else _POLLIN
+        if want != c.mask:
+            c.mask = want
+            self.poller.modify(c.sock, want)
+
+    def _tls_established(self, c):
+        from uphone import tlsio
+        c.tls_up = tlsio.describe(c.ssl)
+        if c.gate is not None:
+            c.gate.gated = False
+        if c in self._hs:
+            self._hs.remove(c)
+
+    def _tls_flush(self, c):
+        """Write what waits, a record's worth at a time, until the TLS layer would block -> bytes taken."""
+        from uphone import tlsio
+        done = 0
+        while c.out and not c.closed:
+            k = c.tls_n or (len(c.out) if len(c.out) <= _TLS_CHUNK else _TLS_CHUNK)
+            n = tlsio.write(c.ssl, c.out[:k])
+            if not n:
+                c.tls_n = k
+                break
+            c.tls_n = 0
+            c.out = c.out[n:]
+            done += n
+        return done
+
+    def _tls_read(self, c):
+        """Deliver what the TLS layer has (it may hold decrypted bytes the socket no longer shows) -> bytes read."""
+        from uphone import tlsio
+        buf = self._dgram
+        got = 0
+        for _ in range(_TLS_READS):
+            n = tlsio.read(c.ssl, buf)
+            if n is None:
+                return got
+            if not n:
+                raise tlsio.TlsError("closed by the peer")
+            got += n
+            if c.on_data is not None:
+                c.on_data(c, bytes(self._dgram_mv[:n]))
+            if c.closed:
+                return got
+        if c not in self._more:
+            self._more.append(c)        # maybe more inside the TLS layer: the next pass does not wait
+        return got
+
+    def _tls_timers(self, now):
+        for c in list(self._hs):
+            if c.closed:
+                self._hs.remove(c)
+            elif ticks_diff(now, c.hs_by) >= 0:
+                self._hs.remove(c)
+                c.error = "TLS handshake not over in %d s" % (_HS_MS // 1000)
+                self._fail(c)
 
     # -- polling
     def _key(self, obj):
@@ -497,7 +624,7 @@ class Loop:
             d = p.next_deadline()
             if d is not None:
                 wait = max(0, min(wait, ticks_diff(d, now)))
-        if self._dead:
+        if self._dead or self._more:
             wait = 0
         t0 = self.clock()
         if _MP:
@@ -529,6 +656,13 @@ class Loop:
             c = self._dead.pop(0)
             if c.on_close is not None:
                 self._guard(c.on_close, c)
+        if self._more:
+            more, self._more = self._more, []
+            for c in more:
+                if not c.closed:
+                    self._guard(self._on_tls, c)
+        if self._hs:
+            self._guard(self._tls_timers, self.clock())
         now = self.clock()
         for fn in self._ticks:
             self._guard(fn, now)

@@ -15,6 +15,7 @@ class LoopConn:
         self.on_accept = None       # listeners only
         self.closed = False
         self.received = 0           # bytes handed to on_data, for tests
+        self.error = None           # why it failed, when known (Loop's TcpConn has the same)
 
 
 class LoopNet:
@@ -57,6 +58,12 @@ class LoopNet:
     def _tcp(self, x):
         # queue entry (due, data, from_conn, what): what is "syn", "data" or "fin"
         _due, data, src, what = x
+        if what == "rst":
+            if not src.closed:
+                src.closed = True
+                if src.on_close is not None:
+                    src.on_close(src)
+            return
         if what == "syn":
             lc = self.listeners.get(src.peer)
             h = None
@@ -151,9 +158,12 @@ class LoopRT:
         self.net.listeners[key] = lc
         return lc
 
-    def tcp_connect(self, host, port, on_data, on_close):
+    def tcp_connect(self, host, port, on_data, on_close, tls=None):
         c = LoopConn((self.host, self.net.next_port()), (host, port), on_data, on_close)
-        self.net.queue.append((self.net.t + self.net.delay, b"", c, "syn"))
+        if tls is not None:
+            # no TLS in memory: a TLS connection fails as a refused one does (real TLS: the loop, tests/test_tls.py)
+            c.error = "TLS is not simulated on the loopback net"
+        self.net.queue.append((self.net.t + self.net.delay, b"", c, "syn" if tls is None else "rst"))
         return c
 
     def tcp_send(self, c, data):

@@ -538,9 +538,11 @@ class Phone:
                     len(c.dialog.route_set) if c.dialog is not None else 0))
             if c.media is not None:
                 st = c.media.stats()
-                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s" % (
-                    s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0), st.get("jitter_ms", 0.0),
-                    st.get("mos", 0.0), c.digits or "-"))
+                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s srtp=%s "
+                           "srtp_refused=%d auth_failed=%d replayed=%d" % (
+                               s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0),
+                               st.get("jitter_ms", 0.0), st.get("mos", 0.0), c.digits or "-", st.get("srtp") or "-",
+                               st.get("srtp_refused", 0), st.get("srtp_auth_failed", 0), st.get("srtp_replayed", 0)))
         out.extend(audio.status_lines(self))
         out.extend(tp.status_lines(self))
         if self.mwi is not None:

@@ -147,7 +147,9 @@ class Rtcp:
         self.peer_jitter = 0
         self.bye = False
         self.sr_sent = 0
-        self._buf = bytearray(28 + 24 + 8 + _cname_len(self.cname) + 8)
+        # + 14: room for SRTCP's index and tag after the compound packet (RFC 3711 3.4), protected in place
+        self._buf = bytearray(28 + 24 + 8 + _cname_len(self.cname) + 8 + 14)
+        self.buf = self._buf
         self._mv = memoryview(self._buf)
 
     def build(self, now, rtp_ts, packets, octets, sender):

@@ -9,8 +9,10 @@ if TYPE_CHECKING:
 _FRAME_TS = const(160)     # RTP timestamp units per 20 ms: 8000 Hz clock for G.711 and G.722 (RFC 3551 4.5.2)
 _ENC = const(160)          # encoded bytes per 20 ms: G.711 1 byte/sample at 8 kHz, G.722 64 kbit/s
 _MASK30 = const(0x3FFFFFFF)  # received RTP timestamps count modulo 2**30: small ints on MicroPython
-_RXBUF = const(12 + 64 + 3 * _ENC)   # received packets up to this size are copied in and sliced without allocating
+_TAG = const(10)           # SRTP's authentication tag (AES_CM_128_HMAC_SHA1_80; _32's is 4): room after a packet
+_RXBUF = const(12 + 64 + 3 * _ENC + _TAG)   # received packets up to this size are read in and sliced, no allocation
 RX_MAX = _RXBUF                      # the size of a receive buffer handed in as rxbuf
+_SRTCP = const(14)         # SRTCP's E flag + index (4) and tag (10) after an RTCP packet (RFC 3711 3.4)
 _RXK = const(4)            # payload views cached per packet: up to 80 ms of audio in one packet
 _DIRS = {"sendrecv": 3, "sendonly": 1, "recvonly": 2, "inactive": 0}
 _FLOW = ("flow",)
@@ -38,7 +40,7 @@ def line_bytes(rate, jitter_max_ms):
     first). A phone reserves one block this size per line when it starts, so a call's kilobytes are never sought in
     a heap that calls and SIP messages have left in pieces."""
     fb = rate // 25
-    return _RXBUF + (jitter_max_ms // 20 + 2) * _ENC + 2 * fb + 12 + 3 * _ENC
+    return _RXBUF + (jitter_max_ms // 20 + 2) * _ENC + 2 * fb + 12 + 3 * _ENC + _TAG
 
 
 class MediaSession:
@@ -70,11 +72,12 @@ class MediaSession:
                 rxbuf = mem[:_RXBUF]
             jmem = mem[_RXBUF:_RXBUF + jn]
             self._out = mem[_RXBUF + jn:_RXBUF + jn + fb]
-            sbuf = mem[_RXBUF + jn + fb:_RXBUF + jn + fb + 12 + _ENC * self._k]
+            sbuf = mem[_RXBUF + jn + fb:_RXBUF + jn + fb + 12 + _ENC * self._k + _TAG]
         else:
             jmem = sbuf = None
             self._out = bytearray(fb)
-        self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k, sbuf)
+        # the packet buffer has room for SRTP's tag after the longest packet: protect() works in place
+        self.sender = rtp.RtpSender(pt, None, 8000, _ENC * self._k + _TAG, sbuf)
         self._pl = [self.sender.payload[i * _ENC:(i + 1) * _ENC] for i in range(self._k)]
         ts = self.sender.ts                                  # RTP timestamp of the current frame, as two 16-bit
         self._th = ts >> 16                                  # halves: small ints on MicroPython (a 32-bit value
@@ -116,6 +119,12 @@ class MediaSession:
         self.rx_packets = 0
         self._wav = None  # type: Any  # media.wav.WavWriter while recording
         self.closed = False
+        self._stx = self._srx = None  # type: Any  # media.srtp.Srtp contexts (set_srtp)
+        self._sview = self._sbuf = None
+        self._svn = -1
+        self.srtp_suite = None
+        self.srtp_keys = None                                # (ours, theirs) the contexts were made from (ua/media)
+        self.srtp_refused = 0                                # received packets SRTP refused (auth, replay, bad)
 
     # -- control ---------------------------------------------------------------------------------------
     def set_remote(self, addr, port):
@@ -133,6 +142,25 @@ class MediaSession:
 
     def mute(self, flag):
         self.muted = bool(flag)
+
+    def set_srtp(self, tx, rx):
+        """SRTP/SRTCP (RFC 3711) from now on: tx protects what we send, rx checks and decrypts what comes (each a
+        media.srtp.Srtp for one master key); (None, None): plain RTP. Per packet nothing is allocated: both work in
+        place, tx in the sender's packet buffer (room for the tag after it), rx in the receive buffer."""
+        self._stx, self._srx = tx, rx
+        self.srtp_suite = tx.suite if tx is not None else None
+        self._sbuf = self.sender._buf
+        self._svn = -1
+
+    def _protect(self, pkt):
+        # the RTP packet just built in the sender's buffer -> the SRTP packet (a cached view while its length stays)
+        n = self._stx.protect(self._sbuf, len(pkt))
+        if n < 0:
+            return None                                      # the key's lifetime used up: send nothing
+        if n != self._svn:
+            self._sview = self.sender._mv[:n]
+            self._svn = n
+        return self._sview
 
     def send_dtmf(self, digits):
         (self.dsend if self._rfc else self.tones).send(digits)
@@ -179,7 +207,8 @@ class MediaSession:
                 self._sent_since = True
                 if self._wav is not None:
                     self._rec_tx[:] = self._zero
-                return self.sender.build(self._ev, 4, 0, self.dsend.marker, self.te_pt, self.dsend.ts)
+                pkt = self.sender.build(self._ev, 4, 0, self.dsend.marker, self.te_pt, self.dsend.ts)
+                return pkt if self._stx is None else self._protect(pkt)
         src = pcm
         if self.tones.active() and self.tones.fill(self._tone or self._tone_buf(), self.samples):
             src = self._tone                                 # in-band digit: the tone replaces the microphone
@@ -202,7 +231,8 @@ class MediaSession:
         mark = self._mark
         self._mark = False
         self._sent_since = True
-        return self.sender.build_at(_ENC * self._k, mark, self._pth, self._ptl)
+        pkt = self.sender.build_at(_ENC * self._k, mark, self._pth, self._ptl)
+        return pkt if self._stx is None else self._protect(pkt)
 
     def _tone_buf(self):
         self._tone = bytearray(2 * self.samples)
@@ -211,6 +241,19 @@ class MediaSession:
     # -- receiving -------------------------------------------------------------------------------------
     def rx(self, data, n, src, now):
         inf = self._info
+        if self._srx is not None and not self.closed:
+            # SRTP: authenticated, replay-checked and decrypted in place before anything reads it (RFC 3711 3.3);
+            # a refused packet is dropped here and counted (the context counts auth failures and replays)
+            if data is not self._rxb:
+                if n > _RXBUF:
+                    self.srtp_refused += 1
+                    return
+                self._rxmv[:n] = data
+                data = self._rxb
+            n = self._srx.unprotect(data, n)
+            if n < 0:
+                self.srtp_refused += 1
+                return
         if self.closed or not inf.parse(data, n):
             return
         pt = inf.pt
@@ -303,13 +346,29 @@ class MediaSession:
             return None
         s = self.sender
         sent, self._sent_since = self._sent_since, False
-        return self.rtcp.build(now, self._clock(), s.packets, s.octets, sent)
+        return self._protect_rtcp(self.rtcp.build(now, self._clock(), s.packets, s.octets, sent))
 
     def rtcp_bye(self, now):
-        return self.rtcp.build_bye(now)
+        return self._protect_rtcp(self.rtcp.build_bye(now))
+
+    def _protect_rtcp(self, pkt):
+        # SRTCP in place in the report's buffer (rtcp.Rtcp keeps 14 bytes of room after it); once per ~5 s
+        if self._stx is None or pkt is None:
+            return pkt
+        n = self._stx.protect_rtcp(self.rtcp.buf, len(pkt))
+        return memoryview(self.rtcp.buf)[:n] if n > 0 else None
 
     def rtcp_rx(self, data, now):
-        if not self.closed and self.rtcp.rx(data, len(data), now) & 4:
+        if self.closed:
+            return
+        n = len(data)
+        if self._srx is not None:
+            data = bytearray(data)                           # a report every few seconds: a copy to work in
+            n = self._srx.unprotect_rtcp(data, n)
+            if n < 0:
+                self.srtp_refused += 1
+                return
+        if self.rtcp.rx(data, n, now) & 4:
             self._events.append(_BYE)
 
     # -- recording -------------------------------------------------------------------------------------
@@ -349,7 +408,10 @@ class MediaSession:
                 "jitter_ms": st.jitter_ts() * 1000.0 / 8000, "rtt_ms": rtt, "late": jb.late,
                 "concealed": jb.concealed, "duplicates": jb.duplicates, "delay_ms": jb.delay_ms(),
                 "target_ms": jb.target_ms, "loss_pct": loss_pct, "mos": mos(loss_pct, delay),
-                "peer_lost": self.rtcp.peer_lost, "peer_fraction": self.rtcp.peer_fraction}
+                "peer_lost": self.rtcp.peer_lost, "peer_fraction": self.rtcp.peer_fraction,
+                "srtp": self.srtp_suite, "srtp_refused": self.srtp_refused,
+                "srtp_auth_failed": self._srx.auth_failed if self._srx is not None else 0,
+                "srtp_replayed": self._srx.replayed if self._srx is not None else 0}
 
     def close(self):
         self.stop_recording()

@@ -29,6 +29,11 @@ def incoming_invite(ph, stx, msg, src):
         return ph.respond(stx, msg, 486, "Busy Here")
     if not ph.room():
         return ph.respond(stx, msg, 503, "Service Unavailable", [("Retry-After", "30")])
+    why = media.offer_refused(ph, msg)
+    if why is not None:
+        ph.emit("refused call from %s: %s" % (msg.get("From"), why))
+        text = why[:80].replace("\\", "/").replace('"', "'")  # quoted-string, RFC 3261 20.43
+        return ph.respond(stx, msg, 488, "Not Acceptable Here", [("Warning", '305 uphone "%s"' % text)])
     s = ph.new_session(T.K_call, ROLE_UAS)
     c = s.ctx
     c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id

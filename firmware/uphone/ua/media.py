@@ -22,6 +22,8 @@ def _has_sdp(msg):
 def init(ph):
     ph.rtp_next = ph.cfg["media"].get("rtp_port_min", 20000)
     _make_lines(ph)
+    if srtp_mode(ph) != "off":
+        import uphone.media.srtp  # noqa: F401  (loaded with the phone, not mid-call: see the imports above)
 
 
 # -- SDP ---------------------------------------------------------------------------------------------------------
@@ -44,12 +46,43 @@ def _sdp_ids(ph, c):
     return c.sdp
 
 
+def srtp_mode(ph):
+    return ph.cfg.get("media", {}).get("srtp", "off")
+
+
+def _offer_keys(c):
+    """The SDES keys of our offer (RFC 4568 7.1.4): a call that runs SRTP re-offers the key it sends with, so a
+    hold or resume does not rekey; before that, the keys of our first offer (one per suite, kept for the call)."""
+    n = c.neg
+    if n is not None and n.srtp_tx is not None:
+        return [sdp.Crypto(1, n.srtp_tx.suite, n.srtp_tx.key, n.srtp_tx.salt)]
+    keys = c.extra.get("sdes")
+    if keys is None:
+        keys = c.extra["sdes"] = [sdp.new_crypto(i + 1, sdp.SRTP_SUITES[i]) for i in range(len(sdp.SRTP_SUITES))]
+    return keys
+
+
 def make_offer(ph, s):
     c = s.ctx
     sid, ver = _sdp_ids(ph, c)
+    mode = srtp_mode(ph)
     return sdp.make_offer(ph.local_ip, c.rtp_port, codecs=codecs(ph), dtmf_pt=dtmf_pt(ph),
                           ptime=ph.cfg.get("media", {}).get("ptime", 20), direction=c.local_dir,
-                          sess_id=sid, sess_version=ver)
+                          sess_id=sid, sess_version=ver, srtp=mode,
+                          crypto=_offer_keys(c) if mode != "off" else None)
+
+
+def offer_refused(ph, msg):
+    """Why the SDP offer of an incoming INVITE cannot be answered (no common codec, SRTP required by one side and
+    not offered or not enabled by the other), or None. Checked before the phone rings: such a call is refused with
+    488 at once (RFC 3261 13.3.1.3) rather than ringing and failing when answered."""
+    if not _has_sdp(msg):
+        return None                 # no offer: ours goes in the 200 (RFC 3261 13.2.1)
+    try:
+        sdp.answer(msg.body, ph.local_ip, 0, codecs(ph), dtmf_pt=dtmf_pt(ph), srtp=srtp_mode(ph))
+    except (sdp.SdpError, ValueError) as e:
+        return str(e)
+    return None
 
 
 def _offer_request(s, ev):
@@ -114,7 +147,17 @@ def NegotiateSDPAsUAC(ph, s, arg, ev):
     c = s.ctx
     try:
         neg = sdp.process_answer(c.local_sdp, c.remote_sdp)
+        if neg.srtp_tx is None and srtp_mode(ph) == "mandatory":
+            raise sdp.SdpError("SRTP is mandatory and the answer has none")
     except (sdp.SdpError, ValueError) as e:
+        if (ev or {}).get("status", 0) // 100 == 2:
+            # a 2xx whose answer we cannot use (a bad or missing crypto line, no common codec): the dialog exists,
+            # so it is ACKed (RFC 3261 13.2.2.4) and then ended with BYE; no media in between (RFC 3264 has no
+            # way to refuse an answer)
+            ph.emit("err %s SDP answer refused: %s: hanging up" % (s.sid, e))
+            c.extra["answer_refused"] = True
+            ph.post(s, T.E_HangupCall)
+            return 0
         ph.emit("err %s SDP answer refused: %s" % (s.sid, e))
         return ERR_FAILED
     return apply_negotiation(ph, s, neg)
@@ -127,9 +170,11 @@ def NegotiateSDPAsUAS(ph, s, arg, ev):
         return 0                # nothing offered: GenerateLocalSDP makes the offer instead
     sid, ver = _sdp_ids(ph, c)
     try:
+        # an SRTP call keeps the key it sends with when the offer's suite allows (no rekey on hold/resume)
         c.answer, neg = sdp.answer(c.remote_sdp, ph.local_ip, c.rtp_port, codecs(ph),
                                    dtmf_pt=dtmf_pt(ph), direction=c.local_dir,
-                                   sess_id=sid, sess_version=ver)
+                                   sess_id=sid, sess_version=ver, srtp=srtp_mode(ph),
+                                   crypto=c.neg.srtp_tx if c.neg is not None else None)
     except (sdp.SdpError, ValueError) as e:
         ph.last_sdp_error = 488
         ph.emit("err %s SDP offer refused: %s" % (s.sid, e))
@@ -165,12 +210,31 @@ def apply_negotiation(ph, s, neg):
         c.media = m
     old = c.neg
     c.neg = neg
+    _set_srtp(ph, s, m, neg)
     if old is not None and (old.remote_addr != neg.remote_addr or old.remote_port != neg.remote_port):
         _rtp_unpin(ph, s)              # the far end moved its media: learn the new peer
     if neg.remote_port:
         m.set_remote(neg.remote_addr, neg.remote_port)
     m.set_direction(neg.direction)
     return 0
+
+
+def _set_srtp(ph, s, m, neg):
+    """The call's SRTP contexts for what was agreed: kept while both keys stay (their rollover counters and replay
+    windows go on), new ones when either key changed (a re-INVITE that rekeys, RFC 4568 7.1.4), none for plain
+    RTP. Contexts are made at setup, never per packet (~4 KB of heap each on the 32-bit runtime)."""
+    tx, rx = neg.srtp_tx, neg.srtp_rx
+    keys = (tx.key + tx.salt, rx.key + rx.salt) if tx is not None and rx is not None else None
+    if keys == getattr(m, "srtp_keys", None):
+        return
+    m.srtp_keys = keys
+    if keys is None:
+        m.set_srtp(None, None)
+        return
+    from uphone.media.srtp import Srtp
+    m.set_srtp(Srtp(tx.key, tx.salt, tx.suite, lifetime=tx.lifetime),
+               Srtp(rx.key, rx.salt, rx.suite, lifetime=rx.lifetime))
+    ph.emit("media %s srtp %s" % (s.sid, tx.suite))
 
 
 # -- lines: the calls that can have media at once, each with its buffers reserved when the phone starts --------------
@@ -339,6 +403,8 @@ def _start_flow(ph, s):
 def StartMediaFlow(ph, s, arg, ev):
     c = s.ctx
     c.tone = None
+    if c.extra.get("answer_refused"):
+        return 0                          # the call is being ended (NegotiateSDPAsUAC): no media
     if c.media is None and c.extra.get("ack_answer"):
         c.extra["flow_on_ack"] = True     # delayed offer: media starts when the ACK brings the answer
         return 0
@@ -356,6 +422,8 @@ def StopMediaFlow(ph, s, arg, ev):
 
 def RestoreMediaFlow(ph, s, arg, ev):
     c = s.ctx
+    if c.extra.get("answer_refused"):
+        return 0
     if c.media is not None and c.neg is not None:
         c.media.set_direction(c.neg.direction)
     return _start_flow(ph, s)

@@ -30,14 +30,21 @@ def from_header(ph, acct, tag):
 
 
 def contact(ph, acct):
+    """Over TLS a sips: Contact (RFC 5630 3.1.3, 4.1: reach me over TLS; transport=tls is deprecated there);
+    over TCP transport=tcp (RFC 3261 19.1.1)."""
+    if ph.tport == "tls":
+        return "<sips:%s@%s:%d>" % (acct.get("user", "uphone"), ph.local_ip, ph.local_port)
     tp = ";transport=tcp" if ph.tport == "tcp" else ""
     return "<sip:%s@%s:%d%s>" % (acct.get("user", "uphone"), ph.local_ip, ph.local_port, tp)
 
 
 def via(ph, dest=None):
-    """Our Via for a request going to dest (its transport, RFC 3261 18.1.1), else over sip.transport."""
+    """Our Via for a request going to dest (its transport, RFC 3261 18.1.1), else over sip.transport. Over TLS
+    it asks for connection reuse (RFC 5923 `alias`): the phone does not listen for TLS (it has no certificate),
+    so requests for our sent-by must come back over the connection we opened."""
     tp = dest[2] if dest is not None and len(dest) > 2 else ph.tport
-    return transport.make_via(ph.local_ip, ph.local_port, tp.upper(), transport.new_branch())
+    v = transport.make_via(ph.local_ip, ph.local_port, tp.upper(), transport.new_branch())
+    return v.replace(";rport;", ";rport;alias;") if tp == "tls" else v
 
 
 def common_headers(ph):
@@ -56,11 +63,17 @@ def target_uri(ph, acct, target):
 
 
 def hop(ph, uri):
+    """(host, port, transport) of the next hop to uri: the URI's transport, else ours (RFC 3263 4.1, short of
+    DNS); a sips: URI is TLS on every hop (RFC 3261 26.2.2, RFC 5630 3.1.2), and TLS's port is 5061 (RFC 3261
+    19.1.2)."""
     u = parse_uri(uri)
-    port = u.port or 5060
     host = u.params.get("maddr") or u.host
-    tp = (u.params.get("transport") or "").lower()     # the URI's transport, else ours (RFC 3263 4.1 short)
-    return (host, port, tp if tp in ("udp", "tcp") else ph.tport)
+    tp = (u.params.get("transport") or "").lower()
+    if u.scheme == "sips" or tp == "tls":
+        tp = "tls"
+    elif tp not in ("udp", "tcp"):
+        tp = ph.tport
+    return (host, u.port or (5061 if tp == "tls" else 5060), tp)
 
 
 def first_hop(ph, acct, uri):

@@ -1,6 +1,10 @@
 # SIP transports of the phone (RFC 3261 18, RFC 5626): the UDP socket, TCP out and in with one flow per (host, port)
 # reused for requests and carrying the responses to what arrived on it, flow failure -> reconnect and re-REGISTER
-# with backoff, and keepalives (CRLF ping/pong over TCP, CRLF NAT refresh over UDP, OPTIONS).
+# with backoff, and keepalives (CRLF ping/pong over TCP and TLS, CRLF NAT refresh over UDP, OPTIONS).
+# TLS (RFC 3261 26.2, RFC 5630): flows the phone opens, the server's certificate checked against sip.tls_ca and the
+# host of the URI it was reached by (RFC 5922 7.2). The phone has no certificate of its own, so it does not listen
+# for TLS: requests reach it over the flow it opened to its registrar or proxy, whose Via carries RFC 5923's
+# `alias` asking the proxy to send what is for our sent-by over this same connection.
 # Functions of the phone `ph`; their state (ph.sock, ph.flows, ph.tcp_listener, the keepalive schedule) lives on it.
 from uphone import table as T
 from uphone.compat import const, ticks_add, ticks_diff
@@ -15,12 +19,14 @@ _BACKOFF_MAX = const(1800000)
 
 
 class Flow:
-    """One TCP connection: its stream reader, who opened it, and the keepalive it waits on."""
+    """One TCP or TLS connection: its stream reader, who opened it, and the keepalive it waits on."""
 
-    def __init__(self, conn, key, outgoing, now):
+    def __init__(self, conn, key, outgoing, now, proto="tcp"):
         self.conn = conn
         self.key = key                  # (host, port): the request target, or the peer's address when accepted
         self.outgoing = outgoing
+        self.proto = proto              # "tcp" or "tls": what its messages are marked with (responses go back so)
+        self.error = None               # why it could not be opened (no usable sip.tls_ca)
         self.reader = stream.StreamReader()
         self.opened = now
         self.pong_by = None             # deadline of the pong to our last ping
@@ -38,6 +44,7 @@ def init(ph):
     ph.ka_sent = 0                  # keepalives sent (pings, UDP CRLFs, OPTIONS), for tests and the console
     ph.tp_failed = []               # flows whose send failed: reported from tick(), not from inside a send
     ph.tp_stopped = False
+    ph.tls_ctx = None               # the verifying client context, made at the first TLS flow (certs.py)
 
 
 def is_sip_socket(ph, s):
@@ -45,8 +52,13 @@ def is_sip_socket(ph, s):
 
 
 def status_lines(ph):
-    """`st` lines for the TCP flows (allocates; console only)."""
-    return ["flow %s:%d %s" % (f.key[0], f.key[1], "out" if f.outgoing else "in") for f in ph.flows.values()]
+    """`st` lines for the TCP and TLS flows (allocates; console only)."""
+    out = []
+    for f in ph.flows.values():
+        up = getattr(f.conn, "tls_up", None)
+        out.append("flow %s:%d %s%s" % (f.key[0], f.key[1], "out" if f.outgoing else "in",
+                                         " tls " + up if up else (" tls handshake" if f.proto == "tls" else "")))
+    return out
 
 
 def start(ph):
@@ -60,6 +72,12 @@ def start(ph):
         ph.tcp_listener = rt.tcp_listen(ph.local_ip, ph.local_port, lambda conn, peer: _on_accept(ph, conn, peer))
     if ph.keepalive != "off":
         ph.ka_at = ticks_add(ph.now, ph.keepalive_ms)
+    if ph.tport == "tls" or ph.cfg["sip"].get("tls_ca"):
+        # the CA and context are made now, on a heap calls and messages have not yet left in pieces
+        try:
+            tls_context(ph)
+        except ValueError as e:
+            ph.emit("err tls %s: no TLS connection can be verified" % e)
 
 
 def stop(ph):
@@ -100,17 +118,17 @@ def rebind(ph):
 
 # -- out ---------------------------------------------------------------------------------------------------------
 def send(ph, data, dest):
-    if len(dest) > 2 and dest[2] == "tcp":
+    if len(dest) > 2 and dest[2] != "udp":
         f = flow_for(ph, dest)
-        if not ph.rt.tcp_send(f.conn, data):
+        if f.conn is None or not ph.rt.tcp_send(f.conn, data):
             _flow_closed(ph, f, True)
         return
     ph.rt.sendto(ph.sock, data, (dest[0], dest[1]))
 
 
 def flow_for(ph, dest):
-    """The open flow to dest (reused, RFC 3261 18.1.1), else a new connection. A response whose connection is
-    gone goes to the Via's sent-by (dest[3], RFC 3261 18.2.2)."""
+    """The open flow to dest (reused, RFC 3261 18.1.1), else a new connection (TLS when dest[2] is "tls"). A
+    response whose connection is gone goes to the Via's sent-by (dest[3], RFC 3261 18.2.2)."""
     f = ph.flows.get((dest[0], dest[1]))
     if f is not None:
         return f
@@ -120,10 +138,32 @@ def flow_for(ph, dest):
         f = ph.flows.get(key)
         if f is not None:
             return f
-    f = Flow(None, key, True, ph.now)
+    f = Flow(None, key, True, ph.now, "tls" if dest[2] == "tls" else "tcp")
     ph.flows[key] = f
-    f.conn = ph.rt.tcp_connect(key[0], key[1], lambda c, d: _flow_data(ph, f, d), lambda c: _flow_closed(ph, f))
+    tls = None
+    if f.proto == "tls":
+        try:
+            tls = (tls_context(ph), key[0])     # the name the certificate must carry: the URI's host
+        except ValueError as e:
+            f.error = str(e)
+            return f                            # no connection: send() reports the flow failed
+    f.conn = ph.rt.tcp_connect(key[0], key[1], lambda c, d: _flow_data(ph, f, d), lambda c: _flow_closed(ph, f),
+                               tls)
     return f
+
+
+def tls_context(ph):
+    """The client context of every TLS flow, made once from sip.tls_ca (a path relative to the config's folder on
+    the desktop, to / on the phone). ValueError says why there is none."""
+    if ph.tls_ctx is None:
+        from uphone.certs import load_ca, tls_context as make
+        path = ph.cfg["sip"].get("tls_ca") or ""
+        if not path:
+            raise ValueError("no sip.tls_ca to check the server's certificate against")
+        if ph.base_dir and not path.startswith("/"):
+            path = ph.base_dir + "/" + path
+        ph.tls_ctx = make(load_ca(path, "sip.tls_ca"))
+    return ph.tls_ctx
 
 
 # -- in ----------------------------------------------------------------------------------------------------------
@@ -151,7 +191,7 @@ def _flow_data(ph, f, data):
         return
     for kind, payload in items:
         if kind == stream.MSG:
-            ph.on_sip(payload, f.key, "tcp")
+            ph.on_sip(payload, f.key, f.proto)
         elif kind == stream.PING:
             ph.rt.tcp_send(f.conn, stream.PONG_BYTES)     # RFC 5626 4.4.1: one CRLF answers CRLFCRLF
         else:
@@ -169,9 +209,13 @@ def _flow_closed(ph, f, defer=False):
 
 
 def _flow_failed(ph, f):
-    ph.emit("tcp %s:%d closed" % (f.key[0], f.key[1]))
+    why = f.error or getattr(f.conn, "error", None)
+    if why:
+        ph.emit("err %s %s:%d %s" % (f.proto, f.key[0], f.key[1], why))   # e.g. the server's certificate refused
+    else:
+        ph.emit("%s %s:%d closed" % (f.proto, f.key[0], f.key[1]))
     if ph.txl is not None:
-        ph.txl.on_transport_error((f.key[0], f.key[1], "tcp"))
+        ph.txl.on_transport_error((f.key[0], f.key[1], f.proto))
     if f.outgoing and not ph.tp_stopped:
         _reregister_after(ph, f)
 
@@ -242,7 +286,7 @@ def _keepalive_round(ph, now):
                 ph.ka_sent += 1
                 ph.send_request(s, req, dest, "keepalive")
         return
-    if ph.tport == "tcp":
+    if ph.tport != "udp":
         for f in list(ph.flows.values()):
             if f.outgoing and f.pong_by is None and ph.rt.tcp_send(f.conn, f.reader.ping()):
                 f.pong_by = ticks_add(now, _PONG_WAIT)
