@@ -1,0 +1,179 @@
+# What happens to a call in progress, on phones running on a real loop (both runtimes), against a sipp far end and
+# between phones: the phone's address changes under an active, muted, held and resuming call (`net reconnect ip`
+# on its console, as a Wi-Fi rejoin with a new lease) and the target-refresh re-INVITEs meet 491 glare (then the
+# retry), 488 and 408/481; hold refused and agreed; the far end hangs up or re-INVITEs, transfers and sends digits
+# to a held or muted call; media stops arriving; a transfer fails or is cut short; recording. Each case checks
+# the phone's transitions and what the peer saw (sipp's exit code: its scenario waits for each request and checks
+# the address and direction in the SDP; the other phone's transitions).
+import os
+import time
+import wave
+
+from tests import peers
+from tests.proc import phones  # noqa: F401  (phones is a fixture)
+from uphone.media.goertzel import dominant_freq
+
+A1, A2 = "127.0.0.1", "127.0.0.2"       # the phone's two addresses (loopback: both are this host)
+QUIET = {"sip": {"t1_ms": 100}, "media": {"rtp_timeout_s": 0}, "features": {"auto_answer": True,
+                                                                            "auto_answer_delay_ms": 0}}
+SDP = peers.sdp()
+HOLD_OK = peers.sdp(direction="recvonly", version=2353687638)
+
+
+class Scenario:
+    """sipp's side of one call, put together step by step; every SDP check is an ereg whose variable is
+    referenced at the end (sipp refuses a variable assigned and never used)."""
+
+    def __init__(self, name):
+        self.name, self.parts, self.vars = name, [], []
+
+    def add(self, *parts):
+        self.parts += parts
+        return self
+
+    def reinvite(self, *body_has, keep=False):
+        """Wait for the phone's re-INVITE; body_has: regexps its SDP must match; keep: remember its Via, From,
+        To and CSeq (as $rv $rf $rt $rc) to answer it after other messages."""
+        acts = []
+        for rx in body_has:
+            self.vars.append("v%d" % len(self.vars))
+            acts.append('<ereg regexp="%s" search_in="body" check_it="true" assign_to="%s"/>' % (rx, self.vars[-1]))
+        if keep:
+            for h, v in (("Via:", "rv"), ("From:", "rf"), ("To:", "rt"), ("CSeq:", "rc")):
+                acts.append('<ereg regexp=".*" search_in="hdr" header="%s" check_it="true" assign_to="%s"/>' % (h, v))
+            self.vars += ["rv", "rf", "rt", "rc"]
+        act = "<action>%s</action>" % "".join(acts) if acts else ""
+        return self.add('  <recv request="INVITE" timeout="10000">%s</recv>' % act)
+
+    def answer(self, code, reason, body=None):
+        return self.add(peers.sipp_reply(code, reason, body, tag=False), '  <recv request="ACK" timeout="5000"/>')
+
+    def glare_then(self, code, reason, body=None, *body_has):
+        """491 (RFC 3261 14.1), then the phone's retry after its random wait, answered with code."""
+        self.answer(491, "Request Pending")
+        return self.reinvite(*body_has).answer(code, reason, body)
+
+    def bye_answered(self):
+        return self.add('  <recv request="BYE" timeout="8000"/>', peers.sipp_reply(200, "OK", tag=False))
+
+    def xml(self):
+        ref = ['  <Reference variables="%s"/>' % ",".join(self.vars)] if self.vars else []
+        return peers.sipp_scenario(self.name, *(self.parts + ref))
+
+
+def sipp_calls(phone_addr, port):
+    """The start of a call from sipp to the phone (auto-answer), with the phone's Contact as next_url."""
+    return Scenario("x").add(peers.sipp_send("INVITE", 1, SDP, first=True),
+                             peers.ANSWERED % ' rrs="true"', peers.sipp_send("ACK", 1))
+
+
+# sipp's BYE in the dialog, sent while a request of the phone's is unanswered (its last message is that request,
+# so the To is built from the phone's tag rather than from the last message)
+SIPP_BYE = ("  <send retrans=\"500\"><![CDATA[\nBYE [next_url] SIP/2.0\n"
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n"
+            "To: <sip:bob@[remote_ip]:[remote_port]>[peer_tag_param]\nCall-ID: [call_id]\nCSeq: 2 BYE\n"
+            "Max-Forwards: 70\nContent-Length: 0\n\n]]></send>\n  <recv response=\"200\" timeout=\"5000\"/>\n")
+# the 487 to the re-INVITE remembered by reinvite(keep=True): the BYE ended the dialog (RFC 3261 15.1.2)
+KEPT_487 = ("  <send><![CDATA[\nSIP/2.0 487 Request Terminated\nVia: [$rv]\nFrom: [$rf]\nTo: [$rt]\n"
+            "Call-ID: [call_id]\nCSeq: [$rc]\nContent-Length: 0\n\n]]></send>\n"
+            "  <recv request=\"ACK\" timeout=\"5000\"/>\n")
+
+
+def _after(phone, text, pos, timeout=12):
+    """The index after the first transition line from pos on that has text, waiting for it; 0 when none came."""
+    end = time.time() + timeout
+    while True:
+        lines = phone.lines
+        n = len(lines)
+        for i in range(pos, n):
+            if lines[i].startswith("tr ") and text in lines[i]:
+                return i + 1
+        pos = n
+        if time.time() > end:
+            return 0
+        time.sleep(0.05)
+
+
+def _run(phone, scen, addr, driver, tmp_path, timeout=40):
+    """sipp plays scen against the phone at addr; driver: [(line the phone prints, console commands to send)]
+    in order. -> the phone's lines from this call."""
+    path = tmp_path / (scen.name + ".xml")
+    path.write_text(scen.xml())
+    start = len(phone.lines)
+    proc = peers.sipp_background(["-sf", str(path), "%s:%d" % (addr, phone.port), "-m", "1", "-timeout",
+                                  "%ds" % timeout, "-timeout_error"], cwd=str(tmp_path))
+    try:
+        pos = start
+        for wait_for, cmds in driver:
+            pos = _after(phone, wait_for, pos)
+            assert pos, (scen.name, wait_for, phone.tail())
+            for c in cmds:
+                ans, _ = phone.cmd(c)
+                assert ans.startswith("ok"), (scen.name, c, ans, phone.tail())
+    finally:
+        rc, out, err = peers.finish(proc, timeout + 5)
+    assert rc == 0, "sipp %s failed:\n%s\n%s\n%s" % (scen.name, out[-1500:], err[-2500:], phone.tail())
+    return phone.lines[start:]
+
+
+def _has(lines, *rows):
+    for r in rows:
+        assert any(l.startswith("tr c") and r in l for l in lines), (r, "\n".join(lines[-40:]))
+
+
+def test_address_changes_under_active_muted_held_and_resuming_calls(phones, tmp_path):
+    bob = phones.add("bob", **QUIET)
+    p = bob.port
+    s = sipp_calls(A1, p)
+    s.name = "moves"
+    # active: the refresh meets glare, and its retry is answered
+    s.reinvite("c=IN IP4 127.0.0.2").add(peers.sipp_setdest(A2, p)).glare_then(200, "OK", SDP, "c=IN IP4 127.0.0.2")
+    # muted: the same, then a refusal (the session stays as it was, RFC 3261 14.1)
+    s.reinvite("c=IN IP4 127.0.0.1", "a=sendrecv").add(peers.sipp_setdest(A1, p)).glare_then(200, "OK", SDP)
+    s.reinvite("c=IN IP4 127.0.0.2").add(peers.sipp_setdest(A2, p)).answer(488, "Not Acceptable Here")
+    # active again: refused
+    s.reinvite("c=IN IP4 127.0.0.1").add(peers.sipp_setdest(A1, p)).answer(488, "Not Acceptable Here")
+    # held: the hold meets glare; once agreed, the refresh from the new address offers sendonly still
+    s.reinvite("a=sendonly").glare_then(200, "OK", HOLD_OK, "a=sendonly")
+    s.reinvite("c=IN IP4 127.0.0.2", "a=sendonly").add(peers.sipp_setdest(A2, p)).answer(200, "OK", HOLD_OK)
+    # resuming: glare, then refused (the call stays held); resumed again and the address changes while that
+    # re-INVITE is out: its answer is ACKed and the newer offer (sendrecv, new address) goes at once
+    s.reinvite("a=sendrecv").glare_then(488, "Not Acceptable Here", None, "a=sendrecv")
+    s.reinvite("c=IN IP4 127.0.0.2", "a=sendrecv").add('  <pause milliseconds="700"/>', peers.sipp_setdest(A1, p))
+    s.answer(200, "OK", SDP).reinvite("c=IN IP4 127.0.0.1", "a=sendrecv").answer(200, "OK", SDP)
+    # active: the far end has lost the dialog (408): the phone ends the call with a BYE; sipp's own BYE crosses
+    # it and is answered, ours is never answered and Timer F ends the call
+    s.reinvite("c=IN IP4 127.0.0.2").add(peers.sipp_setdest(A2, p)).answer(408, "Request Timeout")
+    s.add('  <recv request="BYE" timeout="5000"/>', SIPP_BYE)
+    net = "net reconnect "
+    lines = _run(bob, s, A1, [
+        ("c1 Ringing AcceptCall Active", [net + A2]),
+        ("c1 Active Dialog200OK Active", ["ev MuteCall", net + A1]),
+        ("c1 Muted Dialog200OK Muted", [net + A2]),
+        ("c1 Muted Dialog4xxFailure Muted", ["ev UnmuteCall", net + A1]),
+        ("c1 Active Dialog4xxFailure Active", ["ev HoldCall"]),
+        ("c1 OnHold Dialog200OK OnHold", [net + A2]),
+        ("c1 OnHold AddressChanged OnHold", []),
+        ("c1 OnHold Dialog200OK OnHold", ["ev ResumeCall"]),
+        ("c1 Resuming Dialog4xxFailure OnHold", ["ev ResumeCall", net + A1]),
+        ("c1 Resuming Dialog200OK Active", [net + A2]),
+    ], tmp_path)
+    assert bob.wait_line("tr c1 Terminating DialogTimeout Terminated ReleaseAllResources", 10), bob.tail()
+    lines = bob.lines[bob.lines.index(lines[0]):]
+    _has(lines, "c1 Active AddressChanged Active SendReINVITE", "c1 Active Dialog491Glare Active StartGlareTimer",
+         "c1 Active GlareRetry Active SendReINVITE", "c1 Active Dialog200OK Active StoreRemoteSDP,NegotiateSDPAsUAC,SendACK",
+         "c1 Active MuteCall Muted MuteLocalAudio", "c1 Muted AddressChanged Muted SendReINVITE",
+         "c1 Muted Dialog491Glare Muted StartGlareTimer", "c1 Muted GlareRetry Muted SendReINVITE",
+         "c1 Muted Dialog200OK Muted", "c1 Muted Dialog4xxFailure Muted -", "c1 Muted UnmuteCall Active UnmuteLocalAudio",
+         "c1 Active Dialog4xxFailure Active -", "c1 OnHold Dialog491Glare OnHold StartGlareTimer",
+         "c1 OnHold GlareRetry OnHold SendReINVITE", "c1 OnHold AddressChanged OnHold SendReINVITE",
+         "c1 Resuming Dialog491Glare Resuming StartGlareTimer", "c1 Resuming GlareRetry Resuming SendReINVITE",
+         "c1 Resuming Dialog4xxFailure OnHold UpdateMediaDirection(sendonly)",
+         "c1 Resuming AddressChanged Resuming SendReINVITE",
+         "c1 Resuming Dialog200OK Active StoreRemoteSDP,NegotiateSDPAsUAC,SendACK,RestoreMediaFlow",
+         "c1 Active DialogTimeout Terminating SendBYE,StopMediaFlow",
+         "c1 Terminating DialogBYE Terminating SendSIPResponse(200,OK)")
+    assert any(l.startswith("reinvite c1 200 to a superseded offer") for l in lines), bob.tail()
+    # the console's link followed each move
+    assert bob.cmd("net")[0] == "ok net up 127.0.0.2"
