@@ -177,3 +177,63 @@ def test_address_changes_under_active_muted_held_and_resuming_calls(phones, tmp_
     assert any(l.startswith("reinvite c1 200 to a superseded offer") for l in lines), bob.tail()
     # the console's link followed each move
     assert bob.cmd("net")[0] == "ok net up 127.0.0.2"
+
+
+def test_held_resuming_and_muted_calls_end_every_way(phones, tmp_path):
+    bob = phones.add("bob", **QUIET)
+    p = bob.port
+    net = "net reconnect "
+    calls = []
+
+    def call(name):
+        s = sipp_calls(A1, p)
+        s.name = name
+        calls.append(s)
+        return s
+
+    # hold refused (488): the call is active again; held; then the far end has lost the dialog (481): BYE
+    call("hold-refused-then-gone").reinvite("a=sendonly").answer(488, "Not Acceptable Here")
+    calls[-1].reinvite("a=sendonly").answer(200, "OK", HOLD_OK)
+    calls[-1].reinvite("c=IN IP4 127.0.0.2", "a=sendonly").add(peers.sipp_setdest(A2, p)).answer(481, "Gone")
+    calls[-1].bye_answered()
+    # the resume times out (408): BYE
+    call("resume-timeout").reinvite("a=sendonly").answer(200, "OK", HOLD_OK)
+    calls[-1].reinvite("a=sendrecv").answer(408, "Request Timeout").bye_answered()
+    # the far end hangs up instead of answering the resume, then ends that re-INVITE with 487
+    call("resume-bye").reinvite("a=sendonly").answer(200, "OK", HOLD_OK)
+    calls[-1].reinvite("a=sendrecv", keep=True).add(SIPP_BYE, KEPT_487)
+    # our user hangs up while the resume is out
+    call("resume-hangup").reinvite("a=sendonly").answer(200, "OK", HOLD_OK)
+    calls[-1].reinvite("a=sendrecv", keep=True).add('  <recv request="BYE" timeout="5000"/>',
+                                                    peers.sipp_reply(200, "OK", tag=False), KEPT_487)
+    # muted, the address changes and the far end has lost the dialog (481): BYE
+    call("muted-gone").reinvite("c=IN IP4 127.0.0.2", "a=sendrecv").add(peers.sipp_setdest(A2, p))
+    calls[-1].answer(481, "Gone").bye_answered()
+    drivers = {
+        "hold-refused-then-gone": [("Ringing AcceptCall Active", ["ev HoldCall"]),
+                                   ("OnHold Dialog4xxFailure Active", ["ev HoldCall"]),
+                                   ("OnHold Dialog200OK OnHold", [net + A2])],
+        "resume-timeout": [("Ringing AcceptCall Active", ["ev HoldCall"]),
+                           ("OnHold Dialog200OK OnHold", ["ev ResumeCall"])],
+        "resume-bye": [("Ringing AcceptCall Active", ["ev HoldCall"]),
+                       ("OnHold Dialog200OK OnHold", ["ev ResumeCall"])],
+        "resume-hangup": [("Ringing AcceptCall Active", ["ev HoldCall"]),
+                          ("OnHold Dialog200OK OnHold", ["ev ResumeCall", "ev HangupCall"])],
+        "muted-gone": [("Ringing AcceptCall Active", ["ev MuteCall", net + A2])],
+    }
+    want = {
+        "hold-refused-then-gone": ["OnHold Dialog4xxFailure Active UpdateMediaDirection(sendrecv)",
+                                   "OnHold AddressChanged OnHold SendReINVITE",
+                                   "OnHold DialogTimeout Terminating SendBYE,StopMediaFlow"],
+        "resume-timeout": ["Resuming DialogTimeout Terminating SendBYE,StopMediaFlow"],
+        "resume-bye": ["Resuming DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow"],
+        "resume-hangup": ["Resuming HangupCall Terminating SendBYE,StopMediaFlow"],
+        "muted-gone": ["Muted AddressChanged Muted SendReINVITE",
+                       "Muted DialogTimeout Terminating SendBYE,StopMediaFlow"],
+    }
+    for i, s in enumerate(calls):
+        lines = _run(bob, s, A1, drivers[s.name], tmp_path, timeout=20)
+        assert bob.wait(lambda: not bob.st()["calls"], 5), (s.name, bob.tail())
+        _has(lines, *["c%d %s" % (i + 1, w) for w in want[s.name]])
+        if bob.cmd("net")[0] != "ok net up " + A1:
+            assert bob.cmd(net + A1)[0] == "ok net reconnecting"
