@@ -237,3 +237,97 @@ def test_held_resuming_and_muted_calls_end_every_way(phones, tmp_path):
         _has(lines, *["c%d %s" % (i + 1, w) for w in want[s.name]])
         if bob.cmd("net")[0] != "ok net up " + A1:
             assert bob.cmd(net + A1)[0] == "ok net reconnecting"
+
+
+def _ok_sid(ans):
+    assert ans.startswith("ok c"), ans
+    return ans.split()[1]
+
+
+def test_far_end_requests_reach_muted_and_held_calls_and_transfers_fail_or_are_cut_short(phones):
+    auto = {"auto_answer": True, "auto_answer_delay_ms": 0}
+    a = phones.add("alice", audio={"source": "tone:1000"})
+    b = phones.add("bob", audio={"source": "tone:440"}, features=auto)
+    c = phones.add("carol", audio={"source": "tone:700"}, features=auto)
+    d = phones.add("dave", features={"dnd": True})         # refuses every call (486)
+    e = phones.add("erin")                                 # rings until the caller gives up
+    # bob records the call (both directions mixed) while it is active
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert b.wait_line("c1 Active MediaFlowEstablished", 5), b.tail()
+    assert b.ev("StartRecording") == "ok c1 Active"
+    a.wait(lambda: False, 1.2)
+    assert b.ev("StopRecording") == "ok c1 Active"
+    rec = [l.split()[2] for l in b.lines if l.startswith("rec c1 ")][0]
+    # muted: digits both ways, the far end's hold and resume (re-INVITE and ACK), then its transfer (REFER) and BYE
+    assert b.ev("MuteCall") == "ok c1 Muted"
+    assert a.ev("SendDTMF", digits="7") == "ok c1 Active"
+    assert b.wait_line("tr c1 Muted DTMFReceived Muted ReportDTMF", 5), b.tail()
+    assert b.ev("SendDTMF", digits="3") == "ok c1 Muted"
+    assert a.wait(lambda: a.st()["media"]["c1"]["dtmf"] == "3", 5), a.tail()
+    assert a.ev("HoldCall") == "ok c1 OnHold"
+    assert b.wait(lambda: b.st()["leg"]["c1"]["dir"] == "recvonly", 5), b.tail()
+    assert a.ev("ResumeCall") == "ok c1 Resuming" and a.wait(lambda: a.state() == "Active", 5), a.tail()
+    assert b.wait(lambda: b.count("tr c1 Muted DialogReINVITE Muted") == 2 and
+                  b.count("tr c1 Muted DialogACK Muted") == 2 and b.st()["leg"]["c1"]["dir"] == "sendrecv", 5), \
+        b.tail()
+    assert a.ev("BlindTransfer", target=c.uri) == "ok c1 Transferring"
+    assert b.wait_line("tr c1 Muted DialogREFER Muted AcceptTransfer", 5), b.tail()
+    assert b.wait_line("tr c1 Muted DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow", 10), b.tail()
+    assert a.wait_line("tr c1 Transferring TransferSuccess Terminating", 5), a.tail()
+    # bob talks to carol now (c2). Held by bob, carol holds and resumes too, then transfers bob to dave, who
+    # refuses: the transfer fails and carol's call goes on; then carol hangs up on the held bob
+    assert b.wait(lambda: b.st()["calls"] == {"c2": "Active"} and c.state() == "Active", 10), (b.tail(), c.tail())
+    assert b.ev("HoldCall") == "ok c2 OnHold"
+    assert c.wait(lambda: c.st()["leg"]["c1"]["dir"] == "recvonly", 5), c.tail()
+    assert c.ev("HoldCall") == "ok c1 OnHold"
+    assert c.wait_line("tr c1 OnHold Dialog200OK OnHold", 5), c.tail()
+    assert c.ev("ResumeCall") == "ok c1 Resuming" and c.wait(lambda: c.state() == "Active", 5), c.tail()
+    assert b.wait(lambda: b.count("tr c2 OnHold DialogReINVITE OnHold") == 2 and
+                  b.count("tr c2 OnHold DialogACK OnHold") == 2, 5), b.tail()
+    assert b.st()["leg"]["c2"]["dir"] == "sendonly"         # bob still holds carol: her resume did not undo that
+    assert c.ev("BlindTransfer", target=d.uri) == "ok c1 Transferring"
+    assert b.wait_line("tr c2 OnHold DialogREFER OnHold AcceptTransfer", 5), b.tail()
+    assert c.wait_line("tr c1 Transferring TransferFailed Active -", 10), c.tail()
+    assert b.wait_line("resp c3 invite 486 Busy Here", 5), b.tail()        # dave refused the new call
+    assert c.ev("HangupCall") == "ok c1 Terminating"
+    assert b.wait_line("tr c2 OnHold DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow", 5), b.tail()
+    assert b.wait(lambda: not b.st()["calls"] and not c.st()["calls"], 5), (b.tail(), c.tail())
+    # held, then hung up; muted, then hung up
+    sid = _ok_sid(a.ev("MakeCall", target=b.uri))
+    assert a.wait(lambda: a.state() == "Active", 10) and a.ev("HoldCall") == "ok %s OnHold" % sid, a.tail()
+    assert a.wait_line("tr %s OnHold Dialog200OK OnHold" % sid, 5), a.tail()
+    assert a.ev("HangupCall") == "ok %s Terminating" % sid
+    assert a.wait(lambda: not a.st()["calls"] and not b.st()["calls"], 5), (a.tail(), b.tail())
+    a.ev("MakeCall", target=b.uri)
+    assert b.wait(lambda: b.state() == "Active", 10)
+    bsid = _ok_sid(b.ev("MuteCall"))
+    assert b.ev("HangupCall") == "ok %s Terminating" % bsid
+    assert b.saw("tr %s Muted HangupCall Terminating SendBYE,StopMediaFlow" % bsid)
+    assert a.wait(lambda: not a.st()["calls"] and not b.st()["calls"], 5), (a.tail(), b.tail())
+    # bob transfers alice to erin, who rings; bob hangs up before it ends, then (again) alice hangs up on bob
+    for who_ends in ("transferor", "transferee"):
+        orig = _ok_sid(a.ev("MakeCall", target=b.uri))
+        assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+        bsid = _ok_sid(b.ev("BlindTransfer", target=e.uri))
+        assert e.wait(lambda: e.state() == "Ringing", 5), e.tail()
+        if who_ends == "transferor":
+            assert b.ev("HangupCall") == "ok %s Terminating" % bsid
+            want = "tr %s Transferring HangupCall Terminating SendBYE,StopMediaFlow" % bsid
+        else:
+            assert a.ev("HangupCall", sid=orig) == "ok %s Terminating" % orig
+            want = "tr %s Transferring DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow" % bsid
+        assert b.wait_line(want, 5), b.tail()
+        assert a.wait(lambda: a.st()["calls"].get(orig) is None, 5), a.tail()
+        assert a.ev("HangupCall").split()[2] == "Cancelled", a.tail()      # the call to erin, still ringing
+        assert a.wait(lambda: not a.st()["calls"] and not b.st()["calls"] and not e.st()["calls"], 5), \
+            (a.tail(), b.tail(), e.tail())
+    phones.close()
+    # the recording has both sides of the call: alice's 1000 Hz and bob's own 440 Hz, well above a tone not sent
+    from uphone.media.goertzel import power
+    with wave.open(rec) as w:
+        pcm, rate = w.readframes(w.getnframes()), w.getframerate()
+    assert len(pcm) >= 2 * rate * 0.8, len(pcm)
+    mid = pcm[len(pcm) // 4:len(pcm) // 4 + 2 * 4000]
+    p440, p1000, p2500 = (power(mid, len(mid) // 2, rate, f) for f in (440, 1000, 2500))
+    assert p440 > 50 * p2500 and p1000 > 50 * p2500, (p440, p1000, p2500)
