@@ -207,3 +207,30 @@ def test_incoming_call_rejected_declined_cancelled_and_unanswered(phones, tmp_pa
         assert carol.wait(lambda: not carol.st()["calls"], 5), carol.tail()
     finally:
         peers.stop(quiet)
+
+
+def test_a_ringing_call_fails_when_the_far_ends_connection_drops(phones, tmp_path):
+    # over TCP: the far end (sipp -t t1) rings or plays early media, then its connection closes (sipp ends): the
+    # INVITE can never be answered, so the call fails at once (its transaction's transport error, RFC 3261
+    # 8.1.3.1) instead of ringing on to the 3-minute guard
+    alice = phones.add("alice", sip={"transport": "tcp", "t1_ms": 100})
+    for i, (stage, prov, actions) in enumerate((("Ringing", RING, "StopTone,SendCANCEL,CleanupResources"),
+                                                ("EarlyMedia", EARLY, "SendCANCEL,CleanupResources"))):
+        scen = tmp_path / ("drop-%s.xml" % stage)
+        scen.write_text(peers.sipp_scenario("drop", RECV_INVITE, prov, pause(500)))
+        port = free_port()
+        proc = peers.sipp_background(["-sf", str(scen), "-t", "t1", "-p", str(port), "-m", "1", "-timeout", "15s",
+                                      "-timeout_error"], cwd=str(tmp_path))
+        try:
+            assert peers.wait_listening(port, proc, kind="tcp"), proc.communicate()
+            sid = "c%d" % (i + 1)
+            assert alice.ev("MakeCall", target="sip:drop@127.0.0.1:%d" % port).startswith("ok %s " % sid)
+            assert alice.wait_line("tr %s " % sid + {"Ringing": "Initiating Dialog180Ringing Ringing",
+                                                     "EarlyMedia": "Initiating Dialog183SessionProgress"}[stage], 5)
+            assert alice.wait_line("tr %s %s DialogTimeout Failed(Timeout) %s" % (sid, stage, actions), 5), \
+                alice.tail()
+        finally:
+            rc, out, err = peers.finish(proc, 10)
+        assert rc == 0, "sipp failed:\n%s\n%s" % (out[-1500:], err[-1500:])
+        assert alice.saw("tcp 127.0.0.1:%d closed" % port)
+        assert alice.wait(lambda: not alice.st()["calls"], 5), alice.tail()
