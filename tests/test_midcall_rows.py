@@ -331,3 +331,37 @@ def test_far_end_requests_reach_muted_and_held_calls_and_transfers_fail_or_are_c
     mid = pcm[len(pcm) // 4:len(pcm) // 4 + 2 * 4000]
     p440, p1000, p2500 = (power(mid, len(mid) // 2, rate, f) for f in (440, 1000, 2500))
     assert p440 > 50 * p2500 and p1000 > 50 * p2500, (p440, p1000, p2500)
+
+
+def test_a_call_without_incoming_media_ends_active_or_muted(phones, tmp_path):
+    # sipp's answerer sends no RTP: media.rtp_timeout_s after the media started the phone hangs up (BYE, which
+    # sipp waits for), whether the user listens or has muted the call
+    from tests.proc import free_port
+    alice = phones.add("alice", media={"rtp_timeout_s": 2})
+    port = free_port()
+    scen = tmp_path / "quiet.xml"
+    scen.write_text(peers.sipp_scenario(
+        "answers and sends nothing", '  <recv request="INVITE" crlf="true"/>', peers.sipp_reply(180, "Ringing"),
+        peers.sipp_reply(200, "OK", SDP), '  <recv request="ACK"/>', '  <recv request="BYE" timeout="6000"/>',
+        peers.sipp_reply(200, "OK", tag=False)))
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "2", "-timeout", "20s", "-timeout_error"],
+                                 cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        for sid, mute in (("c1", False), ("c2", True)):
+            start = len(alice.lines)
+            assert alice.ev("MakeCall", target="sip:quiet@127.0.0.1:%d" % port).startswith("ok %s " % sid)
+            assert alice.wait_line("tr %s Ringing Dialog200OK Active" % sid, 5, start), alice.tail()
+            t0 = time.time()
+            state = "Active"
+            if mute:
+                assert alice.ev("MuteCall") == "ok %s Muted" % sid, alice.tail()
+                state = "Muted"
+            assert alice.wait_line("tr %s %s RTPTimeout Terminating SendBYE,StopMediaFlow" % (sid, state), 5,
+                                   start), alice.tail()
+            assert 1.5 <= time.time() - t0 <= 4.5
+            assert alice.wait_line("err %s no RTP for 2 s" % sid, 1, start)
+            assert alice.wait(lambda: not alice.st()["calls"], 5), alice.tail()
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp uas failed:\n%s\n%s" % (out[-1500:], err[-1500:])
