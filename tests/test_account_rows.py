@@ -101,3 +101,28 @@ def test_registration_refused_every_way_then_options_message_and_unregistration(
     for row in ("Registered SendOptions Registered SendOPTIONS", "Registered SendMessage Registered SendMESSAGE",
                 "Registered Unregister Unregistering SendUnregister"):
         assert alice.saw("tr r1 " + row), alice.tail()
+
+
+def test_a_registrar_that_is_gone_fails_the_unregister_and_the_register_at_once(phones, tmp_path):
+    # over TCP: sipp registers the phone and ends, closing its connection; the un-REGISTER and the REGISTER after
+    # it cannot be sent (connection refused), so their transactions fail at once (RFC 3261 8.1.3.1, 18.4)
+    reg = free_port()
+    scen = tmp_path / "registrar.xml"
+    scen.write_text(scenario("registers once", recv("REGISTER", ("Via:", "SIP/2.0/TCP")), reg_reply(200, "OK")))
+    proc = peers.sipp_background(["-sf", str(scen), "-t", "t1", "-p", str(reg), "-m", "1", "-timeout", "15s",
+                                  "-timeout_error"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(reg, proc, kind="tcp"), proc.communicate()
+        bob = phones.add("bob", sip=dict(T1, transport="tcp"),
+                         account={"registrar": "sip:127.0.0.1:%d" % reg, "register": True, "expires": 60})
+        assert bob.wait_line("reg r1 registered", 5), bob.tail()
+    finally:
+        rc, out, err = peers.finish(proc, 10)
+    assert rc == 0, "sipp failed:\n%s\n%s" % (out[-1500:], err[-1500:])
+    assert bob.wait_line("tcp 127.0.0.1:%d closed" % reg, 5), bob.tail()
+    start = len(bob.lines)
+    assert bob.ev("Unregister") == "ok r1 Unregistering"
+    assert _tr(bob, "r1 Unregistering DialogTimeout Idle ClearRegistration", start, 5), bob.tail()
+    assert bob.ev("Register") == "ok r1 Registering"
+    assert _tr(bob, "r1 Registering DialogTimeout Idle HandleRegistrationFailure", start, 5), bob.tail()
+    assert bob.wait_line("reg r1 failed (408), retry in 1 s", 1, start), bob.tail()
