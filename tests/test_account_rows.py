@@ -126,3 +126,93 @@ def test_a_registrar_that_is_gone_fails_the_unregister_and_the_register_at_once(
     assert bob.ev("Register") == "ok r1 Registering"
     assert _tr(bob, "r1 Registering DialogTimeout Idle HandleRegistrationFailure", start, 5), bob.tail()
     assert bob.wait_line("reg r1 failed (408), retry in 1 s", 1, start), bob.tail()
+
+
+def notify(cseq, state, waiting, counts="0/0"):
+    """sipp's NOTIFY in the subscription's dialog (to the Contact of the last SUBSCRIBE it kept with rrs, To: the
+    subscriber's From it kept as $sf), then the subscriber's 200."""
+    body = "Messages-Waiting: %s\nMessage-Account: sip:vm@[local_ip]\nVoice-Message: %s (0/0)\n" % (
+        waiting, counts)
+    return ("  <send retrans=\"500\"><![CDATA[\nNOTIFY [next_url] SIP/2.0\n"
+            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            "From: <sip:vm@[local_ip]:[local_port]>;tag=[pid]SIPpTag01[call_number]\nTo: [$sf]\n"
+            "Call-ID: [call_id]\nCSeq: %d NOTIFY\nContact: <sip:vm@[local_ip]:[local_port]>\nMax-Forwards: 70\n"
+            "Event: message-summary\nSubscription-State: %s\nContent-Type: application/simple-message-summary\n"
+            "Content-Length: [len]\n\n%s]]></send>\n  <recv response=\"200\" timeout=\"5000\"/>\n"
+            % (cseq, state, body))
+
+
+SUB_OK = peers.sipp_reply(200, "OK", contact="Contact: <sip:vm@[local_ip]:[local_port]>", extra="Expires: 60")
+MWI = ("Event:", "message-summary")
+# the 200 to the SUBSCRIBE kept as $rv $rf $rt $rc, sent after sipp's NOTIFY (which overtakes it: RFC 6665 4.1.2.4)
+KEPT_200 = ("  <send><![CDATA[\nSIP/2.0 200 OK\nVia: [$rv]\nFrom: [$rf]\nTo: [$rt]\nCall-ID: [call_id]\n"
+            "CSeq: [$rc]\nContact: <sip:vm@[local_ip]:[local_port]>\nExpires: 60\nContent-Length: 0\n\n]]></send>\n")
+
+
+def test_message_waiting_subscription_every_way(phones, tmp_path):
+    vm = free_port()
+    carol = phones.add("carol", sip=T1, features={"voicemail_uri": "sip:vm@127.0.0.1:%d" % vm})
+    # dave's voicemail server is not there at all (TCP, connection refused): his SUBSCRIBE fails at once
+    dave = phones.add("dave", sip=T1, features={"voicemail_uri": "sip:vm@127.0.0.1:%d;transport=tcp" % free_port()})
+    assert dave.ev("Subscribe") == "ok s1 Subscribing"
+    assert _tr(dave, "s1 Subscribing DialogTimeout Registered HandleSubscriptionFailure", 0, 5), dave.tail()
+    p = carol.port
+    first = recv("SUBSCRIBE", MWI, rrs=True, keep={"From:": "sf"})
+    phases = [
+        # refused, then unavailable: each time back to Registered, a retry armed for later
+        ("refused", [recv("SUBSCRIBE", MWI), peers.sipp_reply(404, "Not Found")], [],
+         "s1 Subscribing Dialog4xxFailure Registered HandleSubscriptionFailure"),
+        ("unavailable", [recv("SUBSCRIBE", MWI), peers.sipp_reply(503, "Service Unavailable")], [],
+         "s1 Subscribing Dialog5xxFailure Registered HandleSubscriptionFailure"),
+        # accepted for 2 s and notified; refreshed, the NOTIFY overtaking the 2xx; moved to 127.0.0.2 and at once
+        # back while that refresh is out: answered at the address it came to, the phone refreshes again from where
+        # it is; then the notifier ends the subscription
+        ("accepted", [
+            first, peers.sipp_reply(200, "OK", contact="Contact: <sip:vm@[local_ip]:[local_port]>",
+                                    extra="Expires: 2"),
+            notify(1, "active;expires=2", "yes", "2/8"),
+            recv("SUBSCRIBE", ("Expires:", "3600"), rrs=True,
+                 keep={"Via:": "rv", "From:": "rf", "To:": "rt", "CSeq:": "rc"}),
+            notify(2, "active;expires=60", "no"), KEPT_200,
+            recv("SUBSCRIBE", ("Contact:", "127.0.0.2"), rrs=True), '  <pause milliseconds="700"/>',
+            peers.sipp_setdest("127.0.0.1", p), peers.sipp_reply(200, "OK", tag=False, extra="Expires: 60"),
+            recv("SUBSCRIBE", ("Contact:", "127.0.0.1"), rrs=True),
+            peers.sipp_reply(200, "OK", tag=False, extra="Expires: 60"),
+            notify(3, "terminated;reason=noresource", "no")],
+         [("s1 Subscribed Dialog200OK Subscribed", ["net reconnect 127.0.0.2", "net reconnect 127.0.0.1"])],
+         "s1 Subscribed SubscriptionTerminated Registered HandleSubscriptionFailure"),
+        # subscribed again, notified, and unsubscribed by the user (Expires: 0); the final NOTIFY is answered
+        ("unsubscribed", [first, SUB_OK, notify(1, "active;expires=60", "yes", "1/1"),
+                          recv("SUBSCRIBE", ("Expires:", "^ *0$")), peers.sipp_reply(200, "OK", tag=False),
+                          notify(2, "terminated;reason=timeout", "yes", "1/1")],
+         [("s1 Subscribed DialogNOTIFY Subscribed", ["ev Unsubscribe"])],
+         "s1 Subscribed Unsubscribe Registered SendUnsubscribe"),
+    ]
+    for name, parts, driver, last in phases:
+        scen = tmp_path / (name + ".xml")
+        scen.write_text(scenario(name, *parts))
+        proc = peers.sipp_background(["-sf", str(scen), "-p", str(vm), "-m", "1", "-timeout", "15s",
+                                      "-timeout_error"], cwd=str(tmp_path))
+        try:
+            assert peers.wait_listening(vm, proc), proc.communicate()
+            start = len(carol.lines)
+            assert carol.ev("Subscribe").startswith("ok s1 Subscribing"), carol.tail()
+            for wait_for, cmds in driver:
+                assert _tr(carol, wait_for, start), (name, wait_for, carol.tail())
+                for c in cmds:
+                    assert carol.cmd(c)[0].startswith("ok"), (name, c, carol.tail())
+            assert _tr(carol, last, start), (name, last, carol.tail())
+        finally:
+            rc, out, err = peers.finish(proc, 15)
+        assert rc == 0, "sipp %s failed:\n%s\n%s\n%s" % (name, out[-1500:], err[-2000:], carol.tail())
+    for row in ("Registered Subscribe Subscribing SendSUBSCRIBE", "Subscribing Dialog200OK Subscribed StoreSubscription",
+                "Subscribed DialogNOTIFY Subscribed ProcessNotification,Send200OK",
+                "Subscribed RefreshSubscription Subscribing SendSUBSCRIBE",
+                "Subscribing DialogNOTIFY Subscribed ProcessNotification,Send200OK",
+                "Subscribed Dialog200OK Subscribed StoreSubscription",
+                "Subscribed AddressChanged Subscribing SendSUBSCRIBE",
+                "Subscribing AddressChanged Subscribing SendSUBSCRIBE"):
+        assert carol.saw("tr s1 " + row), (row, carol.tail())
+    # the lamp followed the NOTIFYs: on with 2 new, off, on with 1
+    lamp = [l for l in carol.lines if l.startswith("mwi ")]
+    assert lamp[:3] == ["mwi on 2/8", "mwi off 0/0", "mwi off 0/0"] and lamp[-1] == "mwi on 1/1", lamp
