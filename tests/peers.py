@@ -126,6 +126,28 @@ def sipp_scenario(name, *parts):
         name, "".join(p if p.endswith("\n") else p + "\n" for p in parts))
 
 
+def sipp_reply(code, reason, body=None, tag=True, cseq=None, extra="",
+               contact="Contact: <sip:sipp@[local_ip]:[local_port]>"):
+    """A <send> of sipp's response to the last request it received. tag=True adds sipp's To tag (the answer to a
+    dialog's first request; a request in the dialog has it already); body: an SDP (sdp(...)); cseq: the method
+    answered when it is not the last request's (the INVITE a CANCEL named: RFC 3261 9.2); extra: header lines;
+    contact: the Contact line (a registrar's 200 gives back the binding: "[last_Contact:]")."""
+    head = "SIP/2.0 %d %s\n[last_Via:]\n[last_From:]\n%s\n[last_Call-ID:]\n%s\n" % (
+        code, reason, "[last_To:];tag=[pid]SIPpTag01[call_number]" if tag else "[last_To:]",
+        "CSeq: [last_cseq_number] %s" % cseq if cseq else "[last_CSeq:]")
+    head += contact + "\n" + "".join(l + "\n" for l in extra.splitlines())
+    if body:
+        head += "Content-Type: application/sdp\nContent-Length: [len]\n\n" + body
+    else:
+        head += "Content-Length: 0\n\n"
+    return "  <send><![CDATA[\n%s]]></send>\n" % head
+
+
+def sipp_setdest(host, port):
+    """sipp sends the rest of the call to host:port (a phone that moved to a new address keeps its port)."""
+    return '  <nop><action><setdest host="%s" port="%d" protocol="udp"/></action></nop>\n' % (host, port)
+
+
 ANSWERED = ('  <recv response="100" optional="true"/>\n  <recv response="180" optional="true"/>\n'
             '  <recv response="200" rrs="true"%s/>\n')
 

@@ -73,6 +73,23 @@ def test_station_power_save_off_and_retries_with_backoff_forever():
     assert st.poll(clock.t) == ("down", None) and st.poll(clock.t) is None
 
 
+def test_station_reconnects_when_the_console_asks():
+    # `net reconnect`: the link is dropped and joined again at once, and the join is reported as after a loss
+    from uphone import wifi
+    net = D.make_network(connect_on=1)
+    logs = []
+    clock = Clock()
+    st = wifi.Station(net, {"ssid": "lab"}, logs.append, clock)
+    st.start(clock())
+    assert st.poll(clock()) == ("up", "127.0.0.1") and st.describe() == "up 127.0.0.1"
+    w = net.wlans[0]
+    assert st.reconnect("10.0.0.9") == "the address comes from the access point (DHCP), not from the console"
+    assert w.disconnects == 0 and w.connects == 1
+    assert st.reconnect() is None
+    assert w.disconnects == 1 and w.connects == 2 and "wifi: reconnecting (asked on the console)" in logs
+    assert st.poll(clock()) == ("up", "127.0.0.1") and st.poll(clock()) is None
+
+
 def test_config_fallback_is_printed(tmp_path):
     main = load_main()
     p = str(tmp_path / "config.json")
@@ -185,6 +202,15 @@ def test_boot_sets_the_clock_then_provisions_over_https(tmp_path, monkeypatch, p
         os.write(con.w, b"st\n")
         parts["loop"].run_once(0)
         assert any(l.startswith("ok") for l in con.lines), con.lines
+        # `net reconnect` on the console drops the Wi-Fi link and joins again; the phone hears it is back
+        drops = net.wlans[0].disconnects
+        os.write(con.w, b"net reconnect\n")
+        parts["loop"].run_once(0)
+        assert "ok net reconnecting" in con.lines and net.wlans[0].disconnects == drops + 1, con.lines
+        assert con.lines.index("net back on 127.0.0.1") > con.lines.index("ok net reconnecting"), con.lines
+        os.write(con.w, b"net\n")
+        parts["loop"].run_once(0)
+        assert con.lines[-1] == "ok net up 127.0.0.1", con.lines
     finally:
         parts["loop"].udp_close(parts["phone"].sock)
         os.close(con.r)

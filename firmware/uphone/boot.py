@@ -190,7 +190,7 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     station = None
     if wcfg.get("ssid"):
         from uphone.wifi import Station
-        station = Station(network, wcfg, log)
+        station = Station(network, wcfg, log, clock)
         station.start(clock())
         if not station.wait(WIFI_WAIT_MS, clock, wait_ms):
             log("wifi: not joined yet (status %s): the phone starts, the link comes when it can" % station.status())
@@ -229,6 +229,8 @@ def boot(config_path=CONFIG_PATH, board_path=BOARD_PATH, console_io=None, run=Tr
     loop = make_loop(Loop, console_io if console_io is not None else StdioConsole(), phone, dog,
                      net + ((hal.poll,) if hal is not None else ()) + tuple(hooks))
     parts["loop"] = loop
+    if station is not None and loop.console is not None:
+        loop.console.net = station      # `net`, `net reconnect` on the console
     if run:
         log("uphone: running")
         loop.run()

@@ -1,6 +1,6 @@
 # Serial console: the line protocol between a host (or a person) and the phone, the same on UART, USB and a pty.
-# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release|map]`, `cov`, `echo text`,
-# `selftest on|off`, `help`; self-test only: `new`, `cond`, `fail`.
+# Host -> phone: `ev [sid] Event [k=v ...]`, `st`, `mem [gc|hold|release|map]`, `cov`, `net [reconnect [ip]]`,
+# `echo text`, `selftest on|off`, `help`; self-test only: `new`, `cond`, `fail`.
 # Phone -> host: `tr sid From Event To Actions` per transition, `st ...` lines, then `ok [...]` or `err <reason>`.
 from uphone import table as T
 from uphone.engine import (OK, UNHANDLED, GUARD, FAILED, ACT_ERRORS, ROLE_BOTH, ROLE_UAC, ROLE_UAS,
@@ -10,8 +10,8 @@ from uphone.compat import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
-HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | cov | echo <text> | "
-        "selftest on|off | help ; "
+HELP = ("commands: ev [sid] <Event> [key=value ...] | st | mem [gc|hold|release|map] | cov | "
+        "net [reconnect [ip]] | echo <text> | selftest on|off | help ; "
         "self-test: new <kind> [UAC|UAS|Both] [State] [+Cond ...] | cond <sid> +Cond|-Cond ... | "
         "fail <Action> [unsupported]")
 _ROLES = {"Both": ROLE_BOTH, "UAC": ROLE_UAC, "UAS": ROLE_UAS}
@@ -58,6 +58,9 @@ class Console:
         self.selftest = None  # type: Any  # uphone.selftest.SelfTest when on
         self.loop = None        # the runtime loop, when one runs this console (crash count, pass times)
         self._held = None       # (heap in use, bytes allocated) when `mem hold` stopped the GC
+        # the network link `net` shows and drops (uphone.wifi.Station on a board, hal.desktop.Link on the desktop):
+        # .describe() -> text, .reconnect(ip or None) -> None, or why it cannot
+        self.net = None
         if phone is not None:
             phone.add_listener(self._on_phone_line)
 
@@ -88,6 +91,8 @@ class Console:
                 self.write("ok " + " ".join(words[1:]))     # a host marks its place in the line stream
             elif cmd == "mem":
                 self._mem(words[1:])
+            elif cmd == "net":
+                self._net(words[1:])
             elif cmd == "help":
                 self.write("ok " + HELP)
             elif cmd in ("new", "cond", "fail"):
@@ -206,6 +211,23 @@ class Console:
         if self.phone is None:
             return ""
         return "".join(["%02x" % b for b in self.phone.engine.taken])
+
+    def _net(self, w):
+        """`net`: the link and our address. `net reconnect [ip]`: drop the link and join again now, as a lost Wi-Fi
+        link comes back (a host moving the phone to another access point, or checking that calls, registration
+        and message waiting follow a new address); the phone's own lines (`net address a -> b`, `reg ...`, the
+        re-INVITEs' transitions) say what followed. ip: the address the link comes back with, only where the
+        link takes one (the desktop's; a board's comes from the access point)."""
+        link = self.net
+        if link is None:
+            self.write("err net: no network link here")
+        elif not w:
+            self.write("ok net " + link.describe())
+        elif w[0] == "reconnect" and len(w) <= 2:
+            why = link.reconnect(w[1] if len(w) == 2 else None)
+            self.write("err net: " + why if why else "ok net reconnecting")
+        else:
+            self.write("err usage: net [reconnect [ip]]")
 
     def _mem(self, w):
         """`mem [gc]`: heap in use and free, bytes allocated since start (total: MicroPython's mem_total, which

@@ -54,6 +54,9 @@ def main(config_path=None, log=print, pcap=None):
         from uphone.loop import FdConsole
         io = FdConsole(0, 1)
     loop = Loop(io, phone)
+    if phone is not None:
+        from uphone.hal.desktop import Link
+        loop.console.net = Link(phone)      # `net reconnect [ip]`: the link drops and comes back (at ip)
     loop.stop_on_eof = True
     loop.pcap = pcap
     try:

@@ -1,6 +1,6 @@
 # Wi-Fi station for the phone: join at boot, power save off, and keep the link up for as long as the phone runs,
 # telling the boot code each time it comes back (maybe with a new address) so the phone re-registers and moves.
-from uphone.compat import TYPE_CHECKING, const, ticks_add, ticks_diff
+from uphone.compat import TYPE_CHECKING, const, ticks_add, ticks_diff, ticks_ms
 
 if TYPE_CHECKING:
     from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
@@ -20,8 +20,8 @@ class Station:
     again after WAIT_MS plus a pause that doubles from BACKOFF_MS to BACKOFF_MAX_MS, forever (an access point
     that reboots is not hammered, and a phone whose router was off for an hour still comes back)."""
 
-    def __init__(self, network, wcfg, log=print):
-        self.net, self.cfg, self.log = network, wcfg, log
+    def __init__(self, network, wcfg, log=print, clock=ticks_ms):
+        self.net, self.cfg, self.log, self.clock = network, wcfg, log, clock
         self.wlan = None  # type: Any  # network.WLAN once started
         self.up = False
         self.ip = None
@@ -64,6 +64,28 @@ class Station:
             return self.wlan.status()
         except (AttributeError, OSError):
             return "?"
+
+    def describe(self):
+        """The console's `net`."""
+        return ("up %s" % self.ip) if self.up else "down (status %s)" % self.status()
+
+    def reconnect(self, ip=None):
+        """The console's `net reconnect`: drop the link and join again now, with the backoff back at its start. The
+        address the join brings reaches the phone as after any loss (poll() says "up" once it is joined). -> None,
+        or why not: a board's address comes from the access point, so ip is refused."""
+        if ip is not None:
+            return "the address comes from the access point (DHCP), not from the console"
+        if self.wlan is None:
+            return "Wi-Fi is not started"
+        self.log("wifi: reconnecting (asked on the console)")
+        try:
+            self.wlan.disconnect()
+        except OSError:
+            pass
+        self.up = False
+        self.backoff = BACKOFF_MS
+        self._connect(self.clock())
+        return None
 
     def poll(self, now):
         """Every loop pass. -> ("up", address) when the link has come up, ("down", None) when it was lost, else

@@ -169,3 +169,24 @@ class NullDevice:
 
     def close(self):
         pass
+
+
+class Link:
+    """The desktop's network link, for the console's `net` as a board's Wi-Fi station (uphone.wifi.Station) is: the
+    host's interface, which never drops by itself. `net reconnect [ip]` drops it and brings it back at once, with
+    the address ip (any 127.x.y.z is this host on loopback) as a Wi-Fi rejoin with a new DHCP lease brings one, or
+    on the same address; the phone follows as after a Wi-Fi reconnect (Phone.network_changed)."""
+
+    def __init__(self, phone):
+        self.phone = phone
+
+    def describe(self):
+        return "up %s" % self.phone.local_ip
+
+    def reconnect(self, ip=None):
+        if ip is not None:
+            parts = ip.split(".")
+            if len(parts) != 4 or not all(p.isdigit() and int(p) < 256 for p in parts):
+                return "bad address %r (a dotted IPv4 address)" % ip
+        self.phone.network_changed(ip)
+        return None

@@ -79,11 +79,12 @@ def response_event(ph, s, purpose, msg):
     c = s.ctx
     if purpose == "invite":
         if st < 200:
-            if st == 100:
-                return None
             if c.cancel_pending:
+                # hung up before any answer: the first provisional, a 100 Trying too, lets the CANCEL go (9.1)
                 c.cancel_pending = False
                 send_cancel(ph, s)
+            if st == 100:
+                return None
             if msg.to_tag and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
                 c.dialog = Dialog.uac(c.invite, msg)
             if st == 183 and _has_sdp(msg):

@@ -32,6 +32,9 @@ def reg_key(ph, s):
 
 def _register(ph, s, expires, purpose):
     c = s.ctx
+    # this REGISTER (or un-REGISTER) supersedes any retry or refresh still armed: left running, a backoff retry
+    # would register again by itself after the user had registered at once and then unregistered
+    ph.timers = [t for t in ph.timers if not (t[1] is s and t[3] in (T.E_Register, T.E_RefreshRegistration))]
     acct = request.account(ph, s)
     c.extra["cseq"] = c.extra.get("cseq", 0) + 1
     aor = request.aor(ph, acct)
