@@ -426,7 +426,9 @@ def fuzz_phone(runtime, count, workdir, seed=4475, every=200, heap=None, drain_s
     "dropped", "sessions_left", "heap_before", "heap_after" (bytes in use after GC; -1 where the runtime has no
     figure), "clean" (no traceback printed) and "log" (the phone's log file)."""
     from host_tools.phoneproc import PhoneProc, phone_config
-    raw = phone_config("phone", sip={"t1_ms": t1_ms, "t2_ms": 1000}, media={"rtp_timeout_s": 5},
+    # no per-source rate limit (sip.rate_limit): the fuzzer sends from one socket as fast as it can, and the
+    # limit would drop most of it unparsed (and its OPTIONS checks with it)
+    raw = phone_config("phone", sip={"t1_ms": t1_ms, "t2_ms": 1000, "rate_limit": 0}, media={"rtp_timeout_s": 5},
                        features={"auto_answer": True, "auto_answer_delay_ms": 0, "ring_timeout_s": 5})
     p = PhoneProc(runtime, raw, workdir, "fuzz-" + runtime, heap)
     try:

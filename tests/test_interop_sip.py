@@ -51,7 +51,7 @@ Content-Length: 0
 
 def test_sipp_calls_the_phone_20_times(phones, tmp_path):
     bob = phones.add("bob", features=AUTO)
-    proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:%d" % bob.port, "-m", "20", "-r", "10",
+    proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:%d" % bob.port, "-s", "bob", "-m", "20", "-r", "10",
                                   "-timeout", "40s", "-timeout_error", "-trace_err"], cwd=str(tmp_path))
     rc, out, err = peers.finish(proc, 45)
     assert rc == 0, "sipp uac failed:\n%s\n%s\n%s" % (out[-2000:], err[-2000:], bob.tail())

@@ -38,7 +38,7 @@ def send(rig, data, src=("127.0.0.1", 5099)):
     rig.net.queue.append((rig.net.t, data, src, ("127.0.0.1", 5064)))
 
 
-OPTIONS = (b"OPTIONS sip:bob@127.0.0.1:5064 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKalive%d\r\n"
+OPTIONS = (b"OPTIONS sip:user@127.0.0.1:5064 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKalive%d\r\n"
            b"Max-Forwards: 70\r\nFrom: <sip:t@127.0.0.1>;tag=9\r\nTo: <sip:bob@127.0.0.1>\r\n"
            b"Call-ID: alive-%d@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
 
@@ -49,7 +49,8 @@ def test_torture_message(name, section, cls, ua, title):
     rig = Rig()
     # only what the phone's SIP socket sends: the auto-answered calls also send RTP
     rig.net.socks = CatchAll(lambda d, a: got.append(d) if a == ("127.0.0.1", 5064) else None)
-    rig.add("bob", 5064, 21100, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    # the torture messages are addressed to sip:user@example.com: the phone is that user (one it is not gets 404)
+    rig.add("bob", 5064, 21100, features={"auto_answer": True, "auto_answer_delay_ms": 0}, account={"user": "user"})
     with open(os.path.join(DIR, name), "rb") as f:
         data = f.read()
     # the parser alone: 'valid' must parse, 'invalid' must be refused (that is what makes the 400 or the drop)

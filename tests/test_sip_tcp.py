@@ -233,8 +233,8 @@ def test_sipp_calls_the_phone_over_tcp(phones, tmp_path):
     from tests.proc import free_port
     bob = phones.add("bob", sip={"transport": "tcp"}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
     port = free_port()
-    proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:%d" % bob.port, "-t", "t1", "-p", str(port), "-m", "5",
-                                  "-r", "5", "-timeout", "30s", "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    proc = peers.sipp_background(["-sn", "uac", "127.0.0.1:%d" % bob.port, "-s", "bob", "-t", "t1", "-p", str(port),
+                                  "-m", "5", "-r", "5", "-timeout", "30s", "-timeout_error", "-trace_err"], cwd=str(tmp_path))
     rc, out, err = peers.finish(proc, 35)
     # sipp in TCP mode (-t t1) sends and expects everything on its one connection: a response over UDP fails it
     assert rc == 0, "sipp uac over TCP failed:\n%s\n%s\n%s" % (out[-2000:], err[-2000:], bob.tail())

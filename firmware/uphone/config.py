@@ -40,6 +40,12 @@ SCHEMA = (
     ("sip.keepalive", "str", "off", "choices=off|crlf|options"),
     ("sip.keepalive_s", "int", 30, "lo=5 hi=3600"),
     ("sip.user_agent", "str", "uPhone/0.1", "nonempty"),
+    # who may send the phone requests outside a dialog (uphone/ua/gate.py): "proxy" = only the accounts' proxies and
+    # registrars (others get 403), "any" = anyone, "auto" = proxy when an account registers, else any
+    ("sip.accept_from", "str", "auto", "choices=auto|proxy|any"),
+    # requests a second one source (address and port) may send, with a burst of twice that; over it they are dropped
+    # unanswered. 0 = no limit. The accounts' proxies and registrars are not limited
+    ("sip.rate_limit", "int", 20, "lo=0 hi=1000"),
     ("media", "object", None, ""),
     ("media.codecs", "list", ("PCMU", "PCMA"), "items=str choices=PCMU|PCMA|G722 min=1 max=3"),
     ("media.dtmf", "str", "rfc4733", "choices=rfc4733|info|inband"),
@@ -271,6 +277,10 @@ def validate(raw):
     if needs_ca and not sip.get("tls_ca"):
         out.append("sip.tls_ca: expected the path of the CA certificate (PEM or DER) that the SIP server's "
                    "certificate chains to (sip.transport tls or a sips: registrar/proxy), got nothing")
+    if raw.get("sip", {}).get("accept_from") == "proxy" and not any(
+            a.get("proxy") or a.get("registrar") for a in raw.get("accounts") or [] if isinstance(a, dict)):
+        out.append("sip.accept_from: expected an account with a proxy or registrar to accept requests from, got "
+                   "'proxy' without one (the phone would refuse every call)")
     p = raw.get("provisioning", {})
     if p.get("url") and not p.get("ca"):
         out.append("provisioning.ca: expected the path of the CA certificate (PEM or DER) that the server of "

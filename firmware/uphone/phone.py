@@ -13,7 +13,7 @@ from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
-from uphone.ua import audio, call, media, registration, request, subscription, transfer
+from uphone.ua import audio, call, gate, media, registration, request, subscription, transfer
 from uphone.ua import transport as tp
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ class Phone:
         tp.init(self)
         audio.init(self)
         media.init(self)
+        gate.init(self)
 
     # -- wiring ------------------------------------------------------------------------------------------
     def add_listener(self, fn):
@@ -332,6 +333,8 @@ class Phone:
         if data in (b"\r\n", b"\r\n\r\n"):       # UDP keepalive (RFC 5626 4.4.1; TCP ones stay in the flow)
             return
         src = (src[0], src[1], proto)
+        if not gate.admit(self, data, src):
+            return              # over its source's rate: dropped before it costs a parse (ua/gate.py)
         try:
             msg = P.parse(data)
         except P.ParseError as e:
@@ -342,8 +345,15 @@ class Phone:
             return
         if msg.is_request:
             transport.stamp_received(msg, src[0], src[1])
+            if gate.scanner(self, msg):
+                return          # a SIP scanner: no answer at all (ua/gate.py)
             if msg.method != "ACK":
                 err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.SUPPORTED)
+                if err is None:
+                    # after the 8.2.1 method checks, as 8.2.2.1 comes after them: a stranger when only the proxy
+                    # may call (403), a user we are not (404); answered without a transaction or a session, so
+                    # what it costs ends here
+                    err = gate.check(self, msg, src)
                 if err is not None:
                     self._stateless(msg, err[0], err[1], err[2], src)
                     return
@@ -386,7 +396,9 @@ class Phone:
             if s is not None:
                 self.dispatch(s, T.E_DialogACK, {"msg": msg})
             return
-        if s is None or s.ctx.dialog is None:
+        if s is None or s.ctx.dialog is None or not msg.to_tag or msg.from_tag != s.ctx.dialog.remote_tag:
+            # RFC 3261 12.2.2: a request is in a dialog only when its Call-ID and both tags match it; a BYE without
+            # a To tag, or with another sender's From tag, belongs to no dialog of ours and changes nothing
             return self.respond(stx, msg, 481, "Call/Transaction Does Not Exist")
         if not s.ctx.dialog.check_remote_cseq(msg):
             return self.respond(stx, msg, 500, "CSeq Out of Order")
@@ -544,6 +556,7 @@ class Phone:
                                st.get("jitter_ms", 0.0), st.get("mos", 0.0), c.digits or "-", st.get("srtp") or "-",
                                st.get("srtp_refused", 0), st.get("srtp_auth_failed", 0), st.get("srtp_replayed", 0)))
         out.extend(audio.status_lines(self))
+        out.extend(gate.status_lines(self))
         out.extend(tp.status_lines(self))
         if self.mwi is not None:
             out.append("mwi %s %s" % ("on" if self.mwi[0] else "off", self.mwi[1]))

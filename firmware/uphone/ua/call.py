@@ -24,8 +24,14 @@ def incoming_invite(ph, stx, msg, src):
     busy = [x for x in ph.calls() if x.state not in _ACTIVE]
     if feats.get("dnd"):
         return ph.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
-    if (busy and not feats.get("call_waiting", True)) or not media.line_free(ph):
-        # every line carries a call (features.lines): no session is made for one more
+    ringing = False
+    for x in busy:
+        if x.role == ROLE_UAS and x.state == T.S_Ringing:
+            ringing = True
+    if (busy and not feats.get("call_waiting", True)) or ringing or not media.line_free(ph):
+        # every line carries a call (features.lines), or a call already rings (or waits): a handset has one ringer
+        # and one answer key, so no session is made for one more (RFC 3261 21.4.24: 486, the callee is busy).
+        # This is what bounds a sweep of INVITEs: at most `lines` sessions, one of them ringing
         return ph.respond(stx, msg, 486, "Busy Here")
     if not ph.room():
         return ph.respond(stx, msg, 503, "Service Unavailable", [("Retry-After", "30")])
