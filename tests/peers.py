@@ -229,9 +229,11 @@ modparam("auth_db","calculate_ha1",yes)
 modparam("auth_db","password_column","password")
 modparam("auth_db","load_credentials","")
 modparam("auth_db","use_domain",0)
+%(presence_modules)s
 request_route {
   if (!mf_process_maxfwd_header("10")) { sl_send_reply("483","Too Many Hops"); exit; }
   if (!sanity_check("17895","7")) exit;
+%(presence_route)s
   if (has_totag()) {
     if (loose_route()) { t_relay(); exit; }
     if (is_method("ACK")) { if (t_check_trans()) t_relay(); exit; }
@@ -265,12 +267,57 @@ request_route {
 '''
 
 
+# presence=True: Kamailio's presence server (package kamailio-presence-modules) with PIDF (presence_xml), its
+# presentities in db_text files, watchers in memory and no XCAP authorization (every watcher may see)
+PRESENCE_MODULES = r'''loadmodule "presence.so"
+loadmodule "presence_xml.so"
+modparam("presence","db_url","text://%(dbdir)s")
+modparam("presence","subs_db_mode",0)
+modparam("presence","min_expires",1)
+modparam("presence","max_expires",%(presence_expires)d)
+modparam("presence_xml","db_url","text://%(dbdir)s")
+modparam("presence_xml","force_active",1)
+'''
+PRESENCE_ROUTE = r'''  if (is_method("PUBLISH|SUBSCRIBE") && $hdr(Event)=~"presence") {
+    if (is_method("PUBLISH")) {
+      if (!auth_check("$fd","subscriber","1")) {
+        xlog("L_NOTICE", "uphone-test: challenge $rm from $fU\n"); auth_challenge("$fd","1"); exit;
+      }
+      consume_credentials();
+      xlog("L_NOTICE", "uphone-test: PUBLISH from $fU expires=$hdr(Expires) if-match=$hdr(SIP-If-Match)\n");
+      handle_publish();
+    } else {
+      handle_subscribe();
+    }
+    exit;
+  }
+'''
+# the tables the presence module keeps in db_text (Kamailio 5.6's schema, as its kamdbctl would create them)
+PRESENCE_TABLES = {
+    "presentity": "id(int,auto) username(string) domain(string) event(string) etag(string) expires(int) "
+                  "received_time(int) body(string) sender(string) priority(int) ruid(string,null) ",
+    "active_watchers": "id(int,auto) presentity_uri(string) watcher_username(string) watcher_domain(string) "
+                       "to_user(string) to_domain(string) event(string) event_id(string,null) to_tag(string) "
+                       "from_tag(string) callid(string) local_cseq(int) remote_cseq(int) contact(string) "
+                       "record_route(string,null) expires(int) status(int) reason(string,null) version(int) "
+                       "socket_info(string) local_contact(string) from_user(string) from_domain(string) "
+                       "updated(int) updated_winfo(int) flags(int) user_agent(string,null) ",
+    "watchers": "id(int,auto) presentity_uri(string) watcher_username(string) watcher_domain(string) "
+                "event(string) status(int) reason(string,null) inserted_time(int) ",
+    "xcap": "id(int,auto) username(string) domain(string) doc(string) doc_type(int) etag(string) source(int) "
+            "doc_uri(string) port(int) ",
+}
+PRESENCE_VERSIONS = {"presentity": 5, "active_watchers": 12, "watchers": 3, "xcap": 4}
+
+
 class Kamailio:
     """Registrar + proxy with digest auth on a free port of 127.0.0.1 (self.uri for the phones' registrar/proxy).
-    Its log (self.log) gets an `uphone-test: challenge|authorized <METHOD> from <user>` line per auth decision."""
+    Its log (self.log) gets an `uphone-test: challenge|authorized <METHOD> from <user>` line per auth decision, and
+    with presence=True an `uphone-test: PUBLISH from <user> expires=<Expires> if-match=<SIP-If-Match>` line per
+    PUBLISH it takes (presence_expires: the longest publication it grants)."""
 
     def __init__(self, tmp, port=None, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
-                 max_expires=3600, tls=None):
+                 max_expires=3600, tls=None, presence=False, presence_expires=3600):
         self.exe = need_binary("kamailio")
         self.dir = str(tmp)
         self.port = port or free_port()
@@ -282,6 +329,13 @@ class Kamailio:
         os.makedirs(db, exist_ok=True)
         with open(os.path.join(db, "version"), "w") as f:
             f.write("id(int,auto) table_name(string) table_version(int) \n0:subscriber:7\n")
+            if presence:
+                for i, (t, v) in enumerate(sorted(PRESENCE_VERSIONS.items()), 1):
+                    f.write("%d:%s:%d\n" % (i, t, v))
+        if presence:
+            for t, head in PRESENCE_TABLES.items():
+                with open(os.path.join(db, t), "w") as f:
+                    f.write(head + "\n")
         with open(os.path.join(db, "subscriber"), "w") as f:
             f.write("id(int,auto) username(string) domain(string) password(string) ha1(string,null) "
                     "ha1b(string,null) \n")
@@ -289,8 +343,11 @@ class Kamailio:
                 f.write("%d:%s:127.0.0.1:%s::\n" % (i, u, p))
         self.cfg = os.path.join(self.dir, "kamailio.cfg")
         with open(self.cfg, "w") as f:
+            more = {"dbdir": db, "presence_expires": presence_expires}
             cfg = KAMAILIO_CFG % {"port": self.port, "mpath": kamailio_modules(), "dbdir": db,
-                                  "min_expires": min_expires, "max_expires": max_expires}
+                                  "min_expires": min_expires, "max_expires": max_expires,
+                                  "presence_modules": PRESENCE_MODULES % more if presence else "",
+                                  "presence_route": PRESENCE_ROUTE if presence else ""}
             if tls:
                 if not os.path.exists(os.path.join(kamailio_modules(), "tls.so")):
                     need_binary("kamailio-tls-modules")     # Debian's package of tls.so: skip locally, fail in CI
@@ -479,3 +536,52 @@ class Baresip:
 
     def dumps_wavs(self):
         return [os.path.join(self.dumps, f) for f in sorted(os.listdir(self.dumps)) if f.endswith(".wav")]
+
+
+class Watcher:
+    """A presence watcher (RFC 3856) on a free port, to see what a presence server tells others: SUBSCRIBE to a
+    presentity, answer every NOTIFY 200 and keep its body. The test's eyes on Kamailio, not a peer under test."""
+
+    def __init__(self, server_port):
+        self.server = ("127.0.0.1", server_port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", free_port()))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.bodies = []
+        self.answers = []
+
+    def subscribe(self, uri, expires=60):
+        n = time.time_ns()
+        msg = ("SUBSCRIBE %s SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:%d;branch=z9hG4bKw%d\r\nMax-Forwards: 70\r\n"
+               "From: <sip:watcher@127.0.0.1:%d>;tag=w%d\r\nTo: <%s>\r\nCall-ID: w%d@127.0.0.1\r\n"
+               "CSeq: 1 SUBSCRIBE\r\nContact: <sip:watcher@127.0.0.1:%d>\r\nEvent: presence\r\n"
+               "Accept: application/pidf+xml\r\nExpires: %d\r\nContent-Length: 0\r\n\r\n"
+               % (uri, self.port, n, self.port, n, uri, n, self.port, expires))
+        self.sock.sendto(msg.encode(), self.server)
+
+    def poll(self, until, timeout):
+        """Read for up to timeout s until until(self) holds; -> whether it did."""
+        end = time.time() + timeout
+        while time.time() < end:
+            if until(self):
+                return True
+            try:
+                data, src = self.sock.recvfrom(65536)
+            except OSError:
+                continue
+            text = data.decode("utf-8", "replace")
+            head, _, body = text.partition("\r\n\r\n")
+            if text.startswith("SIP/2.0 "):
+                self.answers.append(int(text[8:11]))
+            elif text.startswith("NOTIFY "):
+                self.bodies.append(body)
+                lines = head.split("\r\n")
+                keep = [l for l in lines[1:] if l.split(":", 1)[0].strip().lower() in
+                        ("via", "v", "from", "f", "to", "t", "call-id", "i", "cseq")]
+                ok = "SIP/2.0 200 OK\r\n" + "\r\n".join(keep) + "\r\nContent-Length: 0\r\n\r\n"
+                self.sock.sendto(ok.encode(), src)
+        return until(self)
+
+    def close(self):
+        self.sock.close()

@@ -126,10 +126,12 @@ print('S_Failed' in T.__dict__, T.S_Failed, 'S_Failed' in T.__dict__, T.C_HasMix
 print(getattr(T, 'E_Nope', -7), hasattr(T, 'E_Reset'), Session('c', T.K_call).is_final())
 """
     out = mp(code)
-    want = """26 Idle BridgeActive DialogREFER CreateDialog
+    # the counts and ids CPython's import of the same table gives (new states and events move them)
+    from uphone import table as T
+    want = """%d Idle %s DialogREFER CreateDialog
 True False False True
-call|registration|subscription|publication|bridge ['Both', 'UAC', 'UAS'] 5 48 -1
+call|registration|subscription|publication|bridge ['Both', 'UAC', 'UAS'] 5 %d -1
 False 17 True 32 3 4
 -7 True False
-"""
+""" % (len(T.STATES), T.STATES[-1], T.EVENTS.index("Reset"))
     assert out == want

@@ -18,8 +18,6 @@ UNSUPPORTED = (
     "ConnectMediaStreams", "StartBridgeMonitoring", "CleanupBothLegs", "SendErrorResponses",
     "Send200OKToInbound", "SendBYEToOutbound", "Send200OKToOutbound", "SendBYEToInbound", "SetupTranscoder",
     "UpdateMediaPath", "AttemptBridgeRecovery", "NotifyEndpoints",
-    # publication kind, presence
-    "SendPUBLISH", "StoreETag", "HandlePublishFailure",
 )
 
 
@@ -29,8 +27,8 @@ def _unsupported(fx, session, arg, evargs):
 
 def modules():
     """The modules that implement actions, one per session kind (the call's media and transfers have their own)."""
-    from uphone.ua import call, media, registration, subscription, transfer
-    return (call, media, registration, subscription, transfer)
+    from uphone.ua import call, media, publication, registration, subscription, transfer
+    return (call, media, registration, subscription, transfer, publication)
 
 
 def bind():

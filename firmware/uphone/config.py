@@ -26,6 +26,7 @@ SCHEMA = (
     ("accounts.proxy", "str", None, "check=sip_uri"),
     ("accounts.expires", "int", 600, "lo=60 hi=86400"),
     ("accounts.register", "bool", True, ""),
+    ("accounts.presence", "bool", False, ""),        # publish presence (RFC 3903) for this account (ua/publication.py)
     ("sip", "object", None, ""),
     ("sip.local_ip", "str", "", ""),                    # "": the Wi-Fi address on the phone, 127.0.0.1 on a desktop
     ("sip.local_port", "int", 5060, "lo=0 hi=65535"),

@@ -13,7 +13,7 @@ from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
-from uphone.ua import audio, call, gate, media, registration, request, subscription, transfer
+from uphone.ua import audio, call, gate, media, publication, registration, request, subscription, transfer
 from uphone.ua import transport as tp
 
 if TYPE_CHECKING:
@@ -120,18 +120,20 @@ class Phone:
         return tp.is_sip_socket(self, s)
 
     def shutdown(self, loop=None, wait_ms=2000):
-        """Unregister (RFC 3261 10.2.2) and hang up before the process ends; keepalives stop at once, TCP
-        connections close once the loop has carried the last requests."""
+        """Unregister (RFC 3261 10.2.2), take presence down (RFC 3903 4.5) and hang up before the process ends;
+        keepalives stop at once, TCP connections close once the loop has carried the last requests."""
         tp.stop(self)
         for s in list(self._sessions):
             if s.kind == T.K_call and s.state not in _FINAL_CALL and s.state != T.S_Idle:
                 self.dispatch(s, T.E_HangupCall)
             elif s.kind == T.K_registration and s.state == T.S_Registered:
-                self.dispatch(s, T.E_Unregister)
+                self.dispatch(s, T.E_Unregister)        # its SendUnregister takes the account's presence down too
+            elif s.kind == T.K_publication:
+                publication.stop(self, s.ctx.account, True)     # an account that does not register
         if loop is not None:
             start = self.rt.now()
             loop.run(until=lambda: (ticks_diff(self.rt.now(), start) > wait_ms) or not any(
-                s.kind == T.K_registration and s.state == T.S_Unregistering for s in self._sessions))
+                s.state in (T.S_Unregistering, T.S_Unpublishing) for s in self._sessions))
             tp.close(self)
 
     def network_changed(self, ip=None):
@@ -271,6 +273,8 @@ class Phone:
             s = next((x for x in self._sessions if x.kind == T.K_subscription), None)
             if s is None and ev == T.E_Subscribe:
                 s = self.new_session(T.K_subscription)
+        elif ev in (T.E_PublishPresence, T.E_Unpublish):
+            s = publication.session_of(self, int(args.get("account", 0)), ev == T.E_PublishPresence)
         else:
             s = self.current_call()
         if s is None:
@@ -482,7 +486,7 @@ class Phone:
             ev = call.response_event(self, s, purpose, msg)
             if ev is None:
                 return
-        elif purpose in ("register", "unregister", "subscribe"):
+        elif purpose in ("register", "unregister", "subscribe", "publish", "unpublish"):
             if st < 200:
                 return
             ev = request.final_event(st)
@@ -511,7 +515,7 @@ class Phone:
 
     def _timeout_event(self, s, purpose):
         self.emit("timeout %s %s" % (s.sid, purpose))
-        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye"):
+        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye", "publish", "unpublish"):
             self.dispatch(s, T.E_DialogTimeout, {"status": 408})
         elif purpose == "refer":
             self.dispatch(s, T.E_TransferFailed, {"status": 408})

@@ -26,7 +26,7 @@ CANON = {"via": "Via", "v": "Via", "from": "From", "f": "From", "to": "To", "t":
          "error-info": "Error-Info", "mime-version": "MIME-Version", "rseq": "RSeq", "rack": "RAck",
          "identity": "Identity", "y": "Identity", "accept-contact": "Accept-Contact", "a": "Accept-Contact",
          "reason": "Reason", "p-asserted-identity": "P-Asserted-Identity", "privacy": "Privacy", "path": "Path",
-         "service-route": "Service-Route"}
+         "service-route": "Service-Route", "sip-etag": "SIP-ETag", "sip-if-match": "SIP-If-Match"}
 LISTS = ("via", "route", "record-route", "contact", "allow", "supported", "require", "proxy-require",
          "unsupported", "accept", "accept-encoding", "accept-language", "allow-events", "content-encoding",
          "path", "service-route")

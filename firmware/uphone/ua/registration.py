@@ -6,7 +6,7 @@ from uphone.engine import ERR_FAILED
 from uphone.sip import headers as H
 from uphone.sip import message as M
 from uphone.sip import transport
-from uphone.ua import request
+from uphone.ua import publication, request
 
 
 def start_accounts(ph):
@@ -17,6 +17,8 @@ def start_accounts(ph):
             s.ctx.local_tag = transport.new_tag()
             s.ctx.extra["cseq"] = 0
             ph.dispatch(s, T.E_Register)
+        elif a.get("presence"):
+            publication.start(ph, i, True)   # no registrar to wait for: publish at once (RFC 3903 needs no binding)
 
 
 def reg_uri(ph, s):
@@ -58,6 +60,8 @@ def SendREGISTER(ph, s, arg, ev):
 
 
 def SendUnregister(ph, s, arg, ev):
+    # the account goes offline: its presence entry goes first (RFC 3903 4.5), while the registrar still routes it
+    publication.stop(ph, s.ctx.account)
     return _register(ph, s, 0, "unregister")
 
 
@@ -82,6 +86,7 @@ def StoreRegistration(ph, s, arg, ev):
             x.kind == T.K_subscription for x in ph.sessions()):
         sub = ph.new_session(T.K_subscription, account=c.account)
         ph.post(sub, T.E_Subscribe)
+    publication.start(ph, c.account)
     return 0
 
 

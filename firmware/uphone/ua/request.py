@@ -153,8 +153,8 @@ def retry_with_auth(ph, s, t, resp):
         s.ctx.dialog.local_cseq = num
     if purpose == "invite":
         s.ctx.invite = req
-    if purpose in ("register", "unregister"):
-        s.ctx.extra["cseq"] = num
+    if purpose in ("register", "unregister", "publish", "unpublish"):
+        s.ctx.extra["cseq"] = num      # these kinds number their requests themselves
     c2 = ph.send_request(s, req, dest, purpose)
     if purpose == "invite":
         s.ctx.invite_ctx = c2
