@@ -119,7 +119,7 @@ def SendPUBLISH(ph, s, arg, ev):
 def StoreETag(ph, s, arg, ev):
     msg = (ev or {}).get("msg")
     etag = msg.get("SIP-ETag") if msg is not None else None
-    if not etag:
+    if not etag or msg is None:
         # RFC 3903 11.3: a 2xx to PUBLISH carries SIP-ETag; without one nothing later could name the entry
         ph.emit("err %s 2xx to PUBLISH without SIP-ETag" % s.sid)
         return ERR_FAILED
