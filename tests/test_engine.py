@@ -75,8 +75,19 @@ def test_failed_carries_reason_and_reset_leaves_it():
     assert e.dispatch(s, T.E_Reset) == OK and s.state == T.S_Idle and state_text(s) == "Idle"
 
 
-def test_unsupported_actions_refuse_cleanly_on_the_real_bindings():
-    e = Engine(actions.bind())
+def test_every_action_is_bound_and_an_unsupported_one_refuses_cleanly():
+    # issue 12: every action of the table has an implementation; none is bound to the refusal any more
+    assert actions.UNSUPPORTED == ()
+    bound = actions.bind()
+    assert [T.ACTIONS[i] for i, fn in enumerate(bound) if fn is actions._unsupported] == []
+    # the multi-leg actions are bound on first use (heap); each of them is a function of one of actions.lazy()
+    late = [T.ACTIONS[i] for i, fn in enumerate(bound) if fn is actions._lazy]
+    assert "CreateAudioMixer" in late and "SendREFERWithReplaces" in late and "CreateBridge" in late
+    assert all(any(callable(getattr(m, n, None)) for m in actions.lazy()) for n in late), late
+    # the refusal itself still leaves the state and conditions as they were
+    refuse = list(bound)
+    refuse[T.ACTIONS.index("CreateAudioMixer")] = actions._unsupported
+    e = Engine(tuple(refuse))
     s = Session("c1", T.K_call, ROLE_UAC)
     s.reset(T.S_Active)
     assert e.dispatch(s, T.E_CreateConference) == FAILED

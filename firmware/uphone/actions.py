@@ -7,18 +7,7 @@ from uphone.engine import ERR_UNSUPPORTED
 
 # Effects not built yet for a handset. `phonectl table verify` lists them; the compiler refuses any action that is
 # neither implemented (a function of that name in one of modules()) nor listed here.
-UNSUPPORTED = (
-    # call kind, conference (the mixer primitive exists in media/mixer.py; wiring it to call legs is a later issue)
-    "CreateAudioMixer", "RedirectToMixer", "ConnectToMixer", "DisconnectFromMixer", "DestroyMixer",
-    "MuteToMixer", "UnmuteToMixer", "StartRecordingMixer", "RestoreDirectMedia",
-    # call kind, attended transfer and call bridging across legs
-    "HoldCurrentCall", "CreateConsultationCall", "SendREFERWithReplaces", "TerminateConsultationCall",
-    "ResumeOriginalCall", "CreateBridge",
-    # bridge kind, B2BUA gateway legs: not a phone's job
-    "ConnectMediaStreams", "StartBridgeMonitoring", "CleanupBothLegs", "SendErrorResponses",
-    "Send200OKToInbound", "SendBYEToOutbound", "Send200OKToOutbound", "SendBYEToInbound", "SetupTranscoder",
-    "UpdateMediaPath", "AttemptBridgeRecovery", "NotifyEndpoints",
-)
+UNSUPPORTED = ()
 
 
 def _unsupported(fx, session, arg, evargs):
@@ -27,24 +16,53 @@ def _unsupported(fx, session, arg, evargs):
 
 def modules():
     """The modules that implement actions, one per session kind (the call's media and transfers have their own)."""
+    return eager() + lazy()
+
+
+def eager():
     from uphone.ua import call, media, publication, registration, subscription, transfer
     return (call, media, registration, subscription, transfer, publication)
 
 
+def lazy():
+    """The multi-leg modules (attended transfer, conference, bridge), loaded by the first of their actions a phone
+    runs: ~2 KB of heap a phone that never does these does not hold (phone.multileg says they are loaded)."""
+    from uphone.ua import attended, bridge, conference
+    return (attended, conference, bridge)
+
+
+def _find(mods, name):
+    for m in mods:
+        fn = getattr(m, name, None)
+        if fn is not None:
+            return fn
+    return None
+
+
+def _lazy(fx, session, arg, evargs):
+    # an action of lazy(): load them, bind each of their actions in the engine in place of this, run the one
+    # asked for (the engine keeps the id of the action it is calling in last[1])
+    e = fx.engine
+    acts = e.actions
+    mods = lazy()
+    for i in range(len(acts)):
+        if acts[i] is _lazy:
+            acts[i] = _find(mods, T.ACTIONS[i]) or _unsupported
+    fx.multileg = True
+    return e.actions[e.last[1]](fx, session, arg, evargs)
+
+
 def bind():
-    """Tuple indexed by action id: the function of that name in modules() (the engine calls it with the phone
-    first), else the unsupported refusal."""
-    mods = modules()
+    """List indexed by action id (bound in place on first use): the function of that name in eager() (the engine calls it with the phone first),
+    _lazy for those of lazy() (bound on first use), else the unsupported refusal."""
+    mods = eager()
     out = []
     for name in T.ACTIONS:
         fn = None
         if name not in UNSUPPORTED:
-            for m in mods:
-                fn = getattr(m, name, None)
-                if fn is not None:
-                    break
+            fn = _find(mods, name) or _lazy
         out.append(fn if fn is not None else _unsupported)
-    return tuple(out)
+    return out
 
 
 def bind_all(fn_of_name):

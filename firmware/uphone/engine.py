@@ -58,7 +58,7 @@ _ARGS = T.ARGS
 
 
 class Engine:
-    """Dispatches events; `actions` is a tuple indexed by action id of functions
+    """Dispatches events; `actions` is a tuple (or list: actions.bind) indexed by action id of functions
     (fx, session, arg_tuple_or_None, evargs) -> 0 or an ERR_* code, called with the effects object fx first (plain
     functions, not bound methods: a bound method per action would be kept on the heap for nothing).
     `observer(session, from_state, event, row)` is called after each committed transition (the console prints it)."""
@@ -144,9 +144,9 @@ class Engine:
         # `for i in range(a, b)` compiles to a counting loop in MicroPython: no range object, no allocation
         for i in range(a, a + (b >> 4)):
             act = _CACT[i]
+            last[1] = act           # the action being called (actions._lazy reads it), the failing one after FAILED
             err = acts[act](fx, s, _ARGS[_CARG[i]], evargs)
             if err:
-                last[1] = act
                 last[2] = err
                 return FAILED
         # commit: the only place a session's state changes (PJSIP-style single setter)

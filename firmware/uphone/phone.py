@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from typing import Any  # noqa: F401  (type comments; MicroPython has no typing)
 
 _FINAL_CALL = (T.S_Terminated, T.S_Cancelled, T.S_Failed)
+_ENDING = (T.S_Terminating, T.S_Replaced)      # our BYE is out; its answer (or none) ends the call
 # A session a stranger starts (an incoming call, a transfer's new call) is made only with this much heap free: a
 # call holds ~7 KB once set up (bench: phone_mp) and its messages need a few KB more while they pass; below it the
 # phone answers 503 with Retry-After instead of failing half-way through the call (MicroPython only: CPython's
@@ -30,6 +31,9 @@ _mem_free = getattr(gc, "mem_free", None)
 
 class Ctx:
     """What a session keeps besides its state byte: SIP and media handles (None until an action makes them)."""
+    # the conference or bridge pumping this call's media (ua/conference, ua/bridge): a class default, so a session
+    # that is never in one keeps no slot for it (MicroPython: an instance attribute more can grow every Ctx's dict)
+    mix = None  # type: Any
 
     def __init__(self, account):
         self.account = account
@@ -84,6 +88,10 @@ class Phone:
         self.fail_answer = None     # (code, reason) for the request whose table action just failed
         self.last_sdp_error = 0     # 488 when the last SDP offer or answer was refused (ua/media.py, ua/call.py)
         self.now = 0  # type: Any  # ticks_ms of the event being handled
+        # conferences and bridges (ua/conference.py, ua/bridge.py), stepped every 20 ms by ua/audio.py, and whether
+        # the modules that make them are loaded (actions._lazy)
+        self.mixes = []  # type: list
+        self.multileg = False
         tp.init(self)
         audio.init(self)
         media.init(self)
@@ -216,10 +224,14 @@ class Phone:
     def dispatch(self, s, ev, args=None):
         """Run one event now, then whatever it queued. Returns the engine result."""
         res = self.engine.dispatch(s, ev, args)
-        if res != OK and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None and \
-                s.ctx.extra.get("refer_of") is not None:
-            # the call a REFER asked for could not even start: the transferor hears so, nothing is left behind
-            transfer.notify(self, s.ctx.extra["refer_of"], 503, "Service Unavailable")
+        if res != OK and ev == T.E_MakeCall and s.kind == T.K_call and s.state == T.S_Idle and s.ctx.invite is None:
+            # a call the phone dialled for another (a REFER's, a consultation, a conference participant) could not
+            # even start: the one it was for hears so, nothing is left behind
+            if s.ctx.extra.get("refer_of") is not None:
+                transfer.notify(self, s.ctx.extra["refer_of"], 503, "Service Unavailable")
+            elif s.ctx.extra.get("consult_of") is not None:
+                from uphone.ua import attended      # loaded: it made the consultation
+                attended.consult_failed(self, s)
             self.drop_session(s)
         if res == FAILED:
             self.emit("err %s %s in %s: %s %s" % (s.sid, T.EVENTS[ev], state_text(s),
@@ -238,9 +250,23 @@ class Phone:
 
     def _after(self, s):
         """Housekeeping the table implies: finished calls go back to Idle and are freed."""
-        if s.kind == T.K_call:
+        if s.kind == T.K_bridge:
+            from uphone.ua import bridge            # loaded: it made the bridge
+            bridge.progress(self, s)
+        elif s.kind == T.K_call:
+            # what a call's transition may set going in the other sessions: a REFER's report, the call a Replaces
+            # took the place of; once the multi-leg modules are loaded (actions.lazy), the attended transfer's, the
+            # bridge's and the conference's
             transfer.progress(self, s)
-            if s.state == T.S_Terminating and not self.busy(s, "bye"):
+            if s.ctx.extra.get("replaces") is not None:
+                from uphone.ua import replaces      # loaded: the INVITE with Replaces made this call
+                replaces.progress(self, s)
+            if self.multileg:
+                from uphone.ua import attended, bridge, conference
+                attended.progress(self, s)
+                bridge.progress(self, s)
+                conference.progress(self, s)
+            if s.state in _ENDING and not self.busy(s, "bye"):
                 self.post(s, T.E_InternalCleanupComplete)
             elif s.state in _FINAL_CALL and not self.busy(s, None):
                 self.emit("end %s %s" % (s.sid, state_text(s)))
@@ -252,6 +278,10 @@ class Phone:
         """After a response or timeout: the housekeeping of s, then whatever was queued."""
         if s in self._sessions:
             self._after(s)
+        self.drain()
+
+    def drain(self):
+        """Dispatch what was posted outside any dispatch (a conference's or bridge's frame step)."""
         while self.queue:
             s2, ev2, a2 = self.queue.pop(0)
             if s2 in self._sessions:
@@ -372,9 +402,13 @@ class Phone:
     def find_dialog(self, msg):
         """The session whose dialog (or INVITE) this in-dialog message belongs to."""
         cid, lt = msg.call_id, msg.to_tag if msg.is_request else msg.from_tag
+        # a request without a To tag (an INVITE being answered) is told apart by its From tag: an INVITE with
+        # Replaces shares its Call-ID with the dialog it replaces when the same peer sends both (RFC 3891 3)
+        rt = msg.from_tag if lt is None and msg.is_request else None
         for s in self._sessions:
             c = s.ctx
-            if c.call_id == cid and (lt is None or c.local_tag == lt):
+            if c.call_id == cid and (lt is None or c.local_tag == lt) and \
+                    (rt is None or c.dialog is None or c.dialog.remote_tag == rt):
                 return s
         return None
 
@@ -422,6 +456,10 @@ class Phone:
         if m in ("INVITE", "UPDATE"):
             s.ctx.dialog.refresh_target(msg)
         self.fail_answer = None
+        if ev == T.E_DialogBYE and s.state == T.S_Bridged:
+            from uphone.ua import bridge                # loaded: the call is bridged
+            if bridge.takes_bye(self, s, args):
+                return                                  # a bridged leg's BYE: its bridge ends both legs
         res = self.dispatch(s, ev, args)
         if res == UNHANDLED:
             code, why = (491, "Request Pending") if m in ("INVITE", "UPDATE") else (500, "Not Now")
@@ -491,7 +529,12 @@ class Phone:
                 return
             ev = request.final_event(st)
         elif purpose == "refer":
-            ev = T.E_TransferFailed if st >= 300 else -1
+            ev = -1
+            if st >= 300:
+                ev = T.E_TransferFailed
+                if self.multileg:
+                    from uphone.ua import attended
+                    ev = attended.refer_failed_event(self, s, st)
         else:
             ev = -1
         if st >= 200 and purpose not in ("invite", "reinvite"):
@@ -559,6 +602,8 @@ class Phone:
                                s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0),
                                st.get("jitter_ms", 0.0), st.get("mos", 0.0), c.digits or "-", st.get("srtp") or "-",
                                st.get("srtp_refused", 0), st.get("srtp_auth_failed", 0), st.get("srtp_replayed", 0)))
+        for x in self.mixes:
+            out.append(x.status())
         out.extend(audio.status_lines(self))
         out.extend(gate.status_lines(self))
         out.extend(tp.status_lines(self))

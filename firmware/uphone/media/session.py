@@ -234,6 +234,20 @@ class MediaSession:
         pkt = self.sender.build_at(_ENC * self._k, mark, self._pth, self._ptl)
         return pkt if self._stx is None else self._protect(pkt)
 
+    def clock16(self):
+        """The RTP timestamp of our next frame as (high, low) 16-bit halves (small ints on MicroPython)."""
+        return self._th, self._tl
+
+    def forward(self, n, pt, ts_hi, ts_lo, marker):
+        """Send n payload bytes already in self.sender.payload, put there from another call's packet (the phone
+        bridging two calls relays RTP without decoding it): our SSRC and sequence, the timestamp given in 16-bit
+        halves. -> memoryview of the packet (valid until the next build), or None while we may not send."""
+        if not self._send or self.closed:
+            return None
+        self._sent_since = True
+        pkt = self.sender.build_at(n, marker, ts_hi, ts_lo, pt)
+        return pkt if self._stx is None else self._protect(pkt)      # an SRTP leg: protected as tx() does
+
     def _tone_buf(self):
         self._tone = bytearray(2 * self.samples)
         return self._tone

@@ -40,6 +40,18 @@ def unescape(s):
     return out
 
 
+# characters a URI header value keeps as they are (RFC 3261 25.1: hvalue = *(hnv-unreserved / unreserved / escaped))
+_HVALUE = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()[]/?:+$"
+
+
+def escape(s):
+    """A URI header value with everything else %-escaped: a Replaces value's ';', '=' and '@' (RFC 5589 7)."""
+    out = ""
+    for ch in s:
+        out += ch if ch in _HVALUE else "%%%02X" % ord(ch)
+    return out
+
+
 def _hex(t):
     return len(t) == 2 and all(c in "0123456789abcdefABCDEF" for c in t)
 

@@ -53,7 +53,7 @@ def set_audio(ph, src, sink):
     ph.voice = aec.mic_path(ph.cfg.get("audio", _NO_AUDIO), rate(ph), src) or False
 
 
-def _mic(ph, buf):
+def mic_frame(ph, buf):
     # a captured frame: the user's mic level first (as an analog gain would be), then echo canceller, gate, AGC
     g = ph.mic_gain
     if g != gain.UNITY:
@@ -66,7 +66,7 @@ def rate(ph):
     return int(ph.cfg.get("audio", _NO_AUDIO).get("rate", 8000))     # a shared {}: no dict per call
 
 
-def _frame_buf(ph, r, zeros=0):
+def frame_buf(ph, r, zeros=0):
     # one preallocated frame per rate (zeros=1: a silent one that is never written, for calls we hold): the
     # frame pump never allocates (an int-keyed dict lookup; a "%d" attribute name would allocate a string)
     bufs = ph.frame_bufs
@@ -79,7 +79,7 @@ def _frame_buf(ph, r, zeros=0):
     return b
 
 
-def _resampler(ph, c, m):
+def resampler(ph, c, m):
     """(media, mode, capture filter, playback filter, device frame in, codec frame, device frame out) for this
     call's MediaSession, made once per MediaSession. mode 0: the device runs at the codec's rate; 1: 16 kHz
     board, 8 kHz codec (decimate the microphone, interpolate the speaker); 2: the other way round."""
@@ -109,10 +109,22 @@ def deadline(ph):
     d = None
     for s in ph.sessions():
         c = s.ctx
-        if c is not None and (c.flowing or c.tone is not None):
+        if c is not None and c.mix is None and (c.flowing or c.tone is not None):
             if d is None or ticks_diff(c.next_frame, d) < 0:
                 d = c.next_frame
+    for x in ph.mixes:
+        if d is None or ticks_diff(x.next_frame, d) < 0:
+            d = x.next_frame
     return d
+
+
+def send_rtcp(ph, c, m, now):
+    """A call's RTCP report every 5 s (none to an RFC 2543 hold address, c=0.0.0.0)."""
+    if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
+        c.rtcp_next = ticks_add(now, 5000)
+        pkt = m.rtcp_build(now)
+        if pkt:
+            ph.rt.sendto(c.rtcp_sock, pkt, (m.remote[0], m.remote[1] + 1))
 
 
 def tick(ph, now):
@@ -121,19 +133,35 @@ def tick(ph, now):
     if ph.audio_sink is None:
         ph.audio_sink = Silence()
     sessions = ph.sessions()
-    # one call owns the handset's mic and speaker: the newest one we are not holding (or playing a tone);
-    # calls we hold keep their RTP going with silence and are not heard (RFC 6337: no media to a held party)
+    # one call owns the handset's mic and speaker: a conference that is not held, else the newest call we are not
+    # holding (or playing a tone); calls we hold keep their RTP going with silence and are not heard (RFC 6337: no
+    # media to a held party). Calls in a conference or bridge are pumped by it.
     owner = None
+    hand = False
+    for x in ph.mixes:
+        n = 0
+        while ticks_diff(now, x.next_frame) >= 0 and n < 5:
+            x.step(ph, now)
+            x.next_frame = ticks_add(x.next_frame, _FRAME_MS)
+            n += 1
+        if ticks_diff(now, x.next_frame) >= 0:
+            x.next_frame = ticks_add(now, _FRAME_MS)
+        hand = hand or x.handset
+    if ph.queue:
+        ph.drain()          # what a step posted (a bridge's monitoring found a leg silent)
     for s in sessions:
         c = s.ctx
-        if c is not None and (c.tone is not None or (c.flowing and c.local_dir in ("sendrecv", "recvonly"))):
+        if hand:
+            break
+        if c is not None and c.mix is None and (c.tone is not None or (
+                c.flowing and c.local_dir in ("sendrecv", "recvonly"))):
             owner = s
     for s in sessions:
         c = s.ctx
         if c is None or not (c.flowing or c.tone is not None):
             continue
         n = 0
-        while ticks_diff(now, c.next_frame) >= 0 and n < 5:   # catch up at most 100 ms after a stall
+        while c.mix is None and ticks_diff(now, c.next_frame) >= 0 and n < 5:   # catch up at most 100 ms
             _frame(ph, s, c, now, s is owner)
             c.next_frame = ticks_add(c.next_frame, _FRAME_MS)
             n += 1
@@ -155,10 +183,10 @@ def tick(ph, now):
 def _frame(ph, s, c, now, owner=True):
     m = c.media
     if c.flowing and m is not None:
-        r = _resampler(ph, c, m)
+        r = resampler(ph, c, m)
         if not owner:
             # a call we hold: silence out, what comes in is drained and not played
-            buf = _frame_buf(ph, m.rate, 1)
+            buf = frame_buf(ph, m.rate, 1)
             pkt = m.tx(buf, now)
             if pkt is not None and m.remote is not None:
                 ph.rt.sendto(c.rtp_sock, pkt, m.remote)
@@ -167,13 +195,13 @@ def _frame(ph, s, c, now, owner=True):
             # the board's rate differs from the codec's: device frame -> filter -> codec frame, and back
             dev = r[4]
             ph.audio_src.readinto(dev)
-            _mic(ph, dev)
+            mic_frame(ph, dev)
             buf = r[5]
             r[2].process(dev, len(dev) >> 1, buf)
         else:
-            buf = _frame_buf(ph, m.rate)
+            buf = frame_buf(ph, m.rate)
             ph.audio_src.readinto(buf)
-            _mic(ph, buf)
+            mic_frame(ph, buf)
         if owner:
             cw = getattr(c, "cw_tone", None)
             pkt = m.tx(buf, now)
@@ -189,13 +217,8 @@ def _frame(ph, s, c, now, owner=True):
             ph.audio_sink.write(pcm)
             if ph.voice:
                 ph.voice.played(pcm)
-        # no RTCP to an RFC 2543 hold address (c=0.0.0.0)
-        if ticks_diff(now, c.rtcp_next) >= 0 and m.remote is not None and m.remote[0] != "0.0.0.0":
-            c.rtcp_next = ticks_add(now, 5000)
-            pkt = m.rtcp_build(now)
-            if pkt:
-                ph.rt.sendto(c.rtcp_sock, pkt, (m.remote[0], m.remote[1] + 1))
-    elif c.tone is not None:
-        buf = _frame_buf(ph, rate(ph))
+        send_rtcp(ph, c, m, now)
+    elif c.tone is not None and owner:
+        buf = frame_buf(ph, rate(ph))
         c.tone.fill(buf, len(buf) // 2)
         ph.audio_sink.write(buf)

@@ -22,7 +22,13 @@ def _has_sdp(msg):
 def incoming_invite(ph, stx, msg, src):
     feats = ph.cfg.get("features", {})
     busy = [x for x in ph.calls() if x.state not in _ACTIVE]
-    if feats.get("dnd"):
+    old = None
+    if msg.get("Replaces") is not None:
+        from uphone.ua import replaces          # loaded by the first INVITE with Replaces (heap)
+        old = replaces.match(ph, stx, msg)      # the call it takes the place of (RFC 3891), else it was answered
+        if old is None:
+            return
+    elif feats.get("dnd"):
         return ph.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
     ringing = False
     for x in busy:
@@ -56,6 +62,13 @@ def incoming_invite(ph, stx, msg, src):
         else:
             ph.respond(stx, msg, 500, "Server Internal Error")
         ph.drop_session(s)
+        return
+    if old is not None:
+        # RFC 3891 3: accepted at once, without ringing (the user is talking to that party already); the old
+        # call ends once this one is up (replaces.progress)
+        c.extra["replaces"] = old
+        ph.emit("ring %s from %s replacing %s" % (s.sid, c.remote_uri, old.sid))
+        ph.dispatch(s, T.E_AcceptCall)
         return
     ph.emit("ring %s from %s%s" % (s.sid, c.remote_uri, " (call waiting)" if busy else ""))
     ring_s = int(feats.get("ring_timeout_s", 60))
@@ -131,7 +144,7 @@ def response_event(ph, s, purpose, msg):
             return T.E_DialogTimeout       # RFC 3261 14.1: the dialog is gone
         return T.E_Dialog4xxFailure
     # BYE
-    if st >= 200 and s.state == T.S_Terminating:
+    if st >= 200 and s.state in (T.S_Terminating, T.S_Replaced):
         return T.E_InternalCleanupComplete
     return -1
 
@@ -236,7 +249,10 @@ def SendACK(ph, s, arg, ev):
 def SendBYE(ph, s, arg, ev):
     if s.ctx.dialog is None:
         return ERR_FAILED
-    bye, dest = request.dialog_request(ph, s, "BYE")
+    why = (ev or {}).get("reason")
+    # the phone ending a call for its own reason (a bridge that failed) says why (RFC 3326)
+    extra = [("Reason", 'SIP;cause=503;text="%s"' % why.replace('"', "'"))] if why else ()
+    bye, dest = request.dialog_request(ph, s, "BYE", extra=extra)
     ph.send_request(s, bye, dest, "bye")
     return 0
 

@@ -336,6 +336,8 @@ def on_rtp(ph, s, n, src):
         ph.rt.udp_connect(c.rtp_sock, src)
         c.rtp_peer = src
         ph.emit("media %s peer %s:%d" % (s.sid, src[0], src[1]))
+    if c.mix is not None:
+        c.mix.rtp(ph, s, n)         # a bridge sends it on to its other leg at once (ua/bridge.py)
 
 
 def on_rtcp(ph, s, data, src):
@@ -349,6 +351,8 @@ def release(ph, s):
     c = s.ctx
     if c is None:
         return
+    if c.mix is not None:
+        c.mix = None        # a conference or bridge it was in sees it gone (their progress hooks)
     c.flowing = False
     c.tone = None
     c.resample = None

@@ -12,7 +12,7 @@ from uphone.sip.uri import parse_uri
 ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE", "REFER")
 ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
           "text/plain")
-SUPPORTED = ()
+SUPPORTED = ("replaces",)      # RFC 3891 6.2: an INVITE may take another dialog's place (ua/replaces.py)
 
 
 def account(ph, s):

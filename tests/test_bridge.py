@@ -1,0 +1,162 @@
+# The phone bridging two of its calls (ua/bridge.py): the attended transfer's fallback when the transferee refuses
+# REFER, and the user joining two calls. Media is relayed leg to leg, PCMU<->PCMA through the transcoder where the
+# legs differ; one leg ending ends the other. Phones on both runtimes (tests/proc.py), sipp as a far end that
+# refuses REFER and then re-INVITEs with another codec, baresip as a bridged party whose audio is recorded.
+import os
+import time
+
+from tests import peers
+from tests.multileg import (FIRST_INVITE, answer, g711_tone, hears, heard, mic, pause, recv, request, scenario,
+                            sdp, stream, window)
+from tests.proc import free_port, phones  # noqa: F401  (phones is a fixture)
+from uphone.media import g711
+
+AUTO = {"auto_answer": True, "auto_answer_delay_ms": 50}
+
+
+def _bridge_line(p):
+    return next((l for l in p.st()["lines"] if l.startswith("mix bridge ")), "")
+
+
+def test_refused_refer_falls_back_to_a_bridge_that_transcodes_and_recovers(phones, tmp_path):
+    # alice calls sipp (PCMU), consults carol (PCMA only) and completes the transfer; sipp refuses the REFER with
+    # 405, so alice bridges the two calls herself: sipp's tone reaches carol transcoded. sipp then falls silent: the
+    # bridge's monitoring re-INVITEs both far ends and relays again once they answered; sipp moves to PCMA with a
+    # re-INVITE of its own (the relay copies from then on); sipp's BYE ends carol's leg too.
+    ulaw = g711_tone(tmp_path / "tone.ulaw", 440, 2.0)
+    alaw = g711_tone(tmp_path / "tone.alaw", 440, 2.0, law=g711.ALAW)
+    scen = tmp_path / "refuses_refer.xml"
+    scen.write_text(scenario(
+        "transferee refusing REFER", FIRST_INVITE, answer(180, "Ringing", tag=True), answer(body=sdp(), tag=True),
+        recv("ACK"),
+        recv("INVITE"), answer(body=sdp(direction="recvonly", version=2)), recv("ACK"),          # the hold
+        recv("REFER"), answer(405, "Method Not Allowed", extra="Allow: INVITE, ACK, BYE, CANCEL\n"),
+        recv("INVITE", 10000), answer(body=sdp(version=3)), recv("ACK"),                       # resumed: bridged
+        stream(ulaw), pause(2000),
+        recv("INVITE", 15000), answer(body=sdp(version=4)), recv("ACK"),                       # the recovery
+        stream(ulaw), pause(2500),
+        request("INVITE", 1, sdp(pt=8, version=5)), recv("100", optional=True), recv("200"),   # to PCMA
+        request("ACK", 1), stream(alaw, 8), pause(2500),
+        request("BYE", 2), recv("200")))
+    alice = phones.add("alice", audio=mic(1000), media={"rtp_timeout_s": 4})
+    carol = phones.add("carol", audio=mic(700), media={"codecs": ["PCMA"]}, features=AUTO)
+    port = free_port()
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "60s",
+                                  "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        assert alice.ev("MakeCall", target="sip:bob@127.0.0.1:%d" % port).startswith("ok c1")
+        assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+        assert alice.ev("StartAttendedTransfer", target=carol.uri).startswith("ok c1 ConsultationCall")
+        assert alice.wait(lambda: alice.st()["calls"].get("c2") == "Active", 10), (alice.tail(), carol.tail())
+        assert alice.ev("CompleteAttendedTransfer", sid="c1").startswith("ok c1 Transferring")
+        assert alice.wait(lambda: "path=PCMU>PCMA" in _bridge_line(alice), 10), alice.tail()
+        assert alice.saw("tr c1 Transferring InitiateBridge Bridged CreateBridge,UpdateMediaDirection(sendrecv),")
+        assert alice.saw("tr c2 Active InitiateBridge Bridged CreateBridge")
+        assert alice.saw("tr b1 BridgeActive TranscodingRequired BridgeActive SetupTranscoder,UpdateMediaPath")
+        # sipp's silence: repaired by re-INVITEs to both legs, then connected again
+        assert alice.wait_line("tr b1 BridgeActive BridgeFailed BridgeInitiating AttemptBridgeRecovery,"
+                               "NotifyEndpoints", 12), alice.tail()
+        assert alice.wait_line("tr b1 BridgeInitiating BridgeConnected BridgeActive", 10), alice.tail()
+        # sipp's own re-INVITE to PCMA: the legs speak the same codec, packets are copied
+        assert alice.wait_line("tr c1 Bridged DialogReINVITE Bridged", 15), alice.tail()
+        assert alice.wait(lambda: "path=copy" in _bridge_line(alice), 5), alice.tail()
+        # sipp's BYE: its leg answered, carol's hung up, the bridge gone
+        assert alice.wait_line("tr b1 BridgeActive InboundBYE Terminating Send200OKToInbound,SendBYEToOutbound",
+                               10), alice.tail()
+        assert alice.wait(lambda: not alice.st()["sessions"] and carol.state() == "-", 10), (alice.tail(),
+                                                                                             carol.tail())
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-2000:], err[-2000:], alice.tail())
+    assert alice.saw("tr c1 Bridged DialogBYE Terminating SendSIPResponse(200,OK),StartMediaCleanup")
+    assert alice.saw("tr c2 Bridged HangupCall Terminating SendBYE")
+    assert alice.saw("tr b1 Terminating InternalCleanupComplete Terminated ReleaseAllResources")
+    phones.close()
+    # carol heard sipp's 440 Hz (PCMU transcoded to her PCMA, then PCMA copied), never alice's microphone
+    pcm = heard(carol)
+    ok, lv = hears(pcm[-int(8000 * 2 * 3.5):], [440], [1000])
+    assert ok, lv
+
+
+def test_user_bridges_a_phone_call_and_a_baresip_call(phones, tmp_path):
+    # alice joins her (held) call with bob (PCMU) and her call with baresip (PCMA only) through herself: each far
+    # end hears the other's tone, transcoded, and not alice; baresip hanging up ends bob's leg too (OutboundBYE)
+    port = free_port()
+    bs = peers.Baresip(tmp_path / "bs", "<sip:carol@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA"
+                       % port, port=port, tone_hz=700).start()
+    try:
+        alice = phones.add("alice", audio=mic(1000))
+        bob = phones.add("bob", audio=mic(440), media={"codecs": ["PCMU"]}, features=AUTO)
+        alice.ev("MakeCall", target=bob.uri)
+        assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+        alice.ev("MakeCall", target="sip:carol@127.0.0.1:%d" % port)
+        assert alice.wait(lambda: alice.st()["calls"] == {"c1": "OnHold", "c2": "Active"}, 10), alice.tail()
+        assert alice.ev("InitiateBridge", sid="c2", leg="c1") == "ok c2 Bridged"
+        assert alice.wait(lambda: "path=PCMU>PCMA" in _bridge_line(alice), 10), alice.tail()
+        assert alice.saw("tr c1 OnHold InitiateBridge Bridged CreateBridge,UpdateMediaDirection(sendrecv),SendReINVITE")
+        assert "in=c1 out=c2" in _bridge_line(alice)
+        time.sleep(3)
+        line = _bridge_line(alice)
+        relayed = [int(x) for x in line.split("relayed=")[1].split()[0].split(",")]
+        assert min(relayed) > 100, line             # ~150 packets each way in 3 s
+        bs.command("hangup")
+        assert alice.wait_line("tr b1 BridgeActive OutboundBYE Terminating Send200OKToOutbound,SendBYEToInbound",
+                               10), alice.tail()
+        assert alice.wait(lambda: not alice.st()["sessions"] and bob.state() == "-", 10), (alice.tail(), bob.tail())
+        phones.close()
+    finally:
+        phones.close(check=False)
+        bs.stop()
+    assert alice.saw("tr c2 Bridged DialogBYE Terminating SendSIPResponse(200,OK),StartMediaCleanup")
+    assert alice.saw("tr c1 Bridged HangupCall Terminating SendBYE")
+    ok, lv = hears(heard(bob)[-8000 * 2 * 3:-8000 * 2 // 2], [700], [1000])
+    assert ok, ("bob", lv)
+    decoded = [w for w in bs.dumps_wavs() if "dec" in os.path.basename(w)]
+    assert decoded, bs.dumps_wavs()
+    from tests.test_interop_media import read_wav
+    pcm, _rate = read_wav(decoded[-1])
+    ok, lv = hears(pcm[-8000 * 2 * 3:-8000 * 2 // 2], [440], [1000])
+    assert ok, ("baresip", lv)
+
+
+def test_unbridging_and_unrelayable_codecs(phones, tmp_path):
+    # a G.722 leg and a PCMU leg cannot be relayed: the bridge fails before it is up and both legs end (BYE with
+    # the reason). Bridged again with PCMU on both, alice takes one leg back (UnbridgeCall): the bridge ends, the
+    # other leg is hung up and alice talks to the one she took back.
+    wide = mic(1000, rate=16000)
+    alice = phones.add("alice", audio=wide, media={"codecs": ["G722", "PCMU"]})
+    bob = phones.add("bob", audio=mic(440, rate=16000), media={"codecs": ["G722"]}, features=AUTO)
+    carol = phones.add("carol", audio=mic(700), media={"codecs": ["PCMU"]}, features=AUTO)
+    alice.ev("MakeCall", target=bob.uri)
+    assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+    alice.ev("MakeCall", target=carol.uri)
+    assert alice.wait(lambda: alice.st()["calls"] == {"c1": "OnHold", "c2": "Active"}, 10), alice.tail()
+    assert alice.ev("InitiateBridge").startswith("ok c2 Bridged")      # the only other call is taken
+    assert alice.wait_line("tr b1 BridgeInitiating BridgeFailed Failed(BridgeError) CleanupBothLegs,"
+                           "SendErrorResponses", 10), alice.tail()
+    assert alice.saw("bridge b1 failed: G722 and PCMU cannot be relayed")
+    assert alice.wait(lambda: not alice.st()["sessions"] and bob.state() == "-" and carol.state() == "-", 10), \
+        (alice.tail(), bob.tail(), carol.tail())
+    assert bob.saw("Active DialogBYE Terminating") and carol.saw("Active DialogBYE Terminating")
+    # again, both legs PCMU (bob offers it now too): up, then alice takes bob's leg back
+    bob2 = phones.add("bob2", audio=mic(440), media={"codecs": ["PCMU"]}, features=AUTO)
+    alice.ev("MakeCall", target=bob2.uri)
+    assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+    alice.ev("MakeCall", target=carol.uri)
+    assert alice.wait(lambda: alice.st()["calls"] == {"c3": "OnHold", "c4": "Active"}, 10), alice.tail()
+    assert alice.ev("InitiateBridge", sid="c4", leg="c3") == "ok c4 Bridged"
+    assert alice.wait(lambda: "path=copy" in _bridge_line(alice), 10), alice.tail()
+    assert alice.ev("UnbridgeCall", sid="c3") == "ok c3 Active"
+    assert alice.wait_line("tr b2 BridgeActive HangupCall Terminating SendBYEToInbound,SendBYEToOutbound", 5), \
+        alice.tail()
+    assert alice.wait(lambda: alice.st()["calls"] == {"c3": "Active"} and carol.state() == "-", 10), alice.tail()
+    assert alice.wait(lambda: "b2" not in alice.st()["sessions"], 5), alice.tail()
+    time.sleep(2.5)
+    alice.ev("HangupCall")
+    assert alice.wait(lambda: alice.state() == "-" and bob2.state() == "-", 10), alice.tail()
+    phones.close()
+    # the last of what alice heard (her board at 16 kHz) is bob2 again, straight from her call with him
+    pcm = heard(alice)
+    ok, lv = hears(pcm[-16000 * 2 * 2:-16000 * 2 // 2], [440], [700], rate=16000)
+    assert ok, lv
