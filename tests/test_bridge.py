@@ -120,12 +120,15 @@ def test_user_bridges_a_phone_call_and_a_baresip_call(phones, tmp_path):
     assert ok, ("baresip", lv)
 
 
-def test_unbridging_and_unrelayable_codecs(phones, tmp_path):
+def test_unrelayable_codecs_fail_the_bridge(phones, tmp_path):
     # a G.722 leg and a PCMU leg cannot be relayed: the bridge fails before it is up and both legs end (BYE with
-    # the reason). Bridged again with PCMU on both, alice takes one leg back (UnbridgeCall): the bridge ends, the
-    # other leg is hung up and alice talks to the one she took back.
-    wide = mic(1000, rate=16000)
-    alice = phones.add("alice", audio=wide, media={"codecs": ["G722", "PCMU"]})
+    # the reason). Alice is a wideband phone (board at 16 kHz) holding two calls, one of them G.722: on MicroPython
+    # she gets 128 KB, since two such calls with their SIP traffic do not fit the 96 KB a one-call phone is held
+    # to (tests/test_heap.py)
+    if phones.runtime == "micropython":
+        phones.heap = 128000
+    alice = phones.add("alice", audio=mic(1000, rate=16000), media={"codecs": ["G722", "PCMU"]})
+    phones.heap = None
     bob = phones.add("bob", audio=mic(440, rate=16000), media={"codecs": ["G722"]}, features=AUTO)
     carol = phones.add("carol", audio=mic(700), media={"codecs": ["PCMU"]}, features=AUTO)
     alice.ev("MakeCall", target=bob.uri)
@@ -139,24 +142,31 @@ def test_unbridging_and_unrelayable_codecs(phones, tmp_path):
     assert alice.wait(lambda: not alice.st()["sessions"] and bob.state() == "-" and carol.state() == "-", 10), \
         (alice.tail(), bob.tail(), carol.tail())
     assert bob.saw("Active DialogBYE Terminating") and carol.saw("Active DialogBYE Terminating")
-    # again, both legs PCMU (bob offers it now too): up, then alice takes bob's leg back
+    phones.close()
+
+
+def test_unbridging_gives_the_user_one_leg_back(phones, tmp_path):
+    # bridged with PCMU on both legs, alice takes one leg back (UnbridgeCall): the bridge ends, the other leg is
+    # hung up and alice talks to the one she took back
+    alice = phones.add("alice", audio=mic(1000), media={"codecs": ["PCMU"]})
+    carol = phones.add("carol", audio=mic(700), media={"codecs": ["PCMU"]}, features=AUTO)
     bob2 = phones.add("bob2", audio=mic(440), media={"codecs": ["PCMU"]}, features=AUTO)
     alice.ev("MakeCall", target=bob2.uri)
     assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
     alice.ev("MakeCall", target=carol.uri)
-    assert alice.wait(lambda: alice.st()["calls"] == {"c3": "OnHold", "c4": "Active"}, 10), alice.tail()
-    assert alice.ev("InitiateBridge", sid="c4", leg="c3") == "ok c4 Bridged"
+    assert alice.wait(lambda: alice.st()["calls"] == {"c1": "OnHold", "c2": "Active"}, 10), alice.tail()
+    assert alice.ev("InitiateBridge", sid="c2", leg="c1") == "ok c2 Bridged"
     assert alice.wait(lambda: "path=copy" in _bridge_line(alice), 10), alice.tail()
-    assert alice.ev("UnbridgeCall", sid="c3") == "ok c3 Active"
-    assert alice.wait_line("tr b2 BridgeActive HangupCall Terminating SendBYEToInbound,SendBYEToOutbound", 5), \
+    assert alice.ev("UnbridgeCall", sid="c1") == "ok c1 Active"
+    assert alice.wait_line("tr b1 BridgeActive HangupCall Terminating SendBYEToInbound,SendBYEToOutbound", 5), \
         alice.tail()
-    assert alice.wait(lambda: alice.st()["calls"] == {"c3": "Active"} and carol.state() == "-", 10), alice.tail()
-    assert alice.wait(lambda: "b2" not in alice.st()["sessions"], 5), alice.tail()
+    assert alice.wait(lambda: alice.st()["calls"] == {"c1": "Active"} and carol.state() == "-", 10), alice.tail()
+    assert alice.wait(lambda: "b1" not in alice.st()["sessions"], 5), alice.tail()
     time.sleep(2.5)
     alice.ev("HangupCall")
     assert alice.wait(lambda: alice.state() == "-" and bob2.state() == "-", 10), alice.tail()
     phones.close()
-    # the last of what alice heard (her board at 16 kHz) is bob2 again, straight from her call with him
+    # the last of what alice heard is bob2 again, straight from her call with him
     pcm = heard(alice)
-    ok, lv = hears(pcm[-16000 * 2 * 2:-16000 * 2 // 2], [440], [700], rate=16000)
+    ok, lv = hears(pcm[-8000 * 2 * 2:-8000 * 2 // 2], [440], [700])
     assert ok, lv
