@@ -76,7 +76,8 @@ def RedirectToMixer(ph, s, arg, ev):
     ph.emit("conf %s adding %s" % (s.sid, leg.sid))
     if leg.state == T.S_OnHold:
         ph.post(leg, T.E_ResumeCall)    # resumed first; once Active it joins (progress)
-    progress(ph, leg)
+    elif leg.state != T.S_Idle:         # a new call (still Idle: its MakeCall is queued) joins once answered
+        progress(ph, leg)
     return 0
 
 
