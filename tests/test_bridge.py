@@ -5,6 +5,8 @@
 import os
 import time
 
+import pytest
+
 from tests import peers
 from tests.multileg import (FIRST_INVITE, answer, g711_tone, hears, heard, mic, pause, recv, request, scenario,
                             sdp, stream, window)
@@ -76,6 +78,47 @@ def test_refused_refer_falls_back_to_a_bridge_that_transcodes_and_recovers(phone
     # carol heard sipp's 440 Hz (PCMU transcoded to her PCMA, then PCMA copied), never alice's microphone
     pcm = heard(carol)
     ok, lv = hears(pcm[-int(8000 * 2 * 3.5):], [440], [1000])
+    assert ok, lv
+
+
+@pytest.mark.parametrize("code,reason", [(501, "Not Implemented"), (403, "Forbidden")])
+def test_refer_refused_with_501_or_403_is_bridged(phones, tmp_path, code, reason):
+    # the other two refusals that mean "no transfer from this peer" (405 is above): alice bridges the transferee
+    # (sipp, PCMU) and the target (carol, PCMA); sipp's tone reaches carol transcoded; carol hanging up ends
+    # sipp's leg too (OutboundBYE)
+    ulaw = g711_tone(tmp_path / "tone.ulaw", 440, 3.0)
+    scen = tmp_path / "refuses.xml"
+    scen.write_text(scenario(
+        "transferee refusing REFER", FIRST_INVITE, answer(180, "Ringing", tag=True), answer(body=sdp(), tag=True),
+        recv("ACK"),
+        recv("INVITE"), answer(body=sdp(direction="recvonly", version=2)), recv("ACK"),          # the hold
+        recv("REFER"), answer(code, reason),
+        recv("INVITE", 10000), answer(body=sdp(version=3)), recv("ACK"),                       # resumed: bridged
+        stream(ulaw), recv("BYE", 20000), answer(), '  <Reference variables="from,to,contact"/>\n'))
+    alice = phones.add("alice", audio=mic(1000))
+    carol = phones.add("carol", audio=mic(700), media={"codecs": ["PCMA"]}, features=AUTO)
+    port = free_port()
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "40s",
+                                  "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        assert alice.ev("MakeCall", target="sip:bob@127.0.0.1:%d" % port).startswith("ok c1")
+        assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+        assert alice.ev("StartAttendedTransfer", target=carol.uri).startswith("ok c1 ConsultationCall")
+        assert alice.wait(lambda: alice.st()["calls"].get("c2") == "Active", 10), (alice.tail(), carol.tail())
+        assert alice.ev("CompleteAttendedTransfer", sid="c1").startswith("ok c1 Transferring")
+        assert alice.wait_line("xfer c1 refused by %d: bridging instead" % code, 10), alice.tail()
+        assert alice.wait(lambda: "path=PCMU>PCMA" in _bridge_line(alice), 10), alice.tail()
+        time.sleep(2.5)
+        carol.ev("HangupCall")
+        assert alice.wait_line("tr b1 BridgeActive OutboundBYE Terminating Send200OKToOutbound,SendBYEToInbound",
+                               10), alice.tail()
+        assert alice.wait(lambda: not alice.st()["sessions"], 10), alice.tail()
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-2000:], err[-2000:], alice.tail())
+    phones.close()
+    ok, lv = hears(heard(carol)[-8000 * 2 * 2:-8000 * 2 // 4], [440], [1000])
     assert ok, lv
 
 

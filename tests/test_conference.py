@@ -211,3 +211,41 @@ def test_mixing_allocates_nothing_per_frame():
     rc, out, err = run_code("micropython", _BENCH)
     assert rc == 0, (out, err)
     assert out.split() == ["impl", "viper", "alloc", "0", "0"], (out, err)
+
+
+def test_conference_with_a_baresip_participant(phones, tmp_path):
+    # alice hosts a conference with bob (a phone) and baresip (libre's SIP and RTP, PCMA only: alice's legs speak
+    # different codecs, mixed as PCM): baresip hears alice and bob, bob hears alice and baresip
+    from tests import peers
+    from tests.proc import free_port
+    port = free_port()
+    bs = peers.Baresip(tmp_path / "bs", "<sip:carol@127.0.0.1:%d>;regint=0;answermode=auto;audio_codecs=PCMA"
+                       % port, port=port, tone_hz=700).start()
+    try:
+        alice = phones.add("alice", audio=mic(1000))
+        bob = phones.add("bob", audio=mic(440), features=AUTO)
+        alice.ev("MakeCall", target=bob.uri)
+        assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+        assert alice.ev("CreateConference").startswith("ok c1 ConferenceHost"), alice.tail()
+        assert alice.ev("AddParticipant", target="sip:carol@127.0.0.1:%d" % port).startswith("ok c1"), alice.tail()
+        assert alice.wait(lambda: alice.st()["calls"] == {"c1": "ConferenceHost", "c2": "InConference"}, 10), \
+            alice.tail()
+        assert alice.st()["leg"]["c2"]["codec"] == "PCMA" and alice.st()["leg"]["c1"]["codec"] == "PCMU"
+        time.sleep(4.0)
+        bs.command("hangup")
+        assert alice.wait(lambda: alice.st()["calls"] == {"c1": "ConferenceHost"}, 10), alice.tail()
+        assert alice.saw("tr c2 InConference DialogBYE Terminating DisconnectFromMixer,SendSIPResponse(200,OK)")
+        alice.ev("HangupCall")
+        assert alice.wait(lambda: alice.state() == "-" and bob.state() == "-", 10), alice.tail()
+        phones.close()
+    finally:
+        phones.close(check=False)
+        bs.stop()
+    ok, lv = _windows(heard(bob), [1000, 700], [440])
+    assert ok, ("bob", lv)
+    decoded = [w for w in bs.dumps_wavs() if "dec" in w.rsplit("/", 1)[-1]]
+    assert decoded, bs.dumps_wavs()
+    from tests.test_interop_media import read_wav
+    pcm, _rate = read_wav(decoded[-1])
+    ok, lv = _windows(pcm, [1000, 440], [700])
+    assert ok, ("baresip", lv)
