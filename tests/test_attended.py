@@ -264,3 +264,119 @@ def test_transferee_follows_a_refer_with_replaces_from_sipp(phones, tmp_path):
     for rc, out, err in results:
         assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-1500:], err[-2500:], alice.tail(60))
     phones.close()
+
+
+def test_replaces_takes_over_our_own_early_call(phones, tmp_path):
+    # alice calls sipp, which rings (180, an early dialog alice started); sipp then sends alice an INVITE with
+    # Replaces naming that early dialog: alice answers it at once and CANCELs her own INVITE (RFC 3891 3)
+    alice = phones.add("alice", audio=mic(1000))
+    port = free_port()
+    tag = "[pid]SIPpTag01[call_number]"
+    scen = tmp_path / "early.xml"
+    scen.write_text("""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="replacing the phone's early call">
+  <recv request="INVITE"><action>
+    <ereg regexp="tag=([^;>]*)" search_in="hdr" header="From:" assign_to="junk,ft"/>
+    <ereg regexp="([0-9]+)" search_in="hdr" header="CSeq:" assign_to="cs"/>
+    <ereg regexp="&lt;([^&gt;]*)&gt;" search_in="hdr" header="Contact:" assign_to="junk,ac"/>
+  </action></recv>
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=%(tag)s
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Content-Length: 0
+
+]]></send>
+  <pause milliseconds="300"/>
+  <send retrans="500"><![CDATA[
+INVITE [$ac] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carol@[local_ip]:[local_port]>;tag=N1
+To: <[$ac]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:carol@[local_ip]:[local_port]>
+Replaces: [call_id];to-tag=[$ft];from-tag=%(tag)s
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=sipp 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+a=rtpmap:0 PCMU/8000
+
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200"><action><ereg regexp="tag=([^;>]*)" search_in="hdr" header="To:" assign_to="junk,nt"/></action></recv>
+  <send><![CDATA[
+ACK [$ac] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carol@[local_ip]:[local_port]>;tag=N1
+To: <[$ac]>;tag=[$nt]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv request="CANCEL"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=%(tag)s
+[last_Call-ID:]
+CSeq: [$cs] INVITE
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK"/>
+  <pause milliseconds="1000"/>
+  <send retrans="500"><![CDATA[
+BYE [$ac] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carol@[local_ip]:[local_port]>;tag=N1
+To: <[$ac]>;tag=[$nt]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+  <Reference variables="junk"/>
+</scenario>
+""" % {"tag": tag})
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "30s",
+                                  "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        assert alice.ev("MakeCall", target="sip:bob@127.0.0.1:%d" % port).startswith("ok c1")
+        assert alice.wait_line("replaced c1 by c2", 10), alice.tail()
+        assert alice.wait_line("tr c1 Ringing HangupCall Cancelled StopTone,SendCANCEL", 5), alice.tail()
+        assert alice.wait(lambda: alice.st()["calls"] == {"c2": "Active"}, 10), alice.tail()
+        assert alice.wait(lambda: alice.state() == "-", 10), alice.tail()
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-1500:], err[-2500:], alice.tail(60))
+    assert alice.saw("tr c2 Active DialogBYE Terminating")
+    phones.close()

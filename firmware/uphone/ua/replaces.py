@@ -1,7 +1,8 @@
 # The target side of an attended transfer: an incoming INVITE with a Replaces header (RFC 3891) takes the place of
 # the call it names. match() finds that call or answers the INVITE itself (RFC 3891 3); the new call is answered at
 # once (no ringing: the user is already talking to that party), and once it is up the replaced call gets
-# DialogReplaced, which ends it with BYE (the table's Replaced state).
+# DialogReplaced, which ends it with BYE (the table's Replaced state), or, when it was our own call still ringing
+# at the far end, HangupCall, which CANCELs it.
 from uphone import table as T
 from uphone.engine import ROLE_UAC
 
@@ -56,10 +57,11 @@ def match(ph, stx, msg):
         ph.respond(stx, msg, 603, "Declined")       # the dialog already ended (RFC 3891 3)
         return None
     if s.state in _EARLY:
-        # an early dialog the far end started (a call ringing here) gets 481 (RFC 3891 3). One we started should be
-        # taken over and CANCELled: not built, so it gets 481 too and the transferee keeps its call
-        why = "early dialog not initiated by this UA" if s.role != ROLE_UAC else "replacing our own early call"
-        ph.respond(stx, msg, 481, "Call/Transaction Does Not Exist", [("Warning", '399 uphone "%s"' % why)])
+        if s.role == ROLE_UAC and s.state != T.S_Idle:
+            return s        # our own call, still early: the new one is answered, this one CANCELled (RFC 3891 3)
+        # an early dialog the far end started (a call ringing here) gets 481 and stays as it is (RFC 3891 3)
+        ph.respond(stx, msg, 481, "Call/Transaction Does Not Exist",
+                   [("Warning", '399 uphone "early dialog not initiated by this UA"')])
         return None
     if early_only:
         ph.respond(stx, msg, 486, "Busy Here")       # confirmed, and the sender wanted only an early one (3)
@@ -78,6 +80,11 @@ def progress(ph, s):
     if old is None or s.state not in (T.S_Active, T.S_Terminated, T.S_Cancelled, T.S_Failed):
         return
     del s.ctx.extra["replaces"]
-    if s.state == T.S_Active and old in ph.sessions() and old.state == T.S_Active:
+    if s.state != T.S_Active or old not in ph.sessions():
+        return
+    if old.state == T.S_Active:
         ph.emit("replaced %s by %s" % (old.sid, s.sid))
         ph.post(old, T.E_DialogReplaced)
+    elif old.state in _EARLY and old.role == ROLE_UAC:
+        ph.emit("replaced %s by %s" % (old.sid, s.sid))
+        ph.post(old, T.E_HangupCall)        # our early call: CANCEL (its own rows)
