@@ -3,7 +3,9 @@
 # the call a conference and adds carol (700 Hz): each party hears the other two. Carol is muted in the conference
 # (bob stops hearing her), alice holds the conference (bob and carol go on hearing each other, not alice), carol
 # leaves it (back to a plain call with alice), and a held call of alice's joins it.
+import os
 import time
+import wave
 
 from tests.multileg import hears, heard, mic
 from tests.proc import phones, run_code  # noqa: F401  (phones is a fixture)
@@ -54,6 +56,9 @@ def test_three_way_conference_hosted_by_the_phone(phones):
         alice.tail()
     assert alice.saw("tr c2 Active JoinConference InConference ConnectToMixer")
     assert "legs=c1,c2" in _mix_line(alice), _mix_line(alice)
+    # record the conference: every party summed, in the phone's folder
+    assert alice.ev("StartRecording", sid="c1").startswith("ok c1 ConferenceHost"), alice.tail()
+    assert "rec=1" in _mix_line(alice)
     time.sleep(3.0)
     if phones.runtime == "micropython":
         # the mixing allocates nothing per frame: what the host leaves for the collector in 2 s of a conference
@@ -86,6 +91,11 @@ def test_three_way_conference_hosted_by_the_phone(phones):
     assert alice.wait(lambda: alice.state() == "-" and carol.state() == "-", 10), (alice.tail(), carol.tail())
     phones.close()
     a, b, c = heard(alice), heard(bob), heard(carol)
+    # the recording (closed with the mixer) holds all three parties
+    with wave.open(os.path.join(alice.dir, "rec-conf-c1.wav")) as w:
+        rec = w.readframes(w.getnframes())
+    ok, lv = _windows(rec, [1000, 440, 700], [])
+    assert ok, ("recording", lv)
     # all three in the conference: each hears the other two
     for who, pcm, want, me in (("alice", a, [440, 700], 1000), ("bob", b, [1000, 700], 440),
                                ("carol", c, [1000, 440], 700)):
