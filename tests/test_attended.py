@@ -380,3 +380,39 @@ Content-Length: 0
     assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-1500:], err[-2500:], alice.tail(60))
     assert alice.saw("tr c2 Active DialogBYE Terminating")
     phones.close()
+
+
+def test_transfer_refused_by_the_target_gives_the_call_back(phones):
+    # carol holds the consultation, so the Replaces INVITE alice sends her names a call she is doing something
+    # with: 486 (ua/replaces.py). alice reports it in her NOTIFY; bob's transfer failed, alice is resumed and the
+    # consultation waits on hold. Then alice hangs up while bob consults again: the consultation goes on alone.
+    alice = phones.add("alice", audio=mic(1000))
+    bob = phones.add("bob", audio=mic(440), features=AUTO)
+    carol = phones.add("carol", audio=mic(700), features=AUTO)
+    alice.ev("MakeCall", target=bob.uri)
+    assert alice.wait(lambda: alice.state() == "Active" and bob.state() == "Active", 10), (alice.tail(), bob.tail())
+    assert bob.ev("StartAttendedTransfer", target=carol.uri).startswith("ok c1 ConsultationCall")
+    assert bob.wait(lambda: bob.st()["calls"] == {"c1": "ConsultationCall", "c2": "Active"}, 10), bob.tail()
+    assert carol.wait(lambda: carol.state() == "Active", 5), carol.tail()
+    assert carol.ev("HoldCall").startswith("ok c1 OnHold"), carol.tail()
+    assert carol.wait(lambda: carol.state() == "OnHold", 5) and bob.wait(
+        lambda: bob.st()["leg"]["c2"]["dir"] == "recvonly", 5), bob.tail()
+    assert bob.ev("CompleteAttendedTransfer", sid="c1").startswith("ok c1 Transferring")
+    assert bob.wait_line("tr c1 Transferring TransferFailed Active ResumeOriginalCall", 10), (bob.tail(),
+                                                                                               alice.tail())
+    assert bob.wait(lambda: bob.st()["calls"] == {"c1": "Active", "c2": "OnHold"}, 10), bob.tail()
+    assert alice.wait(lambda: alice.st()["calls"] == {"c1": "Active"}
+                      and alice.st()["leg"]["c1"]["dir"] == "sendrecv", 10), alice.tail()
+    assert alice.saw("Failed(") and carol.st()["calls"] == {"c1": "OnHold"}
+    # bob hangs up the consultation, consults carol again; alice hangs up meanwhile
+    bob.ev("HangupCall", sid="c2")
+    assert bob.wait(lambda: bob.st()["calls"] == {"c1": "Active"} and carol.state() == "-", 10), bob.tail()
+    assert bob.ev("StartAttendedTransfer", sid="c1", target=carol.uri).startswith("ok c1 ConsultationCall")
+    assert bob.wait(lambda: bob.st()["calls"].get("c3") == "Active", 10), bob.tail()
+    alice.ev("HangupCall")
+    assert bob.wait_line("tr c1 ConsultationCall DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow", 10), \
+        bob.tail()
+    assert bob.wait(lambda: bob.st()["calls"] == {"c3": "Active"}, 10), bob.tail()
+    bob.ev("HangupCall", sid="c3")
+    assert bob.wait(lambda: bob.state() == "-" and carol.state() == "-", 10), (bob.tail(), carol.tail())
+    phones.close()

@@ -259,3 +259,31 @@ def test_conference_with_a_baresip_participant(phones, tmp_path):
     pcm, _rate = read_wav(decoded[-1])
     ok, lv = _windows(pcm, [1000, 440], [700])
     assert ok, ("baresip", lv)
+
+
+def test_host_leg_hung_up_by_the_far_end_and_a_held_conference_hung_up(phones):
+    # DTMF to a participant; bob (the host leg's far end) hangs up: the mixer goes and carol's call goes on as a
+    # plain call; alice makes that call a conference of its own, holds it and hangs it up
+    alice = phones.add("alice", audio=mic(1000))
+    bob = phones.add("bob", audio=mic(440), features=AUTO)
+    carol = phones.add("carol", audio=mic(700), features=AUTO)
+    alice.ev("MakeCall", target=bob.uri)
+    assert alice.wait(lambda: alice.state() == "Active", 10), alice.tail()
+    assert alice.ev("CreateConference").startswith("ok c1 ConferenceHost")
+    assert alice.ev("AddParticipant", target=carol.uri).startswith("ok c1 ConferenceHost")
+    assert alice.wait(lambda: alice.st()["calls"] == {"c1": "ConferenceHost", "c2": "InConference"}, 10), \
+        alice.tail()
+    assert alice.ev("SendDTMF", sid="c2", digits="42").startswith("ok c2 InConference")
+    assert carol.wait(lambda: carol.st()["media"]["c1"]["dtmf"] == "42", 5), carol.tail()
+    bob.ev("HangupCall")
+    assert alice.wait_line("tr c1 ConferenceHost DialogBYE Terminating DestroyMixer,SendSIPResponse(200,OK)", 10), \
+        alice.tail()
+    assert alice.wait(lambda: alice.st()["calls"] == {"c2": "Active"}, 10), alice.tail()
+    assert alice.saw("tr c2 InConference LeaveConference Active DisconnectFromMixer,RestoreDirectMedia")
+    assert not _mix_line(alice)
+    assert alice.ev("CreateConference", sid="c2").startswith("ok c2 ConferenceHost")
+    assert alice.ev("HoldCall", sid="c2").startswith("ok c2 ConferenceOnHold")
+    assert alice.ev("HangupCall", sid="c2").startswith("ok c2 Terminating")
+    assert alice.wait(lambda: alice.state() == "-" and carol.state() == "-", 10), (alice.tail(), carol.tail())
+    assert not _mix_line(alice)
+    phones.close()
