@@ -6,6 +6,8 @@
 # accepted), and a transferor whose REFER carries Replaces to a sipp target.
 import re
 
+import pytest
+
 from tests import peers
 from tests.multileg import hears, heard, mic
 from tests.proc import free_port, phones  # noqa: F401  (phones is a fixture)
@@ -414,5 +416,46 @@ def test_transfer_refused_by_the_target_gives_the_call_back(phones):
         bob.tail()
     assert bob.wait(lambda: bob.st()["calls"] == {"c3": "Active"}, 10), bob.tail()
     bob.ev("HangupCall", sid="c3")
+    assert bob.wait(lambda: bob.state() == "-" and carol.state() == "-", 10), (bob.tail(), carol.tail())
+    phones.close()
+
+
+@pytest.mark.parametrize("who", ["transferee", "transferor"])
+def test_call_ended_while_the_transfer_is_under_way(phones, tmp_path, who):
+    # bob's REFER with Replaces is accepted (202) by sipp (the transferee), which then sends no NOTIFY: the call
+    # ends while bob waits, by sipp's BYE or by bob hanging up; bob's consultation with carol goes on
+    from tests.multileg import FIRST_INVITE, answer, recv, request, scenario, sdp
+    bob = phones.add("bob", audio=mic(440))
+    carol = phones.add("carol", audio=mic(700), features=AUTO)
+    port = free_port()
+    end = ['  <pause milliseconds="500"/>\n', request("BYE", 1), recv("200")] if who == "transferee" else \
+        [recv("BYE", 10000), answer()]
+    scen = tmp_path / "xferee.xml"
+    scen.write_text(scenario(
+        "transferee", FIRST_INVITE, answer(180, "Ringing", tag=True), answer(body=sdp(), tag=True), recv("ACK"),
+        recv("INVITE"), answer(body=sdp(direction="recvonly", version=2)), recv("ACK"),
+        recv("REFER"), answer(202, "Accepted"), *end,
+        '  <Reference variables="from,to,contact"/>\n'))
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "30s",
+                                  "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        assert bob.ev("MakeCall", target="sip:alice@127.0.0.1:%d" % port).startswith("ok c1")
+        assert bob.wait(lambda: bob.state() == "Active", 10), bob.tail()
+        assert bob.ev("StartAttendedTransfer", target=carol.uri).startswith("ok c1 ConsultationCall")
+        assert bob.wait(lambda: bob.st()["calls"].get("c2") == "Active", 10), bob.tail()
+        assert bob.ev("CompleteAttendedTransfer", sid="c1").startswith("ok c1 Transferring")
+        assert bob.wait_line("resp c1 refer 202", 5), bob.tail()
+        if who == "transferee":
+            assert bob.wait_line("tr c1 Transferring DialogBYE Terminating SendSIPResponse(200,OK),StopMediaFlow",
+                                 10), bob.tail()
+        else:
+            assert bob.ev("HangupCall", sid="c1").startswith("ok c1 Terminating"), bob.tail()
+            assert bob.saw("tr c1 Transferring HangupCall Terminating SendBYE,StopMediaFlow")
+        assert bob.wait(lambda: bob.st()["calls"] == {"c2": "Active"}, 10), bob.tail()
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp failed:\n%s\n%s\n%s" % (out[-1500:], err[-2500:], bob.tail(60))
+    bob.ev("HangupCall", sid="c2")
     assert bob.wait(lambda: bob.state() == "-" and carol.state() == "-", 10), (bob.tail(), carol.tail())
     phones.close()

@@ -132,8 +132,13 @@ def test_a_held_call_joins_the_conference(phones):
     assert alice.wait(lambda: alice.st()["calls"] == {"c2": "ConferenceHost"} and bob.state() == "-", 10), \
         alice.tail()
     assert alice.saw("tr c1 InConference HangupCall Terminating DisconnectFromMixer,SendBYE")
-    alice.ev("HangupCall", sid="c2")
+    # alice holds what is left of the conference and carol hangs up
+    assert alice.ev("HoldCall", sid="c2").startswith("ok c2 ConferenceOnHold")
+    carol.ev("HangupCall")
+    assert alice.wait_line("tr c2 ConferenceOnHold DialogBYE Terminating DestroyMixer,SendSIPResponse(200,OK)", 10), \
+        alice.tail()
     assert alice.wait(lambda: alice.state() == "-" and carol.state() == "-", 10), alice.tail()
+    assert not _mix_line(alice)
     phones.close()
     ok, lv = _windows(heard(bob), [1000, 700], [440])
     assert ok, ("bob", lv)
