@@ -163,3 +163,34 @@ def test_a_tcp_reset_mid_call_reconnects_and_keeps_the_dialog(phones):
         assert b.saw("resp c1 bye 200 OK"), b.tail()
     finally:
         relay.stop()
+
+
+def test_a_registrar_outage_is_ridden_out_with_backoff_and_the_phone_registers_again(phones, tmp_path):
+    # Kamailio over TCP (so an outage is a refused connection, not a 64*T1 wait per try): the phone registers, the
+    # registrar is stopped (its connection closes: the phone registers again at once, RFC 5626 4.5), every try is
+    # refused and the next waits register_retry_s doubled each time (1, 2, 4 s); Kamailio starts again on the same
+    # port, with no memory of the binding, and the phone's next try registers it (digest auth again)
+    from tests.peers import Kamailio
+    from tests.proc import account_at
+    kam = Kamailio(tmp_path / "kam", tcp=True).start()
+    try:
+        a = phones.add("alice", account=account_at("alice", kam), sip={"transport": "tcp", "register_retry_s": 1})
+        assert a.wait_line("reg r1 registered", 10), a.tail()
+        assert "flow 127.0.0.1:%d out" % kam.port in a.st()["lines"], a.st()["lines"]
+        start = len(a.lines)
+        kam.stop()
+        assert a.wait_line("tcp 127.0.0.1:%d closed" % kam.port, 5, start), a.tail()
+        assert a.wait_line("reg r1 failed (", 5, start), a.tail()
+        assert a.wait_line("retry in 2 s", 5, start), a.tail()
+        kam = Kamailio(tmp_path / "kam2", port=kam.port, tcp=True).start()
+        assert a.wait_line(lambda l: l.startswith("reg r1 registered"), 10, start), a.tail()
+        fails = [l for l in a.lines[start:] if l.startswith("reg r1 failed")]
+        delays = [int(l.split("retry in ")[1].split()[0]) for l in fails]
+        # each wait twice the one before (none of them a busy loop), and the registration came with the next try
+        assert len(delays) >= 2 and delays == [2 ** i for i in range(len(delays))], fails
+        print("\nregistrar outage %s: %s" % (phones.runtime, "; ".join(l for l in a.lines[start:] if l.startswith(
+            ("reg r1", "tcp ")))))
+        assert kam.auth_lines("authorized", "REGISTER", "alice") >= 1, kam.text()[-2000:]
+        assert a.st()["sessions"].get("r1") == "Registered", a.st()
+    finally:
+        kam.stop()
