@@ -15,7 +15,9 @@ CI_CASES = int(os.environ.get("UPHONE_FUZZ_CASES", "10000"))
 
 
 def _phone(ps):
-    return ps.add("phone", sip={"t1_ms": 100}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    # the per-source rate limit off (sip.rate_limit 0): these bursts come from one port and must reach the reader and
+    # the parser (the limit itself is tested in test_gate.py)
+    return ps.add("phone", sip={"t1_ms": 100, "rate_limit": 0}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
