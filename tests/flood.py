@@ -81,8 +81,9 @@ def options_ok(port, timeout=3.0):
         s.close()
 
 
-def run(phones, tmp, rate, seconds):
-    """A call alice -> bob through the relay; sipp floods bob at `rate` INVITE/s for `seconds`. -> figures (dict)."""
+def run(phones, tmp, rate, seconds, sources="one"):
+    """A call alice -> bob through the relay; sipp floods bob at `rate` INVITE/s for `seconds`, from one port
+    (sources="one") or from a new port for each INVITE ("many": sipp -t un, past the per-source limit). -> figures."""
     from tests import peers
     a = phones.add("alice", audio={"source": "tone:1000"})
     b = phones.add("bob", audio={"source": "tone:440"}, features=dict(AUTO, call_waiting=False))
@@ -95,22 +96,24 @@ def run(phones, tmp, rate, seconds):
         mp = phones.runtime == "micropython"
         mem0 = b.mem(True) if mp else None
         g0 = _gate(b)
+        st0 = b.st()
         a0, b0 = _media(a), _media(b)
         scen = tmp / "flood.xml"
         scen.write_text(SCENARIO)
         t0 = time.monotonic()         # the relay's clock
         proc = peers.sipp_background(["127.0.0.1:%d" % b.port, "-sf", str(scen), "-r", str(rate), "-m",
-                                      str(rate * seconds), "-nr", "-timeout", "%ds" % (seconds + 30)], cwd=str(tmp))
+                                      str(rate * seconds), "-nr", "-timeout", "%ds" % (seconds + 30)] +
+                                     (["-t", "un", "-max_socket", "4000"] if sources == "many" else []), cwd=str(tmp))
         # while it lasts: the flooded phone's heap (MicroPython) and its state, every half second
-        peak, states = 0, set()
+        peak, longest, states = 0, 0, set()
         stop = threading.Event()
 
         def watch():
-            nonlocal peak
+            nonlocal peak, longest
             while not stop.is_set():
                 try:
-                    if mp:
-                        peak = max(peak, b.mem()["alloc"])
+                    m = b.mem()         # its max_pass_ms: the loop's longest pass since the last read
+                    peak, longest = max(peak, m["alloc"]), max(longest, m["max_pass_ms"])
                     states.add(b.state())
                 except AssertionError:
                     states.add("no answer")
@@ -127,6 +130,7 @@ def run(phones, tmp, rate, seconds):
         fig = relay.figures()
         a1, b1 = _media(a), _media(b)
         g1 = _gate(b)
+        st1 = b.st()
         # the relay's log of arrival gaps over 60 ms, in the flood's window: "ba" is what bob sent
         gaps = {d: [(when, g) for when, g in relay.dirs[d].gap_log if t0 <= when <= t1] for d in ("ab", "ba")}
         # a gap in what bob sent that alice's stream had too (within 50 ms) is the host's (the relay's process was
@@ -144,6 +148,10 @@ def run(phones, tmp, rate, seconds):
             "bob_received": b1["received"] - b0["received"], "bob_lost": b1["lost"] - b0["lost"],
             "alice_concealed": a1["concealed"] - a0["concealed"], "states": sorted(states),
             "sessions_after": sorted(b.st()["sessions"]),
+            # the phone's own view: its loop's longest pass (GC included), datagrams it read, dropped, or could not
+            # take for want of memory (st's loop line)
+            "loop_max_pass_ms": longest, "rx": st1["rx"] - st0["rx"], "loop_dropped": st1["dropped"] - st0["dropped"],
+            "oom": st1["oom"] - st0["oom"],
         }
         if mp:
             res["heap_before"] = mem0["alloc"]
