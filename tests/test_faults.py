@@ -1,7 +1,7 @@
 # Network faults, phone processes on CPython and on the frozen MicroPython (96 KB heap): RTP through a lossy relay of
 # our own (host_tools/netem.py: loss, reordering, duplication, 200 ms stalls) with the phones' RTCP figures held
-# against what the relay did; RTP that stops; a far end that dies mid-call (its BYE never answered); a TCP reset in
-# the middle of a call; a registrar that goes away and comes back.
+# against what the relay did; a far end that dies mid-call (its RTP stops, the BYE for it is never answered); a TCP
+# reset in the middle of a call; a registrar (Kamailio) that goes away and comes back.
 import array
 import math
 import time
@@ -99,7 +99,8 @@ def test_lossy_link_rtcp_figures_match_the_relay_and_loss_is_concealed(phones):
     # stall is heard as silence past what concealment covers, with nothing lost; the loss phases are before it
     cut = t_end - t_stalls + 0.3
     phones.close()
-    print("\nlossy link %s: (phase, direction, relay dropped, loss expected, phone lost, concealed, late)" % phones.runtime)
+    print("\nlossy link %s: (phase, direction, relay dropped, loss expected, phone lost, concealed, late)"
+          % phones.runtime)
     for r in report:
         print("  ", r)
     total_lost = sum(r[4] for r in report if r[1] == "ab")
@@ -116,8 +117,8 @@ def test_lossy_link_rtcp_figures_match_the_relay_and_loss_is_concealed(phones):
 
 
 def test_a_far_end_that_dies_is_hung_up_on_and_its_silence_to_the_bye_ends_the_call(phones):
-    # the issue's case: alice (rtp_timeout_s 2, T1 100 ms, the least) calls bob and bob's process is killed mid-call: RTP stops,
-    # alice sends BYE once 2 s pass without it, nobody answers, and Timer F (64*T1 = 6.4 s) ends the call:
+    # the issue's case: alice (rtp_timeout_s 2, T1 100 ms, the least) calls bob and bob's process is killed mid-call:
+    # RTP stops, alice sends BYE once 2 s pass without it, nobody answers, and Timer F (64*T1 = 6.4 s) ends the call:
     # Terminating x DialogTimeout -> Terminated. (A BYE left unanswered by sipp, and a far end that never sends RTP,
     # are in test_midcall_rows; this is the two together, from a phone that dies.)
     a = phones.add("alice", media={"rtp_timeout_s": 2}, sip={"t1_ms": 100})
