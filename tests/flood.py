@@ -105,7 +105,7 @@ def run(phones, tmp, rate, seconds, sources="one"):
                                       str(rate * seconds), "-nr", "-timeout", "%ds" % (seconds + 30)] +
                                      (["-t", "un", "-max_socket", "4000"] if sources == "many" else []), cwd=str(tmp))
         # while it lasts: the flooded phone's heap (MicroPython) and its state, every half second
-        peak, longest, states = 0, 0, set()
+        peak, longest, states, passes = 0, 0, set(), []
         stop = threading.Event()
 
         def watch():
@@ -114,6 +114,7 @@ def run(phones, tmp, rate, seconds, sources="one"):
                 try:
                     m = b.mem()         # its max_pass_ms: the loop's longest pass since the last read
                     peak, longest = max(peak, m["alloc"]), max(longest, m["max_pass_ms"])
+                    passes.append((round(time.monotonic() - t0, 1), m["max_pass_ms"], m["alloc"]))
                     states.add(b.state())
                 except AssertionError:
                     states.add("no answer")
@@ -151,7 +152,7 @@ def run(phones, tmp, rate, seconds, sources="one"):
             "sessions_after": sorted(b.st()["sessions"]),
             # the phone's own view: its loop's longest pass (GC included), datagrams it read, dropped, or could not
             # take for want of memory (st's loop line)
-            "loop_max_pass_ms": longest, "rx": st1["rx"] - st0["rx"], "loop_dropped": st1["dropped"] - st0["dropped"],
+            "loop_max_pass_ms": longest, "passes": passes, "rx": st1["rx"] - st0["rx"], "loop_dropped": st1["dropped"] - st0["dropped"],
             "oom": st1["oom"] - st0["oom"],
         }
         if mp:
