@@ -4,6 +4,8 @@
 # reset in the middle of a call; a registrar (Kamailio) that goes away and comes back.
 import array
 import math
+import os
+import signal
 import time
 import wave
 
@@ -174,20 +176,45 @@ def test_a_tcp_reset_mid_call_reconnects_and_keeps_the_dialog(phones):
         relay.stop()
 
 
+def _pids_of(proc):
+    """The process and its children (Kamailio forks its workers) from /proc."""
+    out = [proc.pid]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == proc.pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
 def test_a_registrar_outage_is_ridden_out_with_backoff_and_the_phone_registers_again(phones, tmp_path):
-    # Kamailio over TCP (so an outage is a refused connection, not a 64*T1 wait per try): the phone registers, the
-    # registrar is stopped (its connection closes: the phone registers again at once, RFC 5626 4.5), every try is
-    # refused and the next waits register_retry_s doubled each time (1, 2, 4 s); Kamailio starts again on the same
-    # port, with no memory of the binding, and the phone's next try registers it (digest auth again)
+    # Kamailio over TCP (so an outage is a refused connection, not a 64*T1 wait per try). The phone registers; then
+    # mid-registration the registrar goes: frozen (SIGSTOP) while the phone's refresh REGISTER is out, then killed,
+    # so the connection closes under the transaction. The REGISTER fails, every try after it is refused and waits
+    # register_retry_s doubled each time (1, 2, 4 s); Kamailio starts again on the same port, with no memory of the
+    # binding, and the phone's next try registers it (digest auth again)
     from tests.peers import Kamailio
     from tests.proc import account_at
     kam = Kamailio(tmp_path / "kam", tcp=True).start()
+    frozen = []
     try:
         a = phones.add("alice", account=account_at("alice", kam), sip={"transport": "tcp", "register_retry_s": 1})
         assert a.wait_line("reg r1 registered", 10), a.tail()
         assert "flow 127.0.0.1:%d out" % kam.port in a.st()["lines"], a.st()["lines"]
         start = len(a.lines)
-        kam.stop()
+        frozen = _pids_of(kam.proc)
+        for pid in frozen:
+            os.kill(pid, signal.SIGSTOP)
+        assert a.ev("RefreshRegistration", sid="r1").startswith("ok r1 Registering"), a.tail()
+        assert a.wait_line("tr r1 Registered RefreshRegistration Registering SendREGISTER", 5, start), a.tail()
+        time.sleep(0.3)                 # the REGISTER is in the frozen registrar's socket, unanswered
+        assert not a.saw("reg r1 failed"), a.tail()
+        _kill(frozen)
+        frozen = []
+        kam.proc.wait(5)
         assert a.wait_line("tcp 127.0.0.1:%d closed" % kam.port, 5, start), a.tail()
         assert a.wait_line("reg r1 failed (", 5, start), a.tail()
         assert a.wait_line("retry in 2 s", 5, start), a.tail()
@@ -202,4 +229,13 @@ def test_a_registrar_outage_is_ridden_out_with_backoff_and_the_phone_registers_a
         assert kam.auth_lines("authorized", "REGISTER", "alice") >= 1, kam.text()[-2000:]
         assert a.st()["sessions"].get("r1") == "Registered", a.st()
     finally:
+        _kill(frozen)                   # a failure while frozen leaves no stopped Kamailio behind
         kam.stop()
+
+
+def _kill(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
