@@ -318,7 +318,7 @@ class Kamailio:
     PUBLISH it takes (presence_expires: the longest publication it grants)."""
 
     def __init__(self, tmp, port=None, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
-                 max_expires=3600, tls=None, presence=False, presence_expires=3600):
+                 max_expires=3600, tls=None, presence=False, presence_expires=3600, tcp=False):
         self.exe = need_binary("kamailio")
         self.dir = str(tmp)
         self.port = port or free_port()
@@ -349,6 +349,11 @@ class Kamailio:
                                   "min_expires": min_expires, "max_expires": max_expires,
                                   "presence_modules": PRESENCE_MODULES % more if presence else "",
                                   "presence_route": PRESENCE_ROUTE if presence else ""}
+            if tcp:
+                # SIP over TCP too, on the same port (a phone with sip.transport tcp registers and calls over it)
+                cfg = cfg.replace("disable_tcp=yes\n", "disable_tcp=no\ntcp_accept_aliases=yes\n").replace(
+                    "listen=udp:127.0.0.1:%d\n" % self.port,
+                    "listen=udp:127.0.0.1:%d\nlisten=tcp:127.0.0.1:%d\n" % (self.port, self.port))
             if tls:
                 if not os.path.exists(os.path.join(kamailio_modules(), "tls.so")):
                     need_binary("kamailio-tls-modules")     # Debian's package of tls.so: skip locally, fail in CI

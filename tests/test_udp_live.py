@@ -15,7 +15,7 @@ CI_CASES = int(os.environ.get("UPHONE_FUZZ_CASES", "10000"))
 
 
 def _phone(ps):
-    # no per-source rate limit (sip.rate_limit, tests/test_faults.py): one peer's burst is what is read here
+    # no per-source rate limit (sip.rate_limit, tested in tests/test_gate.py): one peer's burst is what is read here
     return ps.add("phone", sip={"t1_ms": 100, "rate_limit": 0}, features={"auto_answer": True, "auto_answer_delay_ms": 0})
 
 

@@ -559,10 +559,13 @@ class Phone:
                     len(c.dialog.route_set) if c.dialog is not None else 0))
             if c.media is not None:
                 st = c.media.stats()
-                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s srtp=%s "
-                           "srtp_refused=%d auth_failed=%d replayed=%d" % (
+                # concealed: frames the jitter buffer made up for lost ones (PLC); late: packets past their play
+                # time; peer_lost: what the far end's last RTCP report says it lost of ours
+                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f concealed=%d late=%d "
+                           "peer_lost=%d dtmf=%s srtp=%s srtp_refused=%d auth_failed=%d replayed=%d" % (
                                s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0),
-                               st.get("jitter_ms", 0.0), st.get("mos", 0.0), c.digits or "-", st.get("srtp") or "-",
+                               st.get("jitter_ms", 0.0), st.get("mos", 0.0), st.get("concealed", 0),
+                               st.get("late", 0), st.get("peer_lost", 0) or 0, c.digits or "-", st.get("srtp") or "-",
                                st.get("srtp_refused", 0), st.get("srtp_auth_failed", 0), st.get("srtp_replayed", 0)))
         out.extend(audio.status_lines(self))
         out.extend(gate.status_lines(self))
