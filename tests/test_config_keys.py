@@ -35,6 +35,8 @@ KEY_TESTS = {
     "sip.register_retry_s": "test_sip_tcp.py::test_registrar_down_backs_off",
     "sip.keepalive": "test_keepalive.py::test_udp_crlf_keepalives_on_schedule",
     "sip.keepalive_s": "test_keepalive.py::test_udp_crlf_keepalives_on_schedule",
+    "sip.accept_from": "test_gate.py::test_a_registered_phone_takes_calls_from_its_proxy_only",
+    "sip.rate_limit": "test_gate.py::test_a_scanner_sweep_never_rings_and_one_loud_source_is_held_to_its_rate",
     "sip.tls_ca": "test_tls.py::test_refused_servers_do_not_register_and_say_why",
     "sip.user_agent": "test_config_keys.py::test_display_name_user_agent_and_domain_are_in_what_the_phone_sends",
     "media.codecs": "test_heap.py::test_register_call_hold_resume_dtmf_hangup_in_an_esp32_heap",
