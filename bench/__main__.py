@@ -5,7 +5,7 @@ import sys
 import time
 
 MODULES = ("table", "sip_parse", "sip_call", "codecs", "codecs_mp", "media_frame", "phone_mp", "echo",
-           "srtp_mp")
+           "srtp_mp", "flood")
 
 
 def main(argv):

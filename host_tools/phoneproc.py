@@ -89,7 +89,8 @@ def phone_config(user, port=None, rtp_span=20, **over):
     return raw
 
 
-_POLL_ANSWERS = ("st ", "leg ", "media ", "mix ", "gate ", "flow ", "mwi ", "audio ", "loop crashes=", "ok mark-", "ok mem ")
+_POLL_ANSWERS = ("st ", "leg ", "media ", "mix ", "flow ", "mwi ", "audio ", "gate ", "loop crashes=", "ok mark-",
+                 "ok mem ")
 
 
 class PhoneProc:

@@ -105,10 +105,11 @@ def sdp(port="[media_port]", te=True, direction=None, version=2353687637):
     return SDP_OFFER % {"version": version, "port": port, "pts": "0 101" if te else "0", "extra": extra}
 
 
-def sipp_send(method, cseq, body=None, first=False, attrs=""):
-    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True) or one inside it."""
-    uri, to = ("sip:bob@[remote_ip]:[remote_port]", "To: <sip:bob@[remote_ip]:[remote_port]>") if first else \
-        ("[next_url]", "[last_To:]")
+def sipp_send(method, cseq, body=None, first=False, attrs="", user="bob"):
+    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to `user`: a phone
+    answers 404 for another user) or one inside it."""
+    uri, to = ("sip:%s@[remote_ip]:[remote_port]" % user, "To: <sip:%s@[remote_ip]:[remote_port]>" % user) \
+        if first else ("[next_url]", "[last_To:]")
     retrans = "" if method == "ACK" else ' retrans="500"'
     head = ("%s %s SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
             "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n%s\n"
@@ -317,7 +318,7 @@ class Kamailio:
     PUBLISH it takes (presence_expires: the longest publication it grants)."""
 
     def __init__(self, tmp, port=None, users=(("alice", "secret"), ("bob", "secret")), min_expires=5,
-                 max_expires=3600, tls=None, presence=False, presence_expires=3600):
+                 max_expires=3600, tls=None, presence=False, presence_expires=3600, tcp=False):
         self.exe = need_binary("kamailio")
         self.dir = str(tmp)
         self.port = port or free_port()
@@ -348,6 +349,11 @@ class Kamailio:
                                   "min_expires": min_expires, "max_expires": max_expires,
                                   "presence_modules": PRESENCE_MODULES % more if presence else "",
                                   "presence_route": PRESENCE_ROUTE if presence else ""}
+            if tcp:
+                # SIP over TCP too, on the same port (a phone with sip.transport tcp registers and calls over it)
+                cfg = cfg.replace("disable_tcp=yes\n", "disable_tcp=no\ntcp_accept_aliases=yes\n").replace(
+                    "listen=udp:127.0.0.1:%d\n" % self.port,
+                    "listen=udp:127.0.0.1:%d\nlisten=tcp:127.0.0.1:%d\n" % (self.port, self.port))
             if tls:
                 if not os.path.exists(os.path.join(kamailio_modules(), "tls.so")):
                     need_binary("kamailio-tls-modules")     # Debian's package of tls.so: skip locally, fail in CI

@@ -180,6 +180,11 @@ class Phone:
             self.txl.on_transport_error((addr[0], addr[1], "udp"))
 
     # -- sessions ------------------------------------------------------------------------------------------
+    def shed(self):
+        """The loop met a MemoryError: give back what only saves work (answered transactions' responses), so the
+        next datagram (a UDP peer repeats its request) finds room. -> transactions forgotten."""
+        return self.txl.shed()
+
     def room(self):
         """Whether the heap has room for one more session (see _ROOM); collects only when it looks short."""
         if _mem_free is None or _mem_free() >= _ROOM:
@@ -597,10 +602,13 @@ class Phone:
                     len(c.dialog.route_set) if c.dialog is not None else 0))
             if c.media is not None:
                 st = c.media.stats()
-                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f dtmf=%s srtp=%s "
-                           "srtp_refused=%d auth_failed=%d replayed=%d" % (
+                # concealed: frames the jitter buffer made up for lost ones (PLC); late: packets past their play
+                # time; peer_lost: what the far end's last RTCP report says it lost of ours
+                out.append("media %s sent=%d received=%d lost=%d jitter_ms=%.1f mos=%.2f concealed=%d late=%d "
+                           "peer_lost=%d dtmf=%s srtp=%s srtp_refused=%d auth_failed=%d replayed=%d" % (
                                s.sid, st.get("sent", 0), st.get("received", 0), st.get("lost", 0),
-                               st.get("jitter_ms", 0.0), st.get("mos", 0.0), c.digits or "-", st.get("srtp") or "-",
+                               st.get("jitter_ms", 0.0), st.get("mos", 0.0), st.get("concealed", 0),
+                               st.get("late", 0), st.get("peer_lost", 0) or 0, c.digits or "-", st.get("srtp") or "-",
                                st.get("srtp_refused", 0), st.get("srtp_auth_failed", 0), st.get("srtp_replayed", 0)))
         for x in self.mixes:
             out.append(x.status())
