@@ -105,10 +105,11 @@ def sdp(port="[media_port]", te=True, direction=None, version=2353687637):
     return SDP_OFFER % {"version": version, "port": port, "pts": "0 101" if te else "0", "extra": extra}
 
 
-def sipp_send(method, cseq, body=None, first=False, attrs=""):
-    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True) or one inside it."""
-    uri, to = ("sip:bob@[remote_ip]:[remote_port]", "To: <sip:bob@[remote_ip]:[remote_port]>") if first else \
-        ("[next_url]", "[last_To:]")
+def sipp_send(method, cseq, body=None, first=False, attrs="", user="bob"):
+    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to the phone's account
+    user: a phone answers 404 to a user it does not have) or one inside it."""
+    uri, to = ("sip:%s@[remote_ip]:[remote_port]" % user, "To: <sip:%s@[remote_ip]:[remote_port]>" % user) \
+        if first else ("[next_url]", "[last_To:]")
     retrans = "" if method == "ACK" else ' retrans="500"'
     head = ("%s %s SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
             "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n%s\n"

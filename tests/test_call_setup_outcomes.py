@@ -152,12 +152,16 @@ def _same_branch(method, back, to="[last_To:]"):
             % (method, back, to, method))
 
 
-CALLER = [peers.sipp_send("INVITE", 1, SDP, first=True), '  <recv response="100" optional="true"/>',
-          '  <recv response="180"/>']
+def _caller(user="bob"):
+    return [peers.sipp_send("INVITE", 1, SDP, first=True, user=user), '  <recv response="100" optional="true"/>',
+            '  <recv response="180"/>']
 
 
-def _refused_by_phone(code, wait=8000):
-    return CALLER + ['  <recv response="%d" timeout="%d"/>' % (code, wait), _same_branch("ACK", 4)]
+CALLER = _caller()
+
+
+def _refused_by_phone(code, wait=8000, user="bob"):
+    return _caller(user) + ['  <recv response="%d" timeout="%d"/>' % (code, wait), _same_branch("ACK", 4)]
 
 
 # name: (sipp's caller, what the phone's user does while it rings, the phone's transition)
@@ -177,7 +181,7 @@ def test_incoming_call_rejected_declined_cancelled_and_unanswered(phones, tmp_pa
     # nobody picks up carol's phone: its ring timeout answers 480 (features.ring_timeout_s, 5 s at least)
     carol = phones.add("carol", sip=T1, features={"ring_timeout_s": 5})
     scen = tmp_path / "unanswered.xml"
-    scen.write_text(peers.sipp_scenario("unanswered", *_refused_by_phone(480, 10000)))
+    scen.write_text(peers.sipp_scenario("unanswered", *_refused_by_phone(480, 10000, "carol")))
     quiet = peers.sipp_background(["-sf", str(scen), "127.0.0.1:%d" % carol.port, "-m", "1", "-timeout", "20s",
                                    "-timeout_error"], cwd=str(tmp_path))
     started = time.time()
