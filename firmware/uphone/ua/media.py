@@ -484,6 +484,9 @@ def SendINFO(ph, s, arg, ev):
     digit = (ev or {}).get("digit") or (ev or {}).get("digits", "")[:1]
     if s.ctx.dialog is None or not digit:
         return ERR_FAILED
+    if digit not in _DIGITS:
+        ph.emit("err %s SendInfo needs digit=<0-9*#A-D>" % s.sid)     # refused as an action, not as an exception
+        return ERR_FAILED
     req, dest = request.dialog_request(ph, s, "INFO", dtmf.info_body(digit), "application/dtmf-relay")
     ph.send_request(s, req, dest, "info")
     return 0
