@@ -455,7 +455,9 @@ def AttemptMediaRecovery(ph, s, arg, ev):
     c = s.ctx
     if c.media is None or c.neg is None:
         return ERR_FAILED
-    c.media.set_remote(c.neg.remote_addr, c.neg.remote_port)   # forget a learnt symmetric-RTP address
+    # only the receive side lets go: media from any source is taken and answered (symmetric RTP) from the next
+    # packet on. What we send keeps going where it went: a far end behind NAT that is only quiet (silence
+    # suppression) still listens at its learnt address, not at the private one its SDP names
     _rtp_unpin(ph, s)
     c.flowing = True
     return 0
