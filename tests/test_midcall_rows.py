@@ -372,7 +372,8 @@ def test_a_far_end_whose_media_moves_is_heard_again(phones, tmp_path):
     # from, symmetric RTP), then (a NAT rebinding, a media relay failing over) from another with no re-INVITE. The
     # phone had fixed its peer on the first (its RTP socket is connected: other senders are dropped); half the RTP
     # timeout without media it lets the peer go (MediaError, AttemptMediaRecovery), takes the new source and
-    # answers there, and the call goes on past the timeout. Its media never goes back to the SDP's address
+    # answers there, and the call goes on past the timeout. Its media never goes back to the SDP's address. Then
+    # the same while the call is muted
     import socket
     import struct
     import threading
@@ -438,6 +439,18 @@ def test_a_far_end_whose_media_moves_is_heard_again(phones, tmp_path):
         assert st["calls"] == {"c1": "Active"} and not alice.saw("RTPTimeout"), alice.tail()
         assert got[2] > sent_there + 50, got     # the phone answers where the media comes from now
         assert got[0] == to_sdp, got            # and never at the address the SDP named
+        # muted (the user still listens), the same again: quiet, then the media comes from the first port again
+        assert alice.ev("MuteCall") == "ok c1 Muted"
+        state["from"] = None
+        quiet = time.time()
+        assert alice.wait_line("tr c1 Muted MediaError Muted AttemptMediaRecovery", 4), alice.tail()
+        pos = len(alice.lines)
+        state["from"] = 1
+        assert alice.wait_line("media c1 peer 127.0.0.1:%d" % (base + 2), 2, pos), alice.tail()
+        sent_there = got[1]
+        time.sleep(max(0.0, quiet + 4.0 - time.time()))
+        assert alice.st()["calls"] == {"c1": "Muted"} and not alice.saw("RTPTimeout"), alice.tail()
+        assert got[1] > sent_there + 50 and got[0] == to_sdp, got
         assert alice.ev("HangupCall") == "ok c1 Terminating"
         assert alice.wait(lambda: not alice.st()["calls"], 5), alice.tail()
     finally:
