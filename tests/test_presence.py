@@ -185,7 +185,7 @@ def test_a_publish_nobody_answers_times_out_and_the_user_publishes_again(phones,
         a = phones.add("alice", account={"domain": "127.0.0.1:%d" % port, "presence": True}, sip={"t1_ms": 100})
         assert a.wait_line("Registered PublishPresence Publishing SendPUBLISH", 10), a.tail()
         assert a.wait_line("timeout p1 publish", 10) and a.wait_line("pub p1 failed (408), retry in 30 s", 2), a.tail()
-        assert a.saw("tr p1 Publishing DialogTimeout Registered HandlePublishFailure"), a.tail()
+        assert a.wait_line("tr p1 Publishing DialogTimeout Registered HandlePublishFailure", 2), a.tail()
         assert a.ev("PublishPresence") == "ok p1 Publishing"
         assert a.wait_line("pub p1 published open etag=t1 expires=60", 5), a.tail()
         assert a.count("Registered PublishPresence Publishing SendPUBLISH") == 2, a.tail()
