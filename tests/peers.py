@@ -106,8 +106,8 @@ def sdp(port="[media_port]", te=True, direction=None, version=2353687637):
 
 
 def sipp_send(method, cseq, body=None, first=False, attrs="", user="bob"):
-    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to the phone's account
-    user: a phone answers 404 to a user it does not have) or one inside it."""
+    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to `user`: a phone
+    answers 404 for another user) or one inside it."""
     uri, to = ("sip:%s@[remote_ip]:[remote_port]" % user, "To: <sip:%s@[remote_ip]:[remote_port]>" % user) \
         if first else ("[next_url]", "[last_To:]")
     retrans = "" if method == "ACK" else ' retrans="500"'

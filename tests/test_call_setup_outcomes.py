@@ -152,12 +152,12 @@ def _same_branch(method, back, to="[last_To:]"):
             % (method, back, to, method))
 
 
-def _caller(user="bob"):
-    return [peers.sipp_send("INVITE", 1, SDP, first=True, user=user), '  <recv response="100" optional="true"/>',
-            '  <recv response="180"/>']
+CALLER = [peers.sipp_send("INVITE", 1, SDP, first=True), '  <recv response="100" optional="true"/>',
+          '  <recv response="180"/>']
 
 
-CALLER = _caller()
+def _caller(user):
+    return [peers.sipp_send("INVITE", 1, SDP, first=True, user=user)] + CALLER[1:]
 
 
 def _refused_by_phone(code, wait=8000, user="bob"):

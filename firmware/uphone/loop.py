@@ -680,8 +680,12 @@ class Loop:
             # the heap could not take this datagram, timer or frame now: what it allocated is garbage once this
             # returns, and its input is lost as a dropped datagram is (a UDP peer repeats a request; a timer's
             # transition did not happen and the session's own timers end it). Counted apart from bugs.
+            # The phones then shed what only saves work (kept responses, the DNS cache) so the repeat finds room:
+            # under a storm a heap this full otherwise refuses datagram after datagram (fragments of <1 KB free).
             self.oom += 1
+            self._dns.clear()
             for p in self.phones:
+                p.shed()
                 p.emit("err heap: %s" % e)
         except Exception as e:
             self.crashes += 1

@@ -172,6 +172,11 @@ class Phone:
             self.txl.on_transport_error((addr[0], addr[1], "udp"))
 
     # -- sessions ------------------------------------------------------------------------------------------
+    def shed(self):
+        """The loop met a MemoryError: give back what only saves work (answered transactions' responses), so the
+        next datagram (a UDP peer repeats its request) finds room. -> transactions forgotten."""
+        return self.txl.shed()
+
     def room(self):
         """Whether the heap has room for one more session (see _ROOM); collects only when it looks short."""
         if _mem_free is None or _mem_free() >= _ROOM:

@@ -290,6 +290,15 @@ class TransactionLayer:
         del self._srv[old.key]
         return True
 
+    def shed(self):
+        """The heap ran out (a MemoryError in the loop): forget every answered server transaction. They only absorb
+        retransmissions (a repeat then reaches the TU, which answers it again), and their kept responses are the
+        phone's largest droppable memory. -> how many were forgotten."""
+        n = 0
+        while self._evict():
+            n += 1
+        return n
+
     def _kept(self):
         n = 0
         for k in self._srv:

@@ -135,6 +135,10 @@ def progress(ph, s):
         x["refer_told"] = True
         code, reason = x.get("final") or (503, "Service Unavailable")
         notify(ph, orig, code, reason)
+    if x.get("refer_told"):
+        # told: the transferor's call is not needed any more, and holding it would keep its whole session (the
+        # INVITE, SDP, transactions: ~8 KB on MicroPython) alive for as long as the new call lasts
+        x["refer_of"] = None
 
 
 def _refer_target(value):
