@@ -184,6 +184,10 @@ class Phone:
         gc.collect()
         return _mem_free() >= _ROOM
 
+    def heap_free(self):
+        """Bytes the heap has free now; -1 on a runtime without the figure (CPython)."""
+        return _mem_free() if _mem_free is not None else -1
+
     def new_session(self, kind, role=ROLE_BOTH, account=0):
         prefix = "crspb"[kind]
         n = self._n.get(prefix, 0) + 1
