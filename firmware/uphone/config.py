@@ -47,6 +47,9 @@ SCHEMA = (
     # requests a second one source (address and port) may send, with a burst of twice that; over it they are dropped
     # unanswered. 0 = no limit. The accounts' proxies and registrars are not limited
     ("sip.rate_limit", "int", 20, "lo=0 hi=1000"),
+    # reliable provisional responses (RFC 3262, ua/prack.py): off, supported, or required (our INVITEs require it
+    # and our 180 goes reliably to every caller that supports it)
+    ("sip.100rel", "str", "supported", "choices=off|supported|required"),
     ("media", "object", None, ""),
     ("media.codecs", "list", ("PCMU", "PCMA"), "items=str choices=PCMU|PCMA|G722 min=1 max=3"),
     ("media.dtmf", "str", "rfc4733", "choices=rfc4733|info|inband"),

@@ -13,7 +13,7 @@ from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
-from uphone.ua import audio, call, gate, media, publication, registration, request, subscription, transfer
+from uphone.ua import audio, call, gate, media, prack, publication, registration, request, subscription, transfer
 from uphone.ua import transport as tp
 
 if TYPE_CHECKING:
@@ -352,7 +352,7 @@ class Phone:
             if gate.scanner(self, msg):
                 return          # a SIP scanner: no answer at all (ua/gate.py)
             if msg.method != "ACK":
-                err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.SUPPORTED)
+                err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.supported(self))
                 if err is None:
                     # after the 8.2.1 method checks, as 8.2.2.1 comes after them: a stranger when only the proxy
                     # may call (403), a user we are not (404); answered without a transaction or a session, so
@@ -385,8 +385,8 @@ class Phone:
         if m == "INVITE" and not msg.to_tag:
             return call.incoming_invite(self, stx, msg, src)
         if m == "OPTIONS":
-            return self.respond(stx, msg, 200, "OK",
-                                validate.options_response_headers(request.ALLOW, request.ACCEPT, request.SUPPORTED))
+            return self.respond(stx, msg, 200, "OK", validate.options_response_headers(
+                request.ALLOW, request.ACCEPT, request.supported(self)))
         if m == "CANCEL":
             return call.incoming_cancel(self, stx, msg)
         if m == "NOTIFY":
@@ -407,9 +407,11 @@ class Phone:
         if not s.ctx.dialog.check_remote_cseq(msg):
             return self.respond(stx, msg, 500, "CSeq Out of Order")
         ev = {"INVITE": T.E_DialogReINVITE, "BYE": T.E_DialogBYE, "UPDATE": T.E_DialogUPDATE,
-              "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER}.get(m)
+              "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER, "PRACK": T.E_DialogPRACK}.get(m)
         if ev is None:
             return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(request.ALLOW))])
+        if m == "PRACK" and not prack.prack_matches(self, s, msg):
+            return self.respond(stx, msg, 481, "Call/Transaction Does Not Exist")    # RFC 3262 3
         if m == "INVITE" and self.busy(s, "reinvite"):
             return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
         if m == "INFO" and media.dtmf_from_info(msg) is None:
@@ -522,6 +524,9 @@ class Phone:
         elif purpose == "keepalive":
             tp.keepalive_failed(self, s)
         self.settle(s)
+
+    def on_prack_timeout(self, stx):
+        prack.prack_timeout(self, stx)
 
     def on_ack_timeout(self, key):
         # our 2xx was never ACKed: the session ends with a BYE (RFC 3261 13.3.1.4)

@@ -1,5 +1,6 @@
-# SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, and the UAS core's 2xx
-# retransmission (13.3.1.4). Sans-I/O: time comes in as int ms, bytes leave through send(data, dest).
+# SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, the UAS core's 2xx
+# retransmission (13.3.1.4) and its reliable provisional retransmission (RFC 3262 3). Sans-I/O: time comes in as
+# int ms, bytes leave through send(data, dest).
 from uphone.compat import TYPE_CHECKING, const, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import headers as H
@@ -93,6 +94,7 @@ class ServerTxn:
         self.req_to_tag = msg.to_tag    # the request's own: an RFC 2543 retransmission matches on it
         self.interval = layer.t1
         self.retx_at = None
+        self.rel_end = None       # a reliable provisional awaits its PRACK until then (RFC 3262 3)
         self.end_at = ticks_add(now, _UAS_GUARD if msg.method == "INVITE" else 64 * layer.t1)
 
     def respond(self, resp, now):
@@ -104,6 +106,7 @@ class ServerTxn:
         self.last = data
         lay._out(data, self.dest)
         st = resp.status
+        self.retx_at = self.rel_end = None    # a newer answer ends a reliable provisional's retransmissions
         if st < 200:
             self.state = _PROCEEDING
             return
@@ -314,6 +317,23 @@ class TransactionLayer:
     def ack_received(self, call_id, cseq_num):
         self._ok.pop((call_id, cseq_num), None)
 
+    # -- reliable provisional responses (RFC 3262 3) --------------------------------------------------------
+    def keep_sending(self, stx, now):
+        """The provisional response stx just sent is reliable: send it again at T1, doubling (no T2 cap: RFC 3262 3
+        says it doubles), until prack_received(); after 64*T1 without one the TU hears on_prack_timeout(stx).
+        Sent over TCP too: the RFC makes no exception, and the UAC drops repeats by their RSeq."""
+        self.now = now
+        stx.interval = self.t1
+        stx.retx_at = ticks_add(now, self.t1)
+        stx.rel_end = ticks_add(now, 64 * self.t1)
+
+    def prack_received(self, stx):
+        stx.retx_at = stx.rel_end = None
+
+    @staticmethod
+    def awaiting_prack(stx):
+        return stx is not None and stx.rel_end is not None
+
     # -- timers -------------------------------------------------------------------------------------------
     def tick(self, now):
         self.now = now
@@ -342,6 +362,14 @@ class TransactionLayer:
                 k = s.key
                 if self._srv.get(k) is s:
                     del self._srv[k]                          # Timers H, I, J, Accepted, or the guard
+            elif s.rel_end is not None:                       # a reliable provisional (RFC 3262 3)
+                if _due(now, s.rel_end):
+                    s.retx_at = s.rel_end = None
+                    tu.on_prack_timeout(s)
+                elif _due(now, s.retx_at):
+                    s.interval *= 2
+                    s.retx_at = _earlier(ticks_add(now, s.interval), s.rel_end)
+                    self._out(s.last, s.dest)
             elif _due(now, s.retx_at):
                 s.interval = min(s.interval * 2, self.t2)     # Timer G
                 s.retx_at = ticks_add(now, s.interval)
@@ -366,7 +394,7 @@ class TransactionLayer:
             d = _earlier(_earlier(d, c.end_at), c.retx_at)
         for k in srv:
             x = srv[k]
-            d = _earlier(_earlier(d, x.end_at), x.retx_at)
+            d = _earlier(_earlier(_earlier(d, x.end_at), x.retx_at), x.rel_end)
         for k in ok:
             r = ok[k]
             d = _earlier(_earlier(d, r[3]), r[4])

@@ -1,6 +1,7 @@
-# The call kind: a call leg's signalling. Incoming INVITE and CANCEL, the answers to our INVITE, re-INVITE and BYE as
-# table events, and the SIP actions of the call (INVITE, ACK, CANCEL, BYE, responses, re-INVITE with glare, UPDATE).
-# Its media actions are ua/media.py, REFER and redirects ua/transfer.py.
+# The call kind: a call leg's signalling. Incoming INVITE and CANCEL, the answers to our INVITE (its forks' early
+# dialogs kept apart, RFC 3261 13.2.2.4), re-INVITE and BYE as table events, and the SIP actions of the call (INVITE,
+# ACK, CANCEL, BYE, responses, re-INVITE with glare, UPDATE). Its media actions are ua/media.py, REFER and redirects
+# ua/transfer.py, reliable provisionals ua/prack.py.
 # Actions are the functions named after the table's, called as Action(ph, session, arg, evargs).
 from uphone import table as T
 from uphone.engine import OK, ERR_FAILED, ROLE_UAS
@@ -8,7 +9,7 @@ from uphone.sip import headers as H
 from uphone.sip import message as M
 from uphone.sip import transport
 from uphone.sip.dialog import Dialog
-from uphone.ua import media, request
+from uphone.ua import media, prack, request
 
 _ACTIVE = (T.S_Idle, T.S_Terminated, T.S_Cancelled, T.S_Failed)
 
@@ -26,7 +27,7 @@ def incoming_invite(ph, stx, msg, src):
         return ph.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
     ringing = False
     for x in busy:
-        if x.role == ROLE_UAS and x.state == T.S_Ringing:
+        if x.role == ROLE_UAS and x.state in (T.S_Ringing, T.S_WaitingForPRACK):
             ringing = True
     if (busy and not feats.get("call_waiting", True)) or ringing or not media.line_free(ph):
         # every line carries a call (features.lines), or a call already rings (or waits): a handset has one ringer
@@ -49,19 +50,15 @@ def incoming_invite(ph, stx, msg, src):
     if _has_sdp(msg):
         s.cond |= T.C_HasRemoteSDP
     ph.last_sdp_error = 0
-    res = ph.dispatch(s, T.E_IncomingCall, {"msg": msg, "from": c.remote_uri})
+    # a caller that needs our provisional answers reliable (RFC 3262) gets a reliable 180 and waits for our PRACK
+    ev = T.E_IncomingCall100rel if prack.uas_reliable(ph, msg) else T.E_IncomingCall
+    res = ph.dispatch(s, ev, {"msg": msg, "from": c.remote_uri})
     if res != OK:
         if ph.last_sdp_error:
             ph.respond(stx, msg, 488, "Not Acceptable Here")
         else:
             ph.respond(stx, msg, 500, "Server Internal Error")
         ph.drop_session(s)
-        return
-    ph.emit("ring %s from %s%s" % (s.sid, c.remote_uri, " (call waiting)" if busy else ""))
-    ring_s = int(feats.get("ring_timeout_s", 60))
-    ph.start_timer(s, ring_s * 1000, T.E_DialogTimeout, state=T.S_Ringing)
-    if feats.get("auto_answer"):
-        ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
 
 
 def incoming_cancel(ph, stx, msg):
@@ -91,20 +88,39 @@ def response_event(ph, s, purpose, msg):
                 send_cancel(ph, s)
             if st == 100:
                 return None
-            if msg.to_tag and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
-                c.dialog = Dialog.uac(c.invite, msg)
+            d = None
+            if msg.to_tag:
+                d = prack.early_dialog(c, msg.to_tag)
+                if d is None and c.extra.get("early"):
+                    # another fork answers (a forking proxy): its own early dialog beside the others
+                    ph.dispatch(s, T.E_DialogForked, {"msg": msg})
+                    d = prack.early_dialog(c, msg.to_tag)
+                    if d is None:
+                        return None     # a state that takes no fork (the call is being cancelled)
+                elif d is None:
+                    d = Dialog.uac(c.invite, msg)
+                    c.extra["early"] = {msg.to_tag: d}
+                c.dialog = d            # the newest early dialog is the one the call's rows act on
+                if prack.reliable_1xx(ph, s, d, msg) is False:
+                    return None         # a repeat of a reliable 1xx already acknowledged, or one past a gap
             if st == 183 and _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
                 return T.E_Dialog183SessionProgress
             return T.E_Dialog180Ringing
         if st < 300:
-            if c.dialog is None or c.dialog.remote_tag != msg.to_tag:
+            # the first 2xx decides the call (RFC 3261 13.2.2.4): its early dialog, if it had one, is confirmed (it
+            # keeps the CSeq its PRACKs used); the other forks' early dialogs go, and their 2xx are ACKed and BYEd
+            d = prack.early_dialog(c, msg.to_tag)
+            if d is None:
                 c.dialog = Dialog.uac(c.invite, msg)
             else:
-                c.dialog.confirm(msg)
+                d.confirm(msg)
+                c.dialog = d
+            c.extra.pop("early", None)
             if _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
             return T.E_Dialog200OK
+        c.extra.pop("early", None)
         c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
         ph.emit("resp %s invite %d %s" % (s.sid, st, msg.reason))
         # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
@@ -146,6 +162,7 @@ def stray_2xx(ph, msg):
             ph.send_sip(c.last_ack[0], c.last_ack[1])
             return
         if c.invite is not None:
+            ph.emit("fork %s 2xx from tag %s after the call was answered: ACK and BYE" % (s.sid, msg.to_tag))
             d = Dialog.uac(c.invite, msg)
             ack, nxt = d.create_request("ACK")
             dest = request.hop(ph, nxt)
@@ -206,7 +223,8 @@ def SendINVITE(ph, s, arg, ev):
     hs = [("Via", request.via(ph, dest)), ("Max-Forwards", "70"), ("From", request.from_header(ph, acct, c.local_tag)),
           ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
           ("Contact", request.contact(ph, acct)), ("Allow", ", ".join(request.ALLOW)),
-          ("Content-Type", "application/sdp")] + request.common_headers(ph)
+          ("Supported", ", ".join(request.supported(ph))), ("Content-Type", "application/sdp")]
+    hs += prack.invite_headers(ph) + request.common_headers(ph)
     hs += list((ev or {}).get("headers", ()))    # e.g. Replaces / Referred-By carried by a REFER's Refer-To
     req = M.make_request("INVITE", c.remote_uri, hs, c.local_sdp)
     auth = request.auth_client(ph, c.account)
@@ -308,9 +326,28 @@ def StartGlareTimer(ph, s, arg, ev):
 
 
 def NotifyUser(ph, s, arg, ev):
+    """The phone rings (a waiting-call tone in the call in progress, if any), for the ring timeout, and answers by
+    itself with features.auto_answer; after the PRACK when our 180 was reliable (the caller is sure to hear it)."""
+    feats = ph.cfg.get("features", {})
     others = [x for x in ph.calls() if x is not s and x.state not in _ACTIVE]
     if others and others[0].ctx.media is not None:
         media.start_call_waiting_tone(ph, others[0])
+    ph.emit("ring %s from %s%s" % (s.sid, s.ctx.remote_uri, " (call waiting)" if others else ""))
+    ph.start_timer(s, int(feats.get("ring_timeout_s", 60)) * 1000, T.E_DialogTimeout, state=T.S_Ringing)
+    if feats.get("auto_answer"):
+        ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
+    return 0
+
+
+def HandleForkedResponse(ph, s, arg, ev):
+    """A provisional answer from another fork: its early dialog is kept beside the others (RFC 3261 12.1.2, 13.2.2.4),
+    with its own route set, target and RSeq; the newest is the one the call acts on until a 2xx decides."""
+    msg = (ev or {}).get("msg")
+    early = s.ctx.extra.get("early")
+    if msg is None or early is None or not msg.to_tag:
+        return ERR_FAILED
+    early[msg.to_tag] = Dialog.uac(s.ctx.invite, msg)
+    ph.emit("fork %s early dialog %s (%d at once)" % (s.sid, msg.to_tag, len(early)))
     return 0
 
 
