@@ -35,6 +35,8 @@ KEY_TESTS = {
     "sip.keepalive": "test_keepalive.py::test_udp_crlf_keepalives_on_schedule",
     "sip.keepalive_s": "test_keepalive.py::test_udp_crlf_keepalives_on_schedule",
     "sip.100rel": "test_prack.py::test_100rel_off_refuses_an_invite_that_requires_it",
+    "sip.session_expires_s": "test_session_timer.py::test_phone_as_uac_retries_a_422_and_refreshes_by_update",
+    "sip.min_se_s": "test_session_timer.py::test_phone_as_uas_refreshes_by_reinvite_and_refuses_a_small_interval",
     "sip.tls_ca": "test_tls.py::test_missing_ca_file_is_reported",
     "media.srtp": "test_srtp_calls.py::test_mandatory_srtp_and_plain_rtp_do_not_connect",
     "accounts.presence": "test_presence.py::test_publish_refresh_412_failures_and_removal_against_a_sipp_presence_server",

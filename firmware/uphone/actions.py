@@ -27,8 +27,8 @@ def _unsupported(fx, session, arg, evargs):
 
 def modules():
     """The modules that implement actions, one per session kind (the call's media and transfers have their own)."""
-    from uphone.ua import call, media, prack, publication, registration, subscription, transfer
-    return (call, media, registration, subscription, transfer, publication, prack)
+    from uphone.ua import call, media, publication, registration, subscription, transfer
+    return (call, media, registration, subscription, transfer, publication)
 
 
 def bind():

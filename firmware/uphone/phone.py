@@ -13,7 +13,7 @@ from uphone.sip import message as M
 from uphone.sip import parse as P
 from uphone.sip import validate, transport
 from uphone.sip.transaction import TransactionLayer
-from uphone.ua import audio, call, gate, media, prack, publication, registration, request, subscription, transfer
+from uphone.ua import audio, call, gate, media, publication, registration, request, subscription, transfer
 from uphone.ua import transport as tp
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class Phone:
         self.auth = None            # account index -> sip.auth.DigestClient (ua/request.py)
         self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
         self.fail_answer = None     # (code, reason) for the request whose table action just failed
+        self.timers_used = False    # a call agreed a session timer (RFC 4028): the loop asks ua/sessiontimer
         self.last_sdp_error = 0     # 488 when the last SDP offer or answer was refused (ua/media.py, ua/call.py)
         self.now = 0  # type: Any  # ticks_ms of the event being handled
         tp.init(self)
@@ -307,6 +308,9 @@ class Phone:
         m = tp.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
+        m = call.timers_deadline(self)
+        if m is not None and (d is None or ticks_diff(m, d) < 0):
+            d = m
         m = audio.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
@@ -317,6 +321,7 @@ class Phone:
         if self.txl is not None:
             self.txl.tick(now)
         tp.tick(self, now)
+        call.timers_tick(self, now)
         for t in self.timers:           # scanned in place every pass; the lists are rebuilt only when one is due
             if ticks_diff(now, t[0]) >= 0:
                 self._fire_timers(now)
@@ -410,10 +415,13 @@ class Phone:
               "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER, "PRACK": T.E_DialogPRACK}.get(m)
         if ev is None:
             return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(request.ALLOW))])
-        if m == "PRACK" and not prack.prack_matches(self, s, msg):
+        if m == "PRACK" and not call.prack_matches(self, s, msg):
             return self.respond(stx, msg, 481, "Call/Transaction Does Not Exist")    # RFC 3262 3
         if m == "INVITE" and self.busy(s, "reinvite"):
             return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
+        if m in ("INVITE", "UPDATE") and call.too_small(self, msg):
+            return self.respond(stx, msg, 422, "Session Interval Too Small",       # RFC 4028 8.1
+                                [("Min-SE", str(call.too_small(self, msg)))])
         if m == "INFO" and media.dtmf_from_info(msg) is None:
             return self.respond(stx, msg, 415, "Unsupported Media Type", [("Accept", "application/dtmf-relay")])
         args = {"msg": msg, "stx": stx}
@@ -484,7 +492,7 @@ class Phone:
     def _response_event(self, s, purpose, msg):
         """A response to a request session s sent for purpose -> the table event of s's kind."""
         st = msg.status
-        if purpose == "invite" or purpose == "reinvite" or purpose == "bye":
+        if purpose in ("invite", "reinvite", "bye", "refresh", "update"):
             ev = call.response_event(self, s, purpose, msg)
             if ev is None:
                 return
@@ -496,7 +504,7 @@ class Phone:
             ev = T.E_TransferFailed if st >= 300 else -1
         else:
             ev = -1
-        if st >= 200 and purpose not in ("invite", "reinvite"):
+        if st >= 200 and purpose not in ("invite", "reinvite", "update"):
             self.emit("resp %s %s %d %s" % (s.sid, purpose, st, msg.reason))
         if ev < 0:
             self.settle(s)
@@ -517,7 +525,8 @@ class Phone:
 
     def _timeout_event(self, s, purpose):
         self.emit("timeout %s %s" % (s.sid, purpose))
-        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye", "publish", "unpublish"):
+        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye", "publish", "unpublish",
+                       "refresh"):
             self.dispatch(s, T.E_DialogTimeout, {"status": 408})
         elif purpose == "refer":
             self.dispatch(s, T.E_TransferFailed, {"status": 408})
@@ -526,7 +535,7 @@ class Phone:
         self.settle(s)
 
     def on_prack_timeout(self, stx):
-        prack.prack_timeout(self, stx)
+        call.prack_timeout(self, stx)
 
     def on_ack_timeout(self, key):
         # our 2xx was never ACKed: the session ends with a BYE (RFC 3261 13.3.1.4)

@@ -28,6 +28,8 @@ def _is_loose(route):
 
 
 class Dialog:
+    rseq = None     # RSeq of the last reliable provisional taken in this early dialog (RFC 3262 4); set when one is
+
     def __init__(self):
         self.call_id = ""
         self.local_tag = ""
@@ -40,7 +42,6 @@ class Dialog:
         self.local_cseq = 1
         self.remote_cseq = None
         self.secure = False
-        self.rseq = None            # RSeq of the last reliable provisional taken in this early dialog (RFC 3262 4)
 
     def __repr__(self):
         return "<Dialog %s %s/%s>" % (self.call_id, self.local_tag, self.remote_tag)

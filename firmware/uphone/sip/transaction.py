@@ -84,6 +84,10 @@ class ClientTxn:
 
 
 class ServerTxn:
+    # a reliable provisional awaits its PRACK until then (RFC 3262 3); a class default, so the transactions that
+    # never send one (nearly all) carry no slot for it
+    rel_end = None
+
     def __init__(self, layer, msg, src, key, now):
         self.layer, self.request, self.method, self.key = layer, msg, msg.method, key
         self.dest = transport.response_dest(msg, src)
@@ -94,7 +98,6 @@ class ServerTxn:
         self.req_to_tag = msg.to_tag    # the request's own: an RFC 2543 retransmission matches on it
         self.interval = layer.t1
         self.retx_at = None
-        self.rel_end = None       # a reliable provisional awaits its PRACK until then (RFC 3262 3)
         self.end_at = ticks_add(now, _UAS_GUARD if msg.method == "INVITE" else 64 * layer.t1)
 
     def respond(self, resp, now):

@@ -9,9 +9,43 @@ from uphone.sip import headers as H
 from uphone.sip import message as M
 from uphone.sip import transport
 from uphone.sip.dialog import Dialog
-from uphone.ua import media, prack, request
+from uphone.ua import media, request
 
 _ACTIVE = (T.S_Idle, T.S_Terminated, T.S_Cancelled, T.S_Failed)
+
+
+# ua/prack.py and ua/sessiontimer.py are loaded the first time a call needs them (a reliable provisional, a
+# Session-Expires, a timer the config asks for): a phone whose calls use neither keeps neither on its heap (the
+# 96 KB heap test has about a kilobyte to spare).
+def _prack():
+    from uphone.ua import prack
+    return prack
+
+
+def _timers():
+    from uphone.ua import sessiontimer
+    return sessiontimer
+
+
+def _asks_timer(ph):
+    return ph.cfg["sip"].get("session_expires_s", 0) > 0
+
+
+def early_dialog(c, tag):
+    """The early dialog of To tag `tag` (one per fork, RFC 3261 13.2.2.4), the current one when it is that."""
+    if c.dialog is not None and c.dialog.remote_tag == tag:
+        return c.dialog
+    early = c.extra.get("early")
+    return early.get(tag) if early else None
+
+
+def _reliable_wanted(ph, msg):
+    """Whether our provisional answer to INVITE msg goes reliably (RFC 3262 3: MUST when the caller requires 100rel,
+    MAY when it supports it: we do when sip.100rel is "required"). A substring test: no list built per INVITE."""
+    mode = ph.cfg["sip"].get("100rel", "supported")
+    if mode == "off":
+        return False
+    return "100rel" in (msg.get("Require") or "") or (mode == "required" and "100rel" in (msg.get("Supported") or ""))
 
 
 def _has_sdp(msg):
@@ -41,6 +75,9 @@ def incoming_invite(ph, stx, msg, src):
         ph.emit("refused call from %s: %s" % (msg.get("From"), why))
         text = why[:80].replace("\\", "/").replace('"', "'")  # quoted-string, RFC 3261 20.43
         return ph.respond(stx, msg, 488, "Not Acceptable Here", [("Warning", '305 uphone "%s"' % text)])
+    mn = _timers().too_small(ph, msg) if msg.get("Session-Expires") else None
+    if mn:
+        return ph.respond(stx, msg, 422, "Session Interval Too Small", [("Min-SE", str(mn))])    # RFC 4028 8.1
     s = ph.new_session(T.K_call, ROLE_UAS)
     c = s.ctx
     c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id
@@ -51,7 +88,7 @@ def incoming_invite(ph, stx, msg, src):
         s.cond |= T.C_HasRemoteSDP
     ph.last_sdp_error = 0
     # a caller that needs our provisional answers reliable (RFC 3262) gets a reliable 180 and waits for our PRACK
-    ev = T.E_IncomingCall100rel if prack.uas_reliable(ph, msg) else T.E_IncomingCall
+    ev = T.E_IncomingCall100rel if _reliable_wanted(ph, msg) else T.E_IncomingCall
     res = ph.dispatch(s, ev, {"msg": msg, "from": c.remote_uri})
     if res != OK:
         if ph.last_sdp_error:
@@ -90,18 +127,18 @@ def response_event(ph, s, purpose, msg):
                 return None
             d = None
             if msg.to_tag:
-                d = prack.early_dialog(c, msg.to_tag)
+                d = early_dialog(c, msg.to_tag)
                 if d is None and c.extra.get("early"):
                     # another fork answers (a forking proxy): its own early dialog beside the others
                     ph.dispatch(s, T.E_DialogForked, {"msg": msg})
-                    d = prack.early_dialog(c, msg.to_tag)
+                    d = early_dialog(c, msg.to_tag)
                     if d is None:
                         return None     # a state that takes no fork (the call is being cancelled)
                 elif d is None:
                     d = Dialog.uac(c.invite, msg)
                     c.extra["early"] = {msg.to_tag: d}
                 c.dialog = d            # the newest early dialog is the one the call's rows act on
-                if prack.reliable_1xx(ph, s, d, msg) is False:
+                if msg.get("RSeq") is not None and _prack().reliable_1xx(ph, s, d, msg) is False:
                     return None         # a repeat of a reliable 1xx already acknowledged, or one past a gap
             if st == 183 and _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
@@ -110,17 +147,22 @@ def response_event(ph, s, purpose, msg):
         if st < 300:
             # the first 2xx decides the call (RFC 3261 13.2.2.4): its early dialog, if it had one, is confirmed (it
             # keeps the CSeq its PRACKs used); the other forks' early dialogs go, and their 2xx are ACKed and BYEd
-            d = prack.early_dialog(c, msg.to_tag)
+            d = early_dialog(c, msg.to_tag)
             if d is None:
                 c.dialog = Dialog.uac(c.invite, msg)
             else:
                 d.confirm(msg)
                 c.dialog = d
             c.extra.pop("early", None)
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, c.invite)
             if _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
             return T.E_Dialog200OK
         c.extra.pop("early", None)
+        if st == 422 and _timers().retry_422(ph, s, msg):
+            SendINVITE(ph, s, None, None)       # RFC 4028 7.4: again at once, with the interval the 422 asks
+            return -1
         c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
         ph.emit("resp %s invite %d %s" % (s.sid, st, msg.reason))
         # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
@@ -140,11 +182,36 @@ def response_event(ph, s, purpose, msg):
         if st < 300:
             if _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, c.reinvite)
             return T.E_Dialog200OK
         if st == 491:
             return T.E_Dialog491Glare
         if st in (408, 481):
             return T.E_DialogTimeout       # RFC 3261 14.1: the dialog is gone
+        return T.E_Dialog4xxFailure
+    if purpose == "update":         # our UPDATE (RFC 3311): a 2xx with SDP answers its offer
+        if st < 200:
+            return None
+        ph.emit("resp %s update %d %s" % (s.sid, st, msg.reason))
+        if st < 300:
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, None)
+            return T.E_Update200OK if _has_sdp(msg) else -1
+        if st in (408, 481):
+            return T.E_DialogTimeout
+        return -1               # refused: the session stays as it was (RFC 3311 5.2)
+    if purpose == "refresh":        # our UPDATE refreshing the session (RFC 4028)
+        if st < 200:
+            return None
+        if st < 300:
+            _timers().answered(ph, s, msg, c.extra.get("se_sent"))
+            return T.E_SessionRefreshed
+        ph.emit("resp %s refresh %d %s" % (s.sid, st, msg.reason))
+        if st == 491:
+            return T.E_Dialog491Glare
+        if st in (408, 481):
+            return T.E_DialogTimeout
         return T.E_Dialog4xxFailure
     # BYE
     if st >= 200 and s.state == T.S_Terminating:
@@ -224,7 +291,11 @@ def SendINVITE(ph, s, arg, ev):
           ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
           ("Contact", request.contact(ph, acct)), ("Allow", ", ".join(request.ALLOW)),
           ("Supported", ", ".join(request.supported(ph))), ("Content-Type", "application/sdp")]
-    hs += prack.invite_headers(ph) + request.common_headers(ph)
+    if ph.cfg["sip"].get("100rel") == "required":
+        hs.append(("Require", "100rel"))        # RFC 3262 4: a UAC that insists requires it
+    if _asks_timer(ph) or c.extra.get("se_422"):
+        hs += _timers().invite_headers(ph, s)
+    hs += request.common_headers(ph)
     hs += list((ev or {}).get("headers", ()))    # e.g. Replaces / Referred-By carried by a REFER's Refer-To
     req = M.make_request("INVITE", c.remote_uri, hs, c.local_sdp)
     auth = request.auth_client(ph, c.account)
@@ -283,6 +354,8 @@ def Send200OK(ph, s, arg, ev):
     body = b""
     if req.method in ("INVITE", "UPDATE"):
         hs.append(("Allow", ", ".join(request.ALLOW)))
+        if req.get("Session-Expires") or c.extra.get("se") or (req.method == "INVITE" and _asks_timer(ph)):
+            hs += _timers().answer_headers(ph, s, req)      # the interval and refresher agreed (RFC 4028 9)
         # our answer, or our offer to an INVITE without one; an UPDATE without an offer gets no SDP
         if req.method == "INVITE" or _has_sdp(req):
             body = c.local_sdp or b""
@@ -304,18 +377,35 @@ def SendReINVITE(ph, s, arg, ev):
         return 0
     c.local_sdp = media.make_offer(ph, s)
     req, dest = request.dialog_request(ph, s, "INVITE", c.local_sdp, "application/sdp",
-                                       [("Allow", ", ".join(request.ALLOW))])
+                                       [("Allow", ", ".join(request.ALLOW))]
+                                       + (_timers().request_headers(ph, s) if c.extra.get("se") else []))
     ph.send_request(s, req, dest, "reinvite")
     c.reinvite = req
     return 0
 
 
 def SendUPDATE(ph, s, arg, ev):
-    if s.ctx.dialog is None:
-        return ERR_FAILED
-    req, dest = request.dialog_request(ph, s, "UPDATE")    # no body: a session refresh (RFC 3311 5.1)
+    """An UPDATE (RFC 3311) in the call's dialog, early or confirmed: a new offer for the session as it is now (the
+    answer in its 2xx moves the media, Update200OK), or with sdp=0 none (a bare target or session refresh)."""
+    c = s.ctx
+    if c.dialog is None or ph.busy(s, "update"):
+        return ERR_FAILED       # one offer at a time (RFC 3311 5.1)
+    if str((ev or {}).get("sdp", "1")) == "0":
+        req, dest = request.dialog_request(ph, s, "UPDATE")
+    else:
+        c.local_sdp = media.make_offer(ph, s)
+        req, dest = request.dialog_request(ph, s, "UPDATE", c.local_sdp, "application/sdp",
+                                           [("Allow", ", ".join(request.ALLOW))])
     ph.send_request(s, req, dest, "update")
     return 0
+
+
+def RefreshSession(ph, s, arg, ev):
+    """A session refresh of ours (RFC 4028 7.4/9): an UPDATE without SDP when the far end allows UPDATE, else a
+    re-INVITE with the offer for the state the call is in (every re-INVITE carries the interval, ua/sessiontimer)."""
+    if _timers().refresh_by_update(ph, s):
+        return 0
+    return SendReINVITE(ph, s, arg, ev)
 
 
 def StartGlareTimer(ph, s, arg, ev):
@@ -337,6 +427,43 @@ def NotifyUser(ph, s, arg, ev):
     if feats.get("auto_answer"):
         ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
     return 0
+
+
+def SendPRACK(ph, s, arg, ev):
+    """The PRACK of a reliable provisional (RFC 3262 7.2), in the early dialog it came in (ua/prack.py)."""
+    ev = ev or {}
+    msg = ev.get("msg")
+    d = early_dialog(s.ctx, msg.to_tag) if msg is not None else None
+    if d is None or ev.get("rseq") is None:
+        return ERR_FAILED
+    return _prack().send_prack(ph, s, d, msg, ev["rseq"])
+
+
+def SendReliableProvisional(ph, s, arg, ev):
+    """Our provisional answer, reliably (RFC 3262 3; ua/prack.py): repeated until its PRACK."""
+    return _prack().send_reliable(ph, s, arg)
+
+
+def prack_matches(ph, s, msg):
+    return _prack().prack_matches(ph, s, msg)
+
+
+def prack_timeout(ph, stx):
+    return _prack().prack_timeout(ph, stx)
+
+
+def too_small(ph, msg):
+    """The Min-SE a 422 to in-dialog request msg names when its Session-Expires is too small (RFC 4028), or None."""
+    return _timers().too_small(ph, msg) if msg.get("Session-Expires") else None
+
+
+def timers_deadline(ph):
+    return _timers().deadline(ph) if ph.timers_used else None
+
+
+def timers_tick(ph, now):
+    if ph.timers_used:
+        _timers().tick(ph, now)
 
 
 def HandleForkedResponse(ph, s, arg, ev):

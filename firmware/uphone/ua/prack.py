@@ -1,10 +1,11 @@
-# Reliable provisional responses (RFC 3262, option tag 100rel) for the call kind, both roles. As UAC: a 1xx with
-# Require: 100rel and an RSeq one above the last of its early dialog is acknowledged by a PRACK in that dialog
-# (repeats and gaps are dropped, 4). As UAS: the 180 goes reliably (Require: 100rel, RSeq) when the caller requires
-# it, or supports it and sip.100rel says "required"; the transaction layer sends it again at T1 doubling until the
-# PRACK matches (RAck), and after 64*T1 the call fails with a 5xx (3). Config sip.100rel: off (not supported: an
-# INVITE requiring it gets 420), supported (the default), required (our INVITEs require it; our 180 is reliable for
-# every caller that supports it). Actions are the functions named after the table's.
+# Reliable provisional responses (RFC 3262, option tag 100rel) for the call kind, both roles, loaded by ua/call.py
+# the first time a call needs it. As UAC: a 1xx with Require: 100rel and an RSeq one above the last of its early
+# dialog is acknowledged by a PRACK in that dialog (repeats and gaps are dropped, 4). As UAS: the 180 goes reliably
+# (Require: 100rel, RSeq) when the caller requires it, or supports it and sip.100rel says "required"; the transaction
+# layer sends it again at T1 doubling until the PRACK matches (RAck), and after 64*T1 the call fails with a 5xx (3).
+# Config sip.100rel: off (not supported: an INVITE requiring it gets 420), supported (the default), required (our
+# INVITEs require it; our 180 is reliable for every caller that supports it). The table's actions SendPRACK and
+# SendReliableProvisional are ua/call.py's, which call send_prack and send_reliable here.
 from uphone import table as T
 from uphone.engine import ERR_FAILED
 from uphone.sip import transport
@@ -13,25 +14,8 @@ from uphone.ua import request
 TAG = "100rel"
 
 
-def mode(ph):
-    return ph.cfg["sip"].get("100rel", "supported")
-
-
 def _tags(msg, name):
     return [x.strip().lower() for x in msg.get_all(name)]
-
-
-def uas_reliable(ph, invite):
-    """Whether our provisional answer to invite goes reliably (RFC 3262 3: MUST when required, MAY when supported)."""
-    m = mode(ph)
-    if m == "off":
-        return False
-    return TAG in _tags(invite, "Require") or (m == "required" and TAG in _tags(invite, "Supported"))
-
-
-def invite_headers(ph):
-    """What our INVITE says of 100rel (RFC 3262 4: a UAC that supports it says so; one that insists requires it)."""
-    return [("Require", TAG)] if mode(ph) == "required" else []
 
 
 # -- UAC --------------------------------------------------------------------------------------------------------------
@@ -39,7 +23,7 @@ def reliable_1xx(ph, s, d, msg):
     """A 1xx in early dialog d: -> None when it is not reliable, True when it is new (the table hears PRACKRequired
     after the 1xx's own row), False when it must be dropped whole: a repeat of one acknowledged, or one past a gap
     (RFC 3262 4)."""
-    if mode(ph) == "off" or TAG not in _tags(msg, "Require"):
+    if ph.cfg["sip"].get("100rel", "supported") == "off" or TAG not in _tags(msg, "Require"):
         return None
     try:
         rseq = int((msg.get("RSeq") or "").strip())
@@ -52,13 +36,7 @@ def reliable_1xx(ph, s, d, msg):
     return True
 
 
-def SendPRACK(ph, s, arg, ev):
-    ev = ev or {}
-    msg, rseq = ev.get("msg"), ev.get("rseq")
-    c = s.ctx
-    d = early_dialog(c, msg.to_tag) if msg is not None else None
-    if d is None or rseq is None:
-        return ERR_FAILED
+def send_prack(ph, s, d, msg, rseq):
     # RFC 3262 7.2: RAck names the response's RSeq and the CSeq of the INVITE it answers
     req, dest = request.dialog_request(ph, s, "PRACK", extra=[("RAck", "%d %d INVITE" % (rseq, msg.cseq_num))],
                                        dialog=d)
@@ -66,16 +44,8 @@ def SendPRACK(ph, s, arg, ev):
     return 0
 
 
-def early_dialog(c, tag):
-    """The early dialog of To tag `tag` (one per fork, RFC 3261 13.2.2.4), the current one when it is that."""
-    if c.dialog is not None and c.dialog.remote_tag == tag:
-        return c.dialog
-    early = c.extra.get("early")
-    return early.get(tag) if early else None
-
-
 # -- UAS --------------------------------------------------------------------------------------------------------------
-def SendReliableProvisional(ph, s, arg, ev):
+def send_reliable(ph, s, arg):
     c = s.ctx
     stx, req = c.invite_stx, c.invite
     if stx is None or req is None:
