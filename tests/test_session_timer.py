@@ -1,7 +1,8 @@
 # Session timers (RFC 4028) on phone processes of both runtimes against sipp scenarios of our own that check every
 # Session-Expires, Min-SE and Require the phone sends: the phone as UAC told to refresh (422 first, then refreshes
-# by UPDATE halfway), as UAS refreshing by re-INVITE (the far end allows no UPDATE), as UAS whose far end refreshes
-# once and then stops (the phone's BYE at the expiry), a too-small interval refused with 422, and phone to phone.
+# by UPDATE halfway, again at once after a 422 to that refresh), as UAS refreshing by re-INVITE (the far end allows
+# no UPDATE), as UAS whose far end refreshes once and then stops (the phone's BYE at the expiry), a too-small
+# interval refused with 422; phone to phone, who refreshes, and a held call refreshing a muted one.
 # The intervals are the smallest RFC 4028 allows (Min-SE 90 s): these tests take about a minute each.
 import time
 
@@ -28,7 +29,10 @@ def test_phone_as_uac_retries_a_422_and_refreshes_by_update(phones, tmp_path):
     sc.recv("request", "ACK", must=("CSeq: 2 ACK",))
     sc.recv("request", "UPDATE", must=("Session-Expires: 100;refresher=uac", "Min-SE: 100", "Content-Length: *0",
                                        "To: <[^>]*>;tag=fA"), more=' timeout="65000"')
-    sc.send(X.reply(200, "OK", ["Session-Expires: 100;refresher=uac", "Require: timer"]))
+    # sipp now wants 120 s: the refresh goes again at once with it, and keeps the larger Min-SE (7.4)
+    sc.send(X.reply(422, "Session Interval Too Small", ["Min-SE: 120"]))
+    sc.recv("request", "UPDATE", must=("Session-Expires: 120;refresher=uac", "Min-SE: 120", "CSeq: 4 UPDATE"))
+    sc.send(X.reply(200, "OK", ["Session-Expires: 120;refresher=uac", "Require: timer"]))
     sc.recv("request", "BYE", must=("To: <[^>]*>;tag=fA",))
     sc.send(X.reply(200, "OK"))
     a = phones.add("alice", sip={"session_expires_s": 90}, media=NO_RTP_TIMEOUT)
@@ -43,8 +47,9 @@ def test_phone_as_uac_retries_a_422_and_refreshes_by_update(phones, tmp_path):
         assert a.wait(lambda: a.state() == "Active", 5), a.tail()
         assert a.wait_line("Active SessionTimerExpired Refreshing RefreshSession", 60), a.tail()
         assert time.time() - t0 >= 49, a.tail()             # halfway through 100 s, not before
+        assert a.wait_line("timer c1 422 to our refresh: again with Session-Expires 120", 5), a.tail()
         assert a.wait_line("Refreshing SessionRefreshed Active", 5), a.tail()
-        assert a.count("timer c1 100 s, we refresh") == 2, a.tail()
+        assert a.saw("timer c1 120 s, we refresh") and a.count("timer c1 100 s, we refresh") == 1, a.tail()
         a.ev("HangupCall")
         assert a.wait(lambda: a.state() == "-", 5), a.tail()
     finally:
@@ -126,5 +131,32 @@ def test_phone_to_phone_agrees_who_refreshes(phones):
     a.ev("MakeCall", target=b.uri)
     assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
     assert a.saw("timer c1 120 s, we refresh") and b.saw("timer c1 120 s, they refresh"), (a.tail(), b.tail())
+    a.ev("HangupCall")
+    assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+
+
+def test_held_and_muted_calls_keep_their_session_refreshed(phones):
+    # alice asks for 90 s and refreshes (bob makes her the refresher); she holds the call and bob mutes his side:
+    # halfway, alice's refresh (an UPDATE: bob allows it) goes from OnHold and bob answers it while Muted; digits by
+    # INFO still reach the held call
+    quiet = {"rtp_timeout_s": 0, "dtmf": "info"}     # a held call hears no RTP
+    a = phones.add("alice", sip={"session_expires_s": 90}, media=quiet)
+    b = phones.add("bob", features=AUTO, media=quiet)
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert a.saw("timer c1 90 s, we refresh") and b.saw("timer c1 90 s, they refresh"), (a.tail(), b.tail())
+    t0 = time.time()
+    assert a.ev("HoldCall").startswith("ok c1 OnHold"), a.tail()
+    assert a.wait_line("OnHold Dialog200OK OnHold", 5), a.tail()
+    assert b.ev("MuteCall").startswith("ok c1 Muted"), b.tail()
+    assert b.ev("SendDTMF", digits="3").startswith("ok c1 Muted"), b.tail()
+    assert a.wait_line("OnHold DialogINFO OnHold ReportDTMF,Send200OK", 5), a.tail()
+    assert a.wait_line("OnHold SessionTimerExpired OnHold RefreshSession", 60), a.tail()
+    assert time.time() - t0 >= 40, a.tail()
+    assert b.wait_line("Muted DialogUPDATE Muted", 5), b.tail()
+    assert a.wait_line("OnHold SessionRefreshed OnHold", 5), a.tail()
+    assert b.count("timer c1 90 s, they refresh") >= 3, b.tail()    # the answer, the hold re-INVITE, the UPDATE
+    assert a.ev("ResumeCall").startswith("ok c1 Resuming"), a.tail()
+    assert a.wait(lambda: a.state() == "Active", 5), a.tail()
     a.ev("HangupCall")
     assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())

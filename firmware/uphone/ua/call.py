@@ -189,6 +189,9 @@ def response_event(ph, s, purpose, msg):
             return T.E_Dialog491Glare
         if st in (408, 481):
             return T.E_DialogTimeout       # RFC 3261 14.1: the dialog is gone
+        if st == 422 and c.extra.get("se") and _timers().refresh_422(ph, s, msg):
+            SendReINVITE(ph, s, None, None)     # RFC 4028 7.4: again, with the interval the 422 asks
+            return -1
         return T.E_Dialog4xxFailure
     if purpose == "update":         # our UPDATE (RFC 3311): a 2xx with SDP answers its offer
         if st < 200:
@@ -208,6 +211,9 @@ def response_event(ph, s, purpose, msg):
             _timers().answered(ph, s, msg, c.extra.get("se_sent"))
             return T.E_SessionRefreshed
         ph.emit("resp %s refresh %d %s" % (s.sid, st, msg.reason))
+        if st == 422 and _timers().refresh_422(ph, s, msg):
+            RefreshSession(ph, s, None, None)
+            return -1
         if st == 491:
             return T.E_Dialog491Glare
         if st in (408, 481):

@@ -77,6 +77,20 @@ def retry_422(ph, s, msg):
     return True
 
 
+def refresh_422(ph, s, msg):
+    """A 422 to our refresh (7.4 applies to every request that carries Session-Expires): True when the refresh is to
+    go again at once with the larger interval it names (once per Min-SE: a far end raising it forever gets no loop)."""
+    c = s.ctx
+    want = _min_se(msg)
+    se = c.extra.get("se")
+    if se is None or want <= se[0] or want > 86400 or want == c.extra.get("se_422"):
+        return False
+    c.extra["se_422"] = want
+    c.extra["se"] = (want, se[1])
+    ph.emit("timer %s 422 to our refresh: again with Session-Expires %d" % (s.sid, want))
+    return True
+
+
 def answered(ph, s, msg, sent):
     """A 2xx to our INVITE, re-INVITE or UPDATE `sent` (8.2 / 7.2): arm the timer it agrees, if any. A 2xx without
     Session-Expires to a refresh of ours keeps the timer we had (the far end does not do timers: we refresh)."""
