@@ -53,3 +53,36 @@ def test_forked_answers_keep_their_early_dialogs_and_the_first_2xx_wins(phones, 
         assert a.wait(lambda: a.state() == "-", 5), a.tail()
     finally:
         _done(proc, tmp_path, "fork", a)
+
+
+def test_kamailio_forks_to_two_phones_of_one_user(phones, tmp_path):
+    # two phones register as bob at Kamailio, which forks alice's INVITE to both (parallel forking, lookup +
+    # t_relay): both ring (two early dialogs at alice), both answer at once; the first 2xx makes the call, the other
+    # branch is cancelled by Kamailio or, when its 2xx crossed the CANCEL, ACKed and BYEd by alice
+    from tests.proc import account_at
+    kam = peers.Kamailio(tmp_path / "kam").start()
+    try:
+        auto = {"auto_answer": True, "auto_answer_delay_ms": 400}
+        quiet = {"rtp_timeout_s": 0}
+        a = phones.add("alice", account=account_at("alice", kam), media=quiet)
+        b1 = phones.add("bob", account=account_at("bob", kam), features=auto, media=quiet)
+        b2 = phones.add("bob2", account=dict(account_at("bob", kam)), features=auto, media=quiet)
+        for p in (a, b1, b2):
+            assert p.wait_line("reg r1 registered", 10), (p.tail(), kam.text()[-3000:])
+        a.ev("MakeCall", target="bob")
+        assert a.wait_line("Ringing DialogForked Ringing HandleForkedResponse", 10), (a.tail(), kam.text()[-3000:])
+        assert a.saw("(2 at once)"), a.tail()
+        assert a.wait(lambda: a.state() == "Active", 10), a.tail()
+        # one bob talks to alice, the other's call is over
+        assert a.wait(lambda: sorted((b1.state(), b2.state())) == ["-", "Active"], 10), (b1.tail(), b2.tail())
+        assert list(a.st()["calls"]) == ["c1"] and a.count("c1 Ringing Dialog200OK Active") == 1, a.tail()
+        loser = b1 if b1.state() == "-" else b2
+        if a.saw("2xx from tag"):
+            assert loser.saw("Active DialogBYE Terminating"), (a.tail(), loser.tail())
+        else:
+            assert loser.saw("Ringing DialogCANCEL Cancelled"), (a.tail(), loser.tail())
+        a.ev("HangupCall")
+        assert a.wait(lambda: a.state() == "-" and b1.state() == "-" and b2.state() == "-", 5), \
+            (a.tail(), b1.tail(), b2.tail())
+    finally:
+        kam.stop()
