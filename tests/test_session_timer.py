@@ -160,3 +160,30 @@ def test_held_and_muted_calls_keep_their_session_refreshed(phones):
     assert a.wait(lambda: a.state() == "Active", 5), a.tail()
     a.ev("HangupCall")
     assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+
+
+def test_a_refused_refresh_leaves_the_call_until_it_expires(phones, tmp_path):
+    # sipp makes the phone the refresher (refresher=uas) and allows UPDATE; it refuses the phone's refresh with 500:
+    # the call goes on (Refreshing -> Active) until the interval's end, when the phone itself sends BYE (RFC 4028 10)
+    sc = X.Scenario("session timer, refresh refused")
+    X.invite(sc, extra=["Session-Expires: 90;refresher=uas", "Supported: timer",
+                        "Allow: INVITE, ACK, BYE, CANCEL, UPDATE"])
+    sc.recv("response", "100", optional=True)
+    sc.recv("response", "180")
+    sc.recv("response", "200", must=("Session-Expires: 90;refresher=uas",), more=' rrs="true"')
+    X.in_dialog(sc, "ACK", 1)
+    sc.recv("request", "UPDATE", must=("Session-Expires: 90;refresher=uac",), more=' timeout="60000"')
+    sc.send(X.reply(500, "Server Internal Error"))
+    sc.recv("request", "BYE", more=' timeout="30000"')
+    sc.send(X.reply(200, "OK"))
+    b = phones.add("bob", features=AUTO, media=NO_RTP_TIMEOUT)
+    proc = _run(tmp_path, "refused", sc, ["127.0.0.1:%d" % b.port], timeout=100)
+    try:
+        assert b.wait_line("timer c1 90 s, we refresh", 10), b.tail()
+        t0 = time.time()
+        assert b.wait_line("Refreshing Dialog4xxFailure Active", 60), b.tail()
+        assert b.wait_line("Active SessionExpired Terminating SendBYE", 20), b.tail()
+        assert 57 <= time.time() - t0, b.tail()
+        assert b.wait(lambda: b.state() == "-", 5), b.tail()
+    finally:
+        _done(proc, tmp_path, "refused", b)
