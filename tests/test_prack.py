@@ -180,3 +180,24 @@ def test_phone_to_phone_with_100rel_required(phones):
     assert a.saw("Ringing PRACKRequired Ringing SendPRACK"), a.tail()
     a.ev("HangupCall")
     assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+
+
+def test_100rel_through_kamailio(phones, tmp_path):
+    # alice requires 100rel and calls bob through Kamailio (Record-Route): the reliable 180 comes through the proxy,
+    # alice's PRACK follows the early dialog's route set back through it, and bob rings only then
+    from tests.proc import account_at
+    kam = peers.Kamailio(tmp_path / "kam").start()
+    try:
+        a = phones.add("alice", account=account_at("alice", kam), sip={"100rel": "required"})
+        b = phones.add("bob", account=account_at("bob", kam), features=AUTO)
+        for p in (a, b):
+            assert p.wait_line("reg r1 registered", 10), (p.tail(), kam.text()[-3000:])
+        a.ev("MakeCall", target="bob")
+        assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+        assert b.saw("WaitingForPRACK DialogPRACK Ringing Send200OK,NotifyUser"), b.tail()
+        assert a.saw("Ringing PRACKRequired Ringing SendPRACK") and a.saw("resp c1 prack 200 OK"), a.tail()
+        assert int(a.st()["leg"]["c1"]["routes"]) >= 1, a.tail()
+        a.ev("HangupCall")
+        assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+    finally:
+        kam.stop()
