@@ -187,3 +187,47 @@ def test_a_refused_refresh_leaves_the_call_until_it_expires(phones, tmp_path):
         assert b.wait(lambda: b.state() == "-", 5), b.tail()
     finally:
         _done(proc, tmp_path, "refused", b)
+
+
+def test_what_reaches_a_call_while_its_refresh_is_out(phones, tmp_path):
+    # the phone refreshes by UPDATE (refresher=uas); before sipp answers it, sipp's own INFO digit and UPDATE reach
+    # the call in Refreshing and are answered; sipp then refuses the refresh with 491 (glare): the phone waits its
+    # 0-2 s (RFC 3261 14.1, the callee's share) and refreshes again; that second refresh is crossed by sipp's BYE.
+    # T1 is 2 s so the phone repeats nothing while sipp holds its answers back
+    sc = X.Scenario("session timer, requests while refreshing")
+    X.invite(sc, extra=["Session-Expires: 90;refresher=uas", "Supported: timer",
+                        "Allow: INVITE, ACK, BYE, CANCEL, UPDATE, INFO"])
+    sc.recv("response", "100", optional=True)
+    sc.recv("response", "180")
+    sc.recv("response", "200", must=("Session-Expires: 90;refresher=uas",),
+            capture=(("bobto", "To", " *(.*)"),), more=' rrs="true"')
+    X.in_dialog(sc, "ACK", 1)
+    sc.recv("request", "UPDATE", must=("Session-Expires: 90;refresher=uac",),
+            capture=(("uvia", "Via", " *(.*)"), ("ufrom", "From", " *(.*)"), ("uto", "To", " *(.*)"),
+                     ("ucseq", "CSeq", " *(.*)")), more=' timeout="60000"')
+    bob_to = lambda text: text.replace("[last_To:]", "To: [$bobto]")     # noqa: E731
+    sc.raw(bob_to(peers.sipp_send("INFO", 2, _dtmf_relay("5"), ctype="application/dtmf-relay")))
+    sc.recv("response", "200", must=("CSeq: 2 INFO",))
+    sc.raw(bob_to(peers.sipp_send("UPDATE", 3)))
+    sc.recv("response", "200", must=("CSeq: 3 UPDATE",))
+    sc.send("\n".join(["SIP/2.0 491 Request Pending", "Via: [$uvia]", "From: [$ufrom]", "To: [$uto]",
+                       "[last_Call-ID:]", "CSeq: [$ucseq]", "Content-Length: 0", ""]))
+    sc.recv("request", "UPDATE", must=("Session-Expires: 90;refresher=uac",), more=' timeout="10000"')
+    sc.raw(bob_to(peers.sipp_send("BYE", 4)))
+    sc.recv("response", "200", must=("CSeq: 4 BYE",))
+    b = phones.add("bob", features=AUTO, media=NO_RTP_TIMEOUT, sip={"t1_ms": 2000, "t2_ms": 8000})
+    proc = _run(tmp_path, "crossing", sc, ["127.0.0.1:%d" % b.port], timeout=100)
+    try:
+        assert b.wait_line("Active SessionTimerExpired Refreshing RefreshSession", 60), b.tail()
+        assert b.wait_line("Refreshing DialogINFO Refreshing ReportDTMF,Send200OK", 5), b.tail()
+        assert b.wait_line("Refreshing DialogUPDATE Refreshing", 5), b.tail()
+        assert b.wait_line("Refreshing Dialog491Glare Refreshing StartGlareTimer", 5), b.tail()
+        assert b.wait_line("Refreshing GlareRetry Refreshing RefreshSession", 5), b.tail()
+        assert b.wait_line("Refreshing DialogBYE Terminating", 5), b.tail()
+    finally:
+        _done(proc, tmp_path, "crossing", b)
+    assert b.saw("dtmf c1 5"), b.tail()
+
+
+def _dtmf_relay(digit):
+    return "Signal=%s\nDuration=160\n" % digit
