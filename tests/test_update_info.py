@@ -92,3 +92,32 @@ def test_update_offers_in_the_early_and_confirmed_dialog_and_info_digits(phones,
         assert a.wait(lambda: a.state() == "-", 5), a.tail()
     finally:
         _done(proc, tmp_path, "uac", a)
+
+
+def test_update_in_the_early_dialog_of_a_ringing_phone(phones, tmp_path):
+    # sipp requires 100rel: after its PRACK the phone rings in an early dialog; sipp's UPDATE with an offer gets 500
+    # with Retry-After (its INVITE's offer is not answered yet, RFC 3311 5.2), one without SDP gets 200; then the
+    # phone answers
+    sc = X.Scenario("UPDATE to a ringing phone")
+    X.invite(sc, extra=["Require: 100rel", "Supported: 100rel"])
+    sc.recv("response", "100", optional=True)
+    sc.recv("response", "180", capture=(("rseq", "RSeq", " *([0-9]+)"),), more=' rrs="true"')
+    X.in_dialog(sc, "PRACK", 2, extra=["RAck: [$rseq] 1 INVITE"])
+    sc.recv("response", "200", must=("CSeq: 2 PRACK",))
+    X.in_dialog(sc, "UPDATE", 3, body=peers.sdp(version=2353687638))
+    sc.recv("response", "500", must=("Retry-After: ",))
+    X.in_dialog(sc, "UPDATE", 4)
+    sc.recv("response", "200", must=("CSeq: 4 UPDATE",))
+    sc.recv("response", "200", must=("CSeq: 1 INVITE",), more=' rrs="true"')
+    X.in_dialog(sc, "ACK", 1)
+    X.in_dialog(sc, "BYE", 5)
+    sc.recv("response", "200", must=("CSeq: 5 BYE",))
+    b = phones.add("bob", features={"auto_answer": True, "auto_answer_delay_ms": 1500}, media=QUIET)
+    proc = _run(tmp_path, "early", sc, ["127.0.0.1:%d" % b.port])
+    try:
+        assert b.wait_line("WaitingForPRACK DialogPRACK Ringing", 10), b.tail()
+        assert b.wait_line("Ringing DialogUPDATE Ringing Send200OK", 5), b.tail()
+        assert b.wait(lambda: b.state() == "-", 10), b.tail()
+    finally:
+        _done(proc, tmp_path, "early", b)
+    assert b.count("DialogUPDATE") == 1, b.tail()

@@ -7,7 +7,7 @@ import gc
 
 from uphone import table as T
 from uphone import actions
-from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_BOTH, state_text
+from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_UAS, ROLE_BOTH, state_text
 from uphone.compat import TYPE_CHECKING, const, one_line, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import parse as P
@@ -422,6 +422,10 @@ class Phone:
         if m in ("INVITE", "UPDATE") and call.too_small(self, msg):
             return self.respond(stx, msg, 422, "Session Interval Too Small",       # RFC 4028 8.1
                                 [("Min-SE", str(call.too_small(self, msg)))])
+        if m == "UPDATE" and msg.body and s.state in (T.S_Ringing, T.S_WaitingForPRACK) and s.role == ROLE_UAS:
+            # RFC 3311 5.2: an offer while the INVITE's is still unanswered (our 1xx carried no SDP): 500 with
+            # Retry-After; an UPDATE without one is answered by the Ringing row
+            return self.respond(stx, msg, 500, "Server Internal Error", [("Retry-After", "2")])
         if m == "INFO" and media.dtmf_from_info(msg) is None:
             return self.respond(stx, msg, 415, "Unsupported Media Type", [("Accept", "application/dtmf-relay")])
         args = {"msg": msg, "stx": stx}
