@@ -105,18 +105,19 @@ def sdp(port="[media_port]", te=True, direction=None, version=2353687637):
     return SDP_OFFER % {"version": version, "port": port, "pts": "0 101" if te else "0", "extra": extra}
 
 
-def sipp_send(method, cseq, body=None, first=False, attrs="", user="bob"):
-    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to `user`: a phone
-    answers 404 for another user) or one inside it."""
-    uri, to = ("sip:%s@[remote_ip]:[remote_port]" % user, "To: <sip:%s@[remote_ip]:[remote_port]>" % user) \
-        if first else ("[next_url]", "[last_To:]")
+def sipp_send(method, cseq, body=None, first=False, attrs="", extra=(), ctype="application/sdp", user="bob"):
+    """A <send> of a request from the sipp caller: the dialog's first INVITE (first=True, to the phone's user) or one
+    inside it; extra: more header lines ("Require: 100rel")."""
+    uri, to = ("sip:%s@[remote_ip]:[remote_port]" % user, "To: <sip:%s@[remote_ip]:[remote_port]>" % user) if first \
+        else ("[next_url]", "[last_To:]")
     retrans = "" if method == "ACK" else ' retrans="500"'
     head = ("%s %s SIP/2.0\nVia: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
             "From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n%s\n"
             "Call-ID: [call_id]\nCSeq: %d %s\nContact: <sip:sipp@[local_ip]:[local_port]>\nMax-Forwards: 70\n"
             % (method, uri, to, cseq, method))
+    head += "".join(h + "\n" for h in extra)
     if body:
-        head += "Content-Type: application/sdp\nContent-Length: [len]\n\n" + body
+        head += "Content-Type: %s\nContent-Length: [len]\n\n" % ctype + body
     else:
         head += "Content-Length: 0\n\n"
     return "  <send%s%s><![CDATA[\n%s]]></send>\n" % (retrans, attrs, head)

@@ -124,7 +124,13 @@ def test_flow_and_rtp_timeout_events():
     b.set_remote(*A_ADDR)
     wire(b, a, 10)
     assert list(a.events()) == [("flow",)]
-    for t in range(200, 1300, 20):                    # the peer goes quiet
+    for t in range(200, 700, 20):                     # the peer goes quiet (its last packet came at 210)
+        a.play(t)
+    assert list(a.events()) == []
+    for t in range(700, 1200, 20):                    # half the timeout: its media may come from elsewhere now
+        a.play(t)
+    assert list(a.events()) == [("rtp_silent",)]
+    for t in range(1200, 1300, 20):
         a.play(t)
     assert list(a.events()) == [("rtp_timeout",)]
     for t in range(1300, 3000, 20):
@@ -132,8 +138,11 @@ def test_flow_and_rtp_timeout_events():
     assert list(a.events()) == []                     # once per outage
     wire(b, a, 5, t0=3000)
     assert list(a.events()) == []                     # flow is reported only once per session
+    for t in range(3100, 3700, 20):                   # quiet again (last packet at 3110): a new outage
+        a.play(t)
+    assert list(a.events()) == [("rtp_silent",)]
     a.set_direction("sendonly")                       # the peer is on hold: it owes us no RTP
-    for t in range(3100, 9000, 20):
+    for t in range(3700, 9000, 20):
         a.play(t)
     assert list(a.events()) == []
 

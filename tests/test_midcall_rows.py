@@ -365,3 +365,97 @@ def test_a_call_without_incoming_media_ends_active_or_muted(phones, tmp_path):
     finally:
         rc, out, err = peers.finish(proc, 20)
     assert rc == 0, "sipp uas failed:\n%s\n%s" % (out[-1500:], err[-1500:])
+
+
+def test_a_far_end_whose_media_moves_is_heard_again(phones, tmp_path):
+    # the far end's RTP comes from a port other than its SDP names (behind NAT: the phone answers where it comes
+    # from, symmetric RTP), then (a NAT rebinding, a media relay failing over) from another with no re-INVITE. The
+    # phone had fixed its peer on the first (its RTP socket is connected: other senders are dropped); half the RTP
+    # timeout without media it lets the peer go (MediaError, AttemptMediaRecovery), takes the new source and
+    # answers there, and the call goes on past the timeout. Its media never goes back to the SDP's address. Then
+    # the same while the call is muted
+    import socket
+    import struct
+    import threading
+    from tests.proc import free_port, free_range
+    alice = phones.add("alice", media={"rtp_timeout_s": 3})
+    base = free_range(6)
+    socks = []
+    for port in (base, base + 2, base + 4):     # the SDP's port (nothing is sent from it), the first and second
+        sk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sk.bind(("127.0.0.1", port))
+        sk.settimeout(0.2)
+        socks.append(sk)
+    port = free_port()
+    scen = tmp_path / "moves.xml"
+    scen.write_text(peers.sipp_scenario(
+        "media from elsewhere", '  <recv request="INVITE" crlf="true"/>', peers.sipp_reply(180, "Ringing"),
+        peers.sipp_reply(200, "OK", peers.sdp(port=str(base))), '  <recv request="ACK"/>',
+        '  <recv request="BYE" timeout="20000"/>', peers.sipp_reply(200, "OK", tag=False)))
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "30s", "-timeout_error"],
+                                 cwd=str(tmp_path))
+    state = {"from": 1, "stop": False, "phone": None}
+    got = [0, 0, 0]     # packets the phone sent to each of our ports
+
+    def far_end():
+        seq = 0
+        while not state["stop"]:
+            for i, sk in enumerate(socks):
+                try:
+                    while True:
+                        data, src = sk.recvfrom(2048)
+                        got[i] += 1
+                        state["phone"] = src
+                except OSError:
+                    pass
+            if state["phone"] is not None and state["from"] is not None:
+                pkt = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, 0x1234ABCD) + b"\xff" * 160
+                socks[state["from"]].sendto(pkt, state["phone"])
+                seq += 1
+            time.sleep(0.02)
+    t = threading.Thread(target=far_end, daemon=True)
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        for sk in socks:
+            sk.settimeout(0)
+        t.start()
+        assert alice.ev("MakeCall", target="sip:far@127.0.0.1:%d" % port) == "ok c1 Initiating"
+        assert alice.wait_line("media c1 peer 127.0.0.1:%d" % (base + 2), 5), alice.tail()
+        time.sleep(0.5)
+        to_sdp, to_first = got[0], got[1]
+        assert to_first > 10, got
+        state["from"] = None                    # the far end goes quiet (its media is moving)
+        quiet = time.time()
+        assert alice.wait_line("tr c1 Active MediaError Active AttemptMediaRecovery", 4), alice.tail()
+        time.sleep(0.4)
+        # the peer let go, nothing has come yet: the phone goes on sending where the media had come from (50
+        # packets a second), not to the SDP's address (the far end may be only quiet, behind its NAT)
+        assert got[1] > to_first + 70 and got[0] == to_sdp, got
+        state["from"] = 2                       # the far end's media now comes from base + 4
+        assert alice.wait_line("media c1 peer 127.0.0.1:%d" % (base + 4), 2), alice.tail()
+        sent_there = got[2]
+        time.sleep(max(0.0, quiet + 4.0 - time.time()))     # past the RTP timeout counted from the quiet
+        st = alice.st()
+        assert st["calls"] == {"c1": "Active"} and not alice.saw("RTPTimeout"), alice.tail()
+        assert got[2] > sent_there + 50, got     # the phone answers where the media comes from now
+        assert got[0] == to_sdp, got            # and never at the address the SDP named
+        # muted (the user still listens), the same again: quiet, then the media comes from the first port again
+        assert alice.ev("MuteCall") == "ok c1 Muted"
+        state["from"] = None
+        quiet = time.time()
+        assert alice.wait_line("tr c1 Muted MediaError Muted AttemptMediaRecovery", 4), alice.tail()
+        pos = len(alice.lines)
+        state["from"] = 1
+        assert alice.wait_line("media c1 peer 127.0.0.1:%d" % (base + 2), 2, pos), alice.tail()
+        sent_there = got[1]
+        time.sleep(max(0.0, quiet + 4.0 - time.time()))
+        assert alice.st()["calls"] == {"c1": "Muted"} and not alice.saw("RTPTimeout"), alice.tail()
+        assert got[1] > sent_there + 50 and got[0] == to_sdp, got
+        assert alice.ev("HangupCall") == "ok c1 Terminating"
+        assert alice.wait(lambda: not alice.st()["calls"], 5), alice.tail()
+    finally:
+        state["stop"] = True
+        rc, out, err = peers.finish(proc, 10)
+        for sk in socks:
+            sk.close()
+    assert rc == 0, "sipp failed:\n%s\n%s" % (out[-1500:], err[-1500:])

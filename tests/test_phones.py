@@ -84,3 +84,25 @@ def test_blind_transfer(phones):
     assert c.st()["leg"]["c1"]["remote"].startswith("sip:alice@")
     a.ev("HangupCall")
     assert a.wait(lambda: a.state() == "-" and c.state() == "-", 5), (a.tail(), c.tail())
+
+
+def test_a_digit_sent_as_sip_info_on_demand(phones):
+    # a phone set for RFC 4733 events sends one digit as SIP INFO when its user asks (`ev SendInfo digit=`): the
+    # PBX feature codes that are read only in signalling. The far end reports it from the INFO (not from RTP) and
+    # answers 200; a SendInfo without a digit or with one that is not DTMF fails and sends nothing
+    a = phones.add("alice")
+    b = phones.add("bob", features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    for d in "7*":
+        assert a.ev("SendInfo", digit=d).startswith("ok c1 Active"), a.tail()
+        assert b.wait(lambda: b.st()["media"]["c1"]["dtmf"].endswith(d), 5), b.tail()
+    assert a.wait(lambda: a.count("resp c1 info 200 OK") == 2, 5), a.tail()
+    assert a.count("tr c1 Active SendInfo Active SendINFO") == 2, a.tail()
+    assert b.count("tr c1 Active DialogINFO Active ReportDTMF") == 2, b.tail()
+    assert not b.saw("DTMFReceived"), b.tail()
+    assert not a.ev("SendInfo").startswith("ok"), a.tail()
+    assert not a.ev("SendInfo", digit="x").startswith("ok") and a.saw("err c1 SendInfo needs digit="), a.tail()
+    assert b.st()["media"]["c1"]["dtmf"] == "7*" and b.count("DialogINFO") == 2, b.tail()
+    a.ev("HangupCall")
+    assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())

@@ -160,3 +160,38 @@ def test_presence_at_kamailio_seen_by_a_watcher_refreshed_recovered_after_412_an
         kam.stop()
         if kam2 is not None:
             kam2.stop()
+
+
+def test_a_publish_nobody_answers_times_out_and_the_user_publishes_again(phones, tmp_path):
+    # the presence server takes the first PUBLISH and never answers (its retransmissions too): the phone's
+    # transaction times out (64*T1 = 6.4 s with T1 100 ms), Publishing x DialogTimeout, and a retry is armed (30 s
+    # on); the user publishes again at once, and that one is answered. At shutdown the entry is removed
+    steps, names = [], []
+    for name, must, must_not, answer in (
+            ("q1", INITIAL[0], INITIAL[1], ""),
+            ("q2", INITIAL[0], INITIAL[1], _reply(200, "OK", ["SIP-ETag: t1", "Expires: 60"])),
+            ("q3", ("SIP-If-Match: t1", "Expires: 0[^0-9]"), ("Content-Type",), _reply(200, "OK", ["Expires: 0"]))):
+        r, n = _recv(name, must, must_not)
+        steps.append(r + answer)
+        names.extend(n)
+    scen = tmp_path / "silent.xml"
+    scen.write_text(peers.sipp_scenario("silent presence server", *steps,
+                                        '  <Reference variables="%s"/>' % ",".join(names)))
+    port = free_port()
+    proc = peers.sipp_background(["-sf", str(scen), "-p", str(port), "-m", "1", "-timeout", "40s",
+                                  "-timeout_error", "-trace_err"], cwd=str(tmp_path))
+    try:
+        assert peers.wait_listening(port, proc), proc.communicate()
+        a = phones.add("alice", account={"domain": "127.0.0.1:%d" % port, "presence": True}, sip={"t1_ms": 100})
+        assert a.wait_line("Registered PublishPresence Publishing SendPUBLISH", 10), a.tail()
+        assert a.wait_line("timeout p1 publish", 10) and a.wait_line("pub p1 failed (408), retry in 30 s", 2), a.tail()
+        assert a.wait_line("tr p1 Publishing DialogTimeout Registered HandlePublishFailure", 2), a.tail()
+        assert a.ev("PublishPresence") == "ok p1 Publishing"
+        assert a.wait_line("pub p1 published open etag=t1 expires=60", 5), a.tail()
+        assert a.count("Registered PublishPresence Publishing SendPUBLISH") == 2, a.tail()
+        a.close()
+        assert a.saw("Unpublishing Dialog200OK Registered ClearETag"), a.tail()
+        phones.close()
+    finally:
+        rc, out, err = peers.finish(proc, 20)
+    assert rc == 0, "sipp presence server failed:\n%s\n%s" % (out[-3000:], err[-3000:])

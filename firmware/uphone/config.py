@@ -47,6 +47,13 @@ SCHEMA = (
     # requests a second one source (address and port) may send, with a burst of twice that; over it they are dropped
     # unanswered. 0 = no limit. The accounts' proxies and registrars are not limited
     ("sip.rate_limit", "int", 20, "lo=0 hi=1000"),
+    # reliable provisional responses (RFC 3262, ua/prack.py): off, supported, or required (our INVITEs require it
+    # and our 180 goes reliably to every caller that supports it)
+    ("sip.100rel", "str", "supported", "choices=off|supported|required"),
+    # session timers (RFC 4028, ua/sessiontimer.py): the interval our INVITEs ask for (0: none asked; a far end
+    # that asks still gets one), and the smallest the phone takes (Min-SE; less gets 422)
+    ("sip.session_expires_s", "int", 0, "lo=0 hi=86400"),
+    ("sip.min_se_s", "int", 90, "lo=90 hi=86400"),
     ("media", "object", None, ""),
     ("media.codecs", "list", ("PCMU", "PCMA"), "items=str choices=PCMU|PCMA|G722 min=1 max=3"),
     ("media.dtmf", "str", "rfc4733", "choices=rfc4733|info|inband"),

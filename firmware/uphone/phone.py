@@ -7,7 +7,7 @@ import gc
 
 from uphone import table as T
 from uphone import actions
-from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_BOTH, state_text
+from uphone.engine import Engine, Session, OK, UNHANDLED, FAILED, ROLE_UAC, ROLE_UAS, ROLE_BOTH, state_text
 from uphone.compat import TYPE_CHECKING, const, one_line, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import parse as P
@@ -86,6 +86,7 @@ class Phone:
         self.auth = None            # account index -> sip.auth.DigestClient (ua/request.py)
         self.mwi = None             # (waiting, "new/old") from message-summary NOTIFYs
         self.fail_answer = None     # (code, reason) for the request whose table action just failed
+        self.timers_used = False    # a call agreed a session timer (RFC 4028): the loop asks ua/sessiontimer
         self.last_sdp_error = 0     # 488 when the last SDP offer or answer was refused (ua/media.py, ua/call.py)
         self.now = 0  # type: Any  # ticks_ms of the event being handled
         # conferences and bridges (ua/conference.py, ua/bridge.py), stepped every 20 ms by ua/audio.py, and whether
@@ -191,6 +192,10 @@ class Phone:
             return True
         gc.collect()
         return _mem_free() >= _ROOM
+
+    def heap_free(self):
+        """Bytes the heap has free now; -1 on a runtime without the figure (CPython)."""
+        return _mem_free() if _mem_free is not None else -1
 
     def new_session(self, kind, role=ROLE_BOTH, account=0):
         prefix = "crspb"[kind]
@@ -342,6 +347,9 @@ class Phone:
         m = tp.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
+        m = call.timers_deadline(self)
+        if m is not None and (d is None or ticks_diff(m, d) < 0):
+            d = m
         m = audio.deadline(self)
         if m is not None and (d is None or ticks_diff(m, d) < 0):
             d = m
@@ -352,6 +360,7 @@ class Phone:
         if self.txl is not None:
             self.txl.tick(now)
         tp.tick(self, now)
+        call.timers_tick(self, now)
         for t in self.timers:           # scanned in place every pass; the lists are rebuilt only when one is due
             if ticks_diff(now, t[0]) >= 0:
                 self._fire_timers(now)
@@ -387,7 +396,7 @@ class Phone:
             if gate.scanner(self, msg):
                 return          # a SIP scanner: no answer at all (ua/gate.py)
             if msg.method != "ACK":
-                err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.SUPPORTED)
+                err = validate.check_request(msg, request.ALLOW, request.ACCEPT, request.supported(self))
                 if err is None:
                     # after the 8.2.1 method checks, as 8.2.2.1 comes after them: a stranger when only the proxy
                     # may call (403), a user we are not (404); answered without a transaction or a session, so
@@ -424,8 +433,8 @@ class Phone:
         if m == "INVITE" and not msg.to_tag:
             return call.incoming_invite(self, stx, msg, src)
         if m == "OPTIONS":
-            return self.respond(stx, msg, 200, "OK",
-                                validate.options_response_headers(request.ALLOW, request.ACCEPT, request.SUPPORTED))
+            return self.respond(stx, msg, 200, "OK", validate.options_response_headers(
+                request.ALLOW, request.ACCEPT, request.supported(self)))
         if m == "CANCEL":
             return call.incoming_cancel(self, stx, msg)
         if m == "NOTIFY":
@@ -446,11 +455,20 @@ class Phone:
         if not s.ctx.dialog.check_remote_cseq(msg):
             return self.respond(stx, msg, 500, "CSeq Out of Order")
         ev = {"INVITE": T.E_DialogReINVITE, "BYE": T.E_DialogBYE, "UPDATE": T.E_DialogUPDATE,
-              "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER}.get(m)
+              "INFO": T.E_DialogINFO, "REFER": T.E_DialogREFER, "PRACK": T.E_DialogPRACK}.get(m)
         if ev is None:
             return self.respond(stx, msg, 405, "Method Not Allowed", [("Allow", ", ".join(request.ALLOW))])
+        if m == "PRACK" and not call.prack_matches(self, s, msg):
+            return self.respond(stx, msg, 481, "Call/Transaction Does Not Exist")    # RFC 3262 3
         if m == "INVITE" and self.busy(s, "reinvite"):
             return self.respond(stx, msg, 491, "Request Pending")     # glare, RFC 3261 14.2
+        if m in ("INVITE", "UPDATE") and call.too_small(self, msg):
+            return self.respond(stx, msg, 422, "Session Interval Too Small",       # RFC 4028 8.1
+                                [("Min-SE", str(call.too_small(self, msg)))])
+        if m == "UPDATE" and msg.body and s.state in (T.S_Ringing, T.S_WaitingForPRACK) and s.role == ROLE_UAS:
+            # RFC 3311 5.2: an offer while the INVITE's is still unanswered (our 1xx carried no SDP): 500 with
+            # Retry-After; an UPDATE without one is answered by the Ringing row
+            return self.respond(stx, msg, 500, "Server Internal Error", [("Retry-After", "2")])
         if m == "INFO" and media.dtmf_from_info(msg) is None:
             return self.respond(stx, msg, 415, "Unsupported Media Type", [("Accept", "application/dtmf-relay")])
         args = {"msg": msg, "stx": stx}
@@ -525,7 +543,7 @@ class Phone:
     def _response_event(self, s, purpose, msg):
         """A response to a request session s sent for purpose -> the table event of s's kind."""
         st = msg.status
-        if purpose == "invite" or purpose == "reinvite" or purpose == "bye":
+        if purpose in ("invite", "reinvite", "bye", "refresh", "update"):
             ev = call.response_event(self, s, purpose, msg)
             if ev is None:
                 return
@@ -542,7 +560,7 @@ class Phone:
                     ev = attended.refer_failed_event(self, s, st)
         else:
             ev = -1
-        if st >= 200 and purpose not in ("invite", "reinvite"):
+        if st >= 200 and purpose not in ("invite", "reinvite", "update"):
             self.emit("resp %s %s %d %s" % (s.sid, purpose, st, msg.reason))
         if ev < 0:
             self.settle(s)
@@ -563,13 +581,17 @@ class Phone:
 
     def _timeout_event(self, s, purpose):
         self.emit("timeout %s %s" % (s.sid, purpose))
-        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye", "publish", "unpublish"):
+        if purpose in ("invite", "reinvite", "register", "unregister", "subscribe", "bye", "publish", "unpublish",
+                       "refresh"):
             self.dispatch(s, T.E_DialogTimeout, {"status": 408})
         elif purpose == "refer":
             self.dispatch(s, T.E_TransferFailed, {"status": 408})
         elif purpose == "keepalive":
             tp.keepalive_failed(self, s)
         self.settle(s)
+
+    def on_prack_timeout(self, stx):
+        call.prack_timeout(self, stx)
 
     def on_ack_timeout(self, key):
         # our 2xx was never ACKed: the session ends with a BYE (RFC 3261 13.3.1.4)

@@ -17,6 +17,7 @@ _RXK = const(4)            # payload views cached per packet: up to 80 ms of aud
 _DIRS = {"sendrecv": 3, "sendonly": 1, "recvonly": 2, "inactive": 0}
 _FLOW = ("flow",)
 _TIMEOUT = ("rtp_timeout",)
+_SILENT = ("rtp_silent",)  # half the RTP timeout without media: the far end may send from elsewhere now
 _BYE = ("rtcp_bye",)
 _NONE = ()
 
@@ -115,6 +116,7 @@ class MediaSession:
         self._flow = False
         self._last_rx = None
         self._timed_out = False
+        self._silent = False
         self._sent_since = False
         self.rx_packets = 0
         self._wav = None  # type: Any  # media.wav.WavWriter while recording
@@ -138,6 +140,7 @@ class MediaSession:
         if recv and not self._recv:
             self.jb.reset()                                  # resuming: nothing buffered is current any more
             self._last_rx = None                             # and the RTP timeout starts over
+            self._silent = False
         self._send, self._recv, self.direction = bool(f & 1), recv, d
 
     def mute(self, flag):
@@ -177,9 +180,16 @@ class MediaSession:
             return
         if self._last_rx is None:
             self._last_rx = now
-        elif not self._timed_out and self.rtp_timeout_ms and ticks_diff(now, self._last_rx) >= self.rtp_timeout_ms:
-            self._timed_out = True
-            self._events.append(_TIMEOUT)
+        elif self.rtp_timeout_ms and not self._timed_out:
+            quiet = ticks_diff(now, self._last_rx)
+            if quiet >= self.rtp_timeout_ms:
+                self._timed_out = True
+                self._events.append(_TIMEOUT)
+            elif not self._silent and quiet >= self.rtp_timeout_ms >> 1:
+                # the caller may have fixed the peer (a connected socket drops other senders): its media moving
+                # to another address (NAT rebinding, a relay failing over) would be lost until the timeout
+                self._silent = True
+                self._events.append(_SILENT)
 
     # -- sending ---------------------------------------------------------------------------------------
     def _clock(self):
@@ -281,7 +291,7 @@ class MediaSession:
             return
         self.rx_packets += 1
         self._last_rx = now
-        self._timed_out = False
+        self._timed_out = self._silent = False
         if valid:
             if not self._flow:
                 self._flow = True

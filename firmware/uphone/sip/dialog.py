@@ -28,6 +28,8 @@ def _is_loose(route):
 
 
 class Dialog:
+    rseq = None     # RSeq of the last reliable provisional taken in this early dialog (RFC 3262 4); set when one is
+
     def __init__(self):
         self.call_id = ""
         self.local_tag = ""

@@ -1,5 +1,6 @@
-# SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, and the UAS core's 2xx
-# retransmission (13.3.1.4). Sans-I/O: time comes in as int ms, bytes leave through send(data, dest).
+# SIP transaction layer (RFC 3261 17, RFC 6026): client/server transactions, timers A-K, the UAS core's 2xx
+# retransmission (13.3.1.4) and its reliable provisional retransmission (RFC 3262 3). Sans-I/O: time comes in as
+# int ms, bytes leave through send(data, dest).
 from uphone.compat import TYPE_CHECKING, const, ticks_diff, ticks_add
 from uphone.sip import message as M
 from uphone.sip import headers as H
@@ -83,6 +84,10 @@ class ClientTxn:
 
 
 class ServerTxn:
+    # a reliable provisional awaits its PRACK until then (RFC 3262 3); a class default, so the transactions that
+    # never send one (nearly all) carry no slot for it
+    rel_end = None
+
     def __init__(self, layer, msg, src, key, now):
         self.layer, self.request, self.method, self.key = layer, msg, msg.method, key
         self.dest = transport.response_dest(msg, src)
@@ -104,6 +109,7 @@ class ServerTxn:
         self.last = data
         lay._out(data, self.dest)
         st = resp.status
+        self.retx_at = self.rel_end = None    # a newer answer ends a reliable provisional's retransmissions
         if st < 200:
             self.state = _PROCEEDING
             return
@@ -323,6 +329,23 @@ class TransactionLayer:
     def ack_received(self, call_id, cseq_num):
         self._ok.pop((call_id, cseq_num), None)
 
+    # -- reliable provisional responses (RFC 3262 3) --------------------------------------------------------
+    def keep_sending(self, stx, now):
+        """The provisional response stx just sent is reliable: send it again at T1, doubling (no T2 cap: RFC 3262 3
+        says it doubles), until prack_received(); after 64*T1 without one the TU hears on_prack_timeout(stx).
+        Sent over TCP too: the RFC makes no exception, and the UAC drops repeats by their RSeq."""
+        self.now = now
+        stx.interval = self.t1
+        stx.retx_at = ticks_add(now, self.t1)
+        stx.rel_end = ticks_add(now, 64 * self.t1)
+
+    def prack_received(self, stx):
+        stx.retx_at = stx.rel_end = None
+
+    @staticmethod
+    def awaiting_prack(stx):
+        return stx is not None and stx.rel_end is not None
+
     # -- timers -------------------------------------------------------------------------------------------
     def tick(self, now):
         self.now = now
@@ -351,6 +374,14 @@ class TransactionLayer:
                 k = s.key
                 if self._srv.get(k) is s:
                     del self._srv[k]                          # Timers H, I, J, Accepted, or the guard
+            elif s.rel_end is not None:                       # a reliable provisional (RFC 3262 3)
+                if _due(now, s.rel_end):
+                    s.retx_at = s.rel_end = None
+                    tu.on_prack_timeout(s)
+                elif _due(now, s.retx_at):
+                    s.interval *= 2
+                    s.retx_at = _earlier(ticks_add(now, s.interval), s.rel_end)
+                    self._out(s.last, s.dest)
             elif _due(now, s.retx_at):
                 s.interval = min(s.interval * 2, self.t2)     # Timer G
                 s.retx_at = ticks_add(now, s.interval)
@@ -375,7 +406,7 @@ class TransactionLayer:
             d = _earlier(_earlier(d, c.end_at), c.retx_at)
         for k in srv:
             x = srv[k]
-            d = _earlier(_earlier(d, x.end_at), x.retx_at)
+            d = _earlier(_earlier(_earlier(d, x.end_at), x.retx_at), x.rel_end)
         for k in ok:
             r = ok[k]
             d = _earlier(_earlier(d, r[3]), r[4])

@@ -176,6 +176,11 @@ def tick(ph, now):
                     ph.dispatch(s, T.E_RTPTimeout)
                 elif e[0] == "flow":
                     ph.dispatch(s, T.E_MediaFlowEstablished)
+                elif e[0] == "rtp_silent":
+                    # half the RTP timeout without media: the table's MediaError recovery lets the fixed peer
+                    # go (ua/media.py AttemptMediaRecovery), so media from wherever the far end sends now is heard
+                    ph.emit("media %s no RTP for %d ms" % (s.sid, c.media.rtp_timeout_ms >> 1))
+                    ph.dispatch(s, T.E_MediaError)
                 if s not in sessions or c.media is None:
                     break
 

@@ -1,6 +1,7 @@
-# The call kind: a call leg's signalling. Incoming INVITE and CANCEL, the answers to our INVITE, re-INVITE and BYE as
-# table events, and the SIP actions of the call (INVITE, ACK, CANCEL, BYE, responses, re-INVITE with glare, UPDATE).
-# Its media actions are ua/media.py, REFER and redirects ua/transfer.py.
+# The call kind: a call leg's signalling. Incoming INVITE and CANCEL, the answers to our INVITE (its forks' early
+# dialogs kept apart, RFC 3261 13.2.2.4), re-INVITE and BYE as table events, and the SIP actions of the call (INVITE,
+# ACK, CANCEL, BYE, responses, re-INVITE with glare, UPDATE). Its media actions are ua/media.py, REFER and redirects
+# ua/transfer.py, reliable provisionals ua/prack.py.
 # Actions are the functions named after the table's, called as Action(ph, session, arg, evargs).
 from uphone import table as T
 from uphone.engine import OK, ERR_FAILED, ROLE_UAS
@@ -11,6 +12,40 @@ from uphone.sip.dialog import Dialog
 from uphone.ua import media, request
 
 _ACTIVE = (T.S_Idle, T.S_Terminated, T.S_Cancelled, T.S_Failed)
+
+
+# ua/prack.py and ua/sessiontimer.py are loaded the first time a call needs them (a reliable provisional, a
+# Session-Expires, a timer the config asks for): a phone whose calls use neither keeps neither on its heap (the
+# 96 KB heap test has about a kilobyte to spare).
+def _prack():
+    from uphone.ua import prack
+    return prack
+
+
+def _timers():
+    from uphone.ua import sessiontimer
+    return sessiontimer
+
+
+def _asks_timer(ph):
+    return ph.cfg["sip"].get("session_expires_s", 0) > 0
+
+
+def early_dialog(c, tag):
+    """The early dialog of To tag `tag` (one per fork, RFC 3261 13.2.2.4), the current one when it is that."""
+    if c.dialog is not None and c.dialog.remote_tag == tag:
+        return c.dialog
+    early = c.extra.get("early")
+    return early.get(tag) if early else None
+
+
+def _reliable_wanted(ph, msg):
+    """Whether our provisional answer to INVITE msg goes reliably (RFC 3262 3: MUST when the caller requires 100rel,
+    MAY when it supports it: we do when sip.100rel is "required"). A substring test: no list built per INVITE."""
+    mode = ph.cfg["sip"].get("100rel", "supported")
+    if mode == "off":
+        return False
+    return "100rel" in (msg.get("Require") or "") or (mode == "required" and "100rel" in (msg.get("Supported") or ""))
 
 
 def _has_sdp(msg):
@@ -32,7 +67,7 @@ def incoming_invite(ph, stx, msg, src):
         return ph.respond(stx, msg, 486, "Busy Here", [("Warning", '399 uphone "Do not disturb"')])
     ringing = False
     for x in busy:
-        if x.role == ROLE_UAS and x.state == T.S_Ringing:
+        if x.role == ROLE_UAS and x.state in (T.S_Ringing, T.S_WaitingForPRACK):
             ringing = True
     if (busy and not feats.get("call_waiting", True)) or ringing or not media.line_free(ph):
         # every line carries a call (features.lines), or a call already rings (or waits): a handset has one ringer
@@ -46,6 +81,9 @@ def incoming_invite(ph, stx, msg, src):
         ph.emit("refused call from %s: %s" % (msg.get("From"), why))
         text = why[:80].replace("\\", "/").replace('"', "'")  # quoted-string, RFC 3261 20.43
         return ph.respond(stx, msg, 488, "Not Acceptable Here", [("Warning", '305 uphone "%s"' % text)])
+    mn = _timers().too_small(ph, msg) if msg.get("Session-Expires") else None
+    if mn:
+        return ph.respond(stx, msg, 422, "Session Interval Too Small", [("Min-SE", str(mn))])    # RFC 4028 8.1
     s = ph.new_session(T.K_call, ROLE_UAS)
     c = s.ctx
     c.invite, c.invite_stx, c.call_id = msg, stx, msg.call_id
@@ -54,27 +92,18 @@ def incoming_invite(ph, stx, msg, src):
     c.dialog = Dialog.uas(msg, c.local_tag, request.contact(ph, request.account(ph, s)))
     if _has_sdp(msg):
         s.cond |= T.C_HasRemoteSDP
+    if old is not None:
+        c.extra["replaces"] = old       # answered as soon as it would ring (NotifyUser); old ends then (replaces.py)
     ph.last_sdp_error = 0
-    res = ph.dispatch(s, T.E_IncomingCall, {"msg": msg, "from": c.remote_uri})
+    # a caller that needs our provisional answers reliable (RFC 3262) gets a reliable 180 and waits for our PRACK
+    ev = T.E_IncomingCall100rel if _reliable_wanted(ph, msg) else T.E_IncomingCall
+    res = ph.dispatch(s, ev, {"msg": msg, "from": c.remote_uri})
     if res != OK:
         if ph.last_sdp_error:
             ph.respond(stx, msg, 488, "Not Acceptable Here")
         else:
             ph.respond(stx, msg, 500, "Server Internal Error")
         ph.drop_session(s)
-        return
-    if old is not None:
-        # RFC 3891 3: accepted at once, without ringing (the user is talking to that party already); the old
-        # call ends once this one is up (replaces.progress)
-        c.extra["replaces"] = old
-        ph.emit("ring %s from %s replacing %s" % (s.sid, c.remote_uri, old.sid))
-        ph.dispatch(s, T.E_AcceptCall)
-        return
-    ph.emit("ring %s from %s%s" % (s.sid, c.remote_uri, " (call waiting)" if busy else ""))
-    ring_s = int(feats.get("ring_timeout_s", 60))
-    ph.start_timer(s, ring_s * 1000, T.E_DialogTimeout, state=T.S_Ringing)
-    if feats.get("auto_answer"):
-        ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
 
 
 def incoming_cancel(ph, stx, msg):
@@ -104,20 +133,44 @@ def response_event(ph, s, purpose, msg):
                 send_cancel(ph, s)
             if st == 100:
                 return None
-            if msg.to_tag and (c.dialog is None or c.dialog.remote_tag != msg.to_tag):
-                c.dialog = Dialog.uac(c.invite, msg)
+            d = None
+            if msg.to_tag:
+                d = early_dialog(c, msg.to_tag)
+                if d is None and c.extra.get("early"):
+                    # another fork answers (a forking proxy): its own early dialog beside the others
+                    ph.dispatch(s, T.E_DialogForked, {"msg": msg})
+                    d = early_dialog(c, msg.to_tag)
+                    if d is None:
+                        return None     # a state that takes no fork (the call is being cancelled)
+                elif d is None:
+                    d = Dialog.uac(c.invite, msg)
+                    c.extra["early"] = {msg.to_tag: d}
+                c.dialog = d            # the newest early dialog is the one the call's rows act on
+                if msg.get("RSeq") is not None and _prack().reliable_1xx(ph, s, d, msg) is False:
+                    return None         # a repeat of a reliable 1xx already acknowledged, or one past a gap
             if st == 183 and _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
                 return T.E_Dialog183SessionProgress
             return T.E_Dialog180Ringing
         if st < 300:
-            if c.dialog is None or c.dialog.remote_tag != msg.to_tag:
+            # the first 2xx decides the call (RFC 3261 13.2.2.4): its early dialog, if it had one, is confirmed (it
+            # keeps the CSeq its PRACKs used); the other forks' early dialogs go, and their 2xx are ACKed and BYEd
+            d = early_dialog(c, msg.to_tag)
+            if d is None:
                 c.dialog = Dialog.uac(c.invite, msg)
             else:
-                c.dialog.confirm(msg)
+                d.confirm(msg)
+                c.dialog = d
+            c.extra.pop("early", None)
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, c.invite)
             if _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
             return T.E_Dialog200OK
+        c.extra.pop("early", None)
+        if st == 422 and _timers().retry_422(ph, s, msg):
+            SendINVITE(ph, s, None, None)       # RFC 4028 7.4: again at once, with the interval the 422 asks
+            return -1
         c.extra["final"] = (st, msg.reason)     # a transferor hears how the call it asked for ended
         ph.emit("resp %s invite %d %s" % (s.sid, st, msg.reason))
         # a 3xx that reaches the table could not be followed (loop, no Contact, 305/380; see
@@ -137,11 +190,42 @@ def response_event(ph, s, purpose, msg):
         if st < 300:
             if _has_sdp(msg):
                 s.cond |= T.C_HasRemoteSDP
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, c.reinvite)
             return T.E_Dialog200OK
         if st == 491:
             return T.E_Dialog491Glare
         if st in (408, 481):
             return T.E_DialogTimeout       # RFC 3261 14.1: the dialog is gone
+        if st == 422 and c.extra.get("se") and _timers().refresh_422(ph, s, msg):
+            SendReINVITE(ph, s, None, None)     # RFC 4028 7.4: again, with the interval the 422 asks
+            return -1
+        return T.E_Dialog4xxFailure
+    if purpose == "update":         # our UPDATE (RFC 3311): a 2xx with SDP answers its offer
+        if st < 200:
+            return None
+        ph.emit("resp %s update %d %s" % (s.sid, st, msg.reason))
+        if st < 300:
+            if msg.get("Session-Expires") or c.extra.get("se"):
+                _timers().answered(ph, s, msg, None)
+            return T.E_Update200OK if _has_sdp(msg) else -1
+        if st in (408, 481):
+            return T.E_DialogTimeout
+        return -1               # refused: the session stays as it was (RFC 3311 5.2)
+    if purpose == "refresh":        # our UPDATE refreshing the session (RFC 4028)
+        if st < 200:
+            return None
+        if st < 300:
+            _timers().answered(ph, s, msg, c.extra.get("se_sent"))
+            return T.E_SessionRefreshed
+        ph.emit("resp %s refresh %d %s" % (s.sid, st, msg.reason))
+        if st == 422 and _timers().refresh_422(ph, s, msg):
+            RefreshSession(ph, s, None, None)
+            return -1
+        if st == 491:
+            return T.E_Dialog491Glare
+        if st in (408, 481):
+            return T.E_DialogTimeout
         return T.E_Dialog4xxFailure
     # BYE
     if st >= 200 and s.state in (T.S_Terminating, T.S_Replaced):
@@ -159,6 +243,7 @@ def stray_2xx(ph, msg):
             ph.send_sip(c.last_ack[0], c.last_ack[1])
             return
         if c.invite is not None:
+            ph.emit("fork %s 2xx from tag %s after the call was answered: ACK and BYE" % (s.sid, msg.to_tag))
             d = Dialog.uac(c.invite, msg)
             ack, nxt = d.create_request("ACK")
             dest = request.hop(ph, nxt)
@@ -219,7 +304,12 @@ def SendINVITE(ph, s, arg, ev):
     hs = [("Via", request.via(ph, dest)), ("Max-Forwards", "70"), ("From", request.from_header(ph, acct, c.local_tag)),
           ("To", "<%s>" % c.remote_uri), ("Call-ID", c.call_id), ("CSeq", "%d INVITE" % c.extra["cseq"]),
           ("Contact", request.contact(ph, acct)), ("Allow", ", ".join(request.ALLOW)),
-          ("Content-Type", "application/sdp")] + request.common_headers(ph)
+          ("Supported", ", ".join(request.supported(ph))), ("Content-Type", "application/sdp")]
+    if ph.cfg["sip"].get("100rel") == "required":
+        hs.append(("Require", "100rel"))        # RFC 3262 4: a UAC that insists requires it
+    if _asks_timer(ph) or c.extra.get("se_422"):
+        hs += _timers().invite_headers(ph, s)
+    hs += request.common_headers(ph)
     hs += list((ev or {}).get("headers", ()))    # e.g. Replaces / Referred-By carried by a REFER's Refer-To
     req = M.make_request("INVITE", c.remote_uri, hs, c.local_sdp)
     auth = request.auth_client(ph, c.account)
@@ -281,6 +371,8 @@ def Send200OK(ph, s, arg, ev):
     body = b""
     if req.method in ("INVITE", "UPDATE"):
         hs.append(("Allow", ", ".join(request.ALLOW)))
+        if req.get("Session-Expires") or c.extra.get("se") or (req.method == "INVITE" and _asks_timer(ph)):
+            hs += _timers().answer_headers(ph, s, req)      # the interval and refresher agreed (RFC 4028 9)
         # our answer, or our offer to an INVITE without one; an UPDATE without an offer gets no SDP
         if req.method == "INVITE" or _has_sdp(req):
             body = c.local_sdp or b""
@@ -302,18 +394,35 @@ def SendReINVITE(ph, s, arg, ev):
         return 0
     c.local_sdp = media.make_offer(ph, s)
     req, dest = request.dialog_request(ph, s, "INVITE", c.local_sdp, "application/sdp",
-                                       [("Allow", ", ".join(request.ALLOW))])
+                                       [("Allow", ", ".join(request.ALLOW))]
+                                       + (_timers().request_headers(ph, s) if c.extra.get("se") else []))
     ph.send_request(s, req, dest, "reinvite")
     c.reinvite = req
     return 0
 
 
 def SendUPDATE(ph, s, arg, ev):
-    if s.ctx.dialog is None:
-        return ERR_FAILED
-    req, dest = request.dialog_request(ph, s, "UPDATE")    # no body: a session refresh (RFC 3311 5.1)
+    """An UPDATE (RFC 3311) in the call's dialog, early or confirmed: a new offer for the session as it is now (the
+    answer in its 2xx moves the media, Update200OK), or with sdp=0 none (a bare target or session refresh)."""
+    c = s.ctx
+    if c.dialog is None or ph.busy(s, "update"):
+        return ERR_FAILED       # one offer at a time (RFC 3311 5.1)
+    if str((ev or {}).get("sdp", "1")) == "0":
+        req, dest = request.dialog_request(ph, s, "UPDATE")
+    else:
+        c.local_sdp = media.make_offer(ph, s)
+        req, dest = request.dialog_request(ph, s, "UPDATE", c.local_sdp, "application/sdp",
+                                           [("Allow", ", ".join(request.ALLOW))])
     ph.send_request(s, req, dest, "update")
     return 0
+
+
+def RefreshSession(ph, s, arg, ev):
+    """A session refresh of ours (RFC 4028 7.4/9): an UPDATE without SDP when the far end allows UPDATE, else a
+    re-INVITE with the offer for the state the call is in (every re-INVITE carries the interval, ua/sessiontimer)."""
+    if _timers().refresh_by_update(ph, s):
+        return 0
+    return SendReINVITE(ph, s, arg, ev)
 
 
 def StartGlareTimer(ph, s, arg, ev):
@@ -324,9 +433,72 @@ def StartGlareTimer(ph, s, arg, ev):
 
 
 def NotifyUser(ph, s, arg, ev):
+    """The phone rings (a waiting-call tone in the call in progress, if any), for the ring timeout, and answers by
+    itself with features.auto_answer; after the PRACK when our 180 was reliable (the caller is sure to hear it)."""
+    old = s.ctx.extra.get("replaces")
+    if old is not None:
+        # RFC 3891 3: an INVITE with Replaces is accepted at once, without ringing (the user is talking to that
+        # party already); the old call ends once this one is up (ua/replaces.py)
+        ph.emit("ring %s from %s replacing %s" % (s.sid, s.ctx.remote_uri, old.sid))
+        ph.post(s, T.E_AcceptCall)
+        return 0
+    feats = ph.cfg.get("features", {})
     others = [x for x in ph.calls() if x is not s and x.state not in _ACTIVE]
     if others and others[0].ctx.media is not None:
         media.start_call_waiting_tone(ph, others[0])
+    ph.emit("ring %s from %s%s" % (s.sid, s.ctx.remote_uri, " (call waiting)" if others else ""))
+    ph.start_timer(s, int(feats.get("ring_timeout_s", 60)) * 1000, T.E_DialogTimeout, state=T.S_Ringing)
+    if feats.get("auto_answer"):
+        ph.start_timer(s, int(feats.get("auto_answer_delay_ms", 0)), T.E_AcceptCall, state=T.S_Ringing)
+    return 0
+
+
+def SendPRACK(ph, s, arg, ev):
+    """The PRACK of a reliable provisional (RFC 3262 7.2), in the early dialog it came in (ua/prack.py)."""
+    ev = ev or {}
+    msg = ev.get("msg")
+    d = early_dialog(s.ctx, msg.to_tag) if msg is not None else None
+    if d is None or ev.get("rseq") is None:
+        return ERR_FAILED
+    return _prack().send_prack(ph, s, d, msg, ev["rseq"])
+
+
+def SendReliableProvisional(ph, s, arg, ev):
+    """Our provisional answer, reliably (RFC 3262 3; ua/prack.py): repeated until its PRACK."""
+    return _prack().send_reliable(ph, s, arg)
+
+
+def prack_matches(ph, s, msg):
+    return _prack().prack_matches(ph, s, msg)
+
+
+def prack_timeout(ph, stx):
+    return _prack().prack_timeout(ph, stx)
+
+
+def too_small(ph, msg):
+    """The Min-SE a 422 to in-dialog request msg names when its Session-Expires is too small (RFC 4028), or None."""
+    return _timers().too_small(ph, msg) if msg.get("Session-Expires") else None
+
+
+def timers_deadline(ph):
+    return _timers().deadline(ph) if ph.timers_used else None
+
+
+def timers_tick(ph, now):
+    if ph.timers_used:
+        _timers().tick(ph, now)
+
+
+def HandleForkedResponse(ph, s, arg, ev):
+    """A provisional answer from another fork: its early dialog is kept beside the others (RFC 3261 12.1.2, 13.2.2.4),
+    with its own route set, target and RSeq; the newest is the one the call acts on until a 2xx decides."""
+    msg = (ev or {}).get("msg")
+    early = s.ctx.extra.get("early")
+    if msg is None or early is None or not msg.to_tag:
+        return ERR_FAILED
+    early[msg.to_tag] = Dialog.uac(s.ctx.invite, msg)
+    ph.emit("fork %s early dialog %s (%d at once)" % (s.sid, msg.to_tag, len(early)))
     return 0
 
 

@@ -459,7 +459,9 @@ def AttemptMediaRecovery(ph, s, arg, ev):
     c = s.ctx
     if c.media is None or c.neg is None:
         return ERR_FAILED
-    c.media.set_remote(c.neg.remote_addr, c.neg.remote_port)   # forget a learnt symmetric-RTP address
+    # only the receive side lets go: media from any source is taken and answered (symmetric RTP) from the next
+    # packet on. What we send keeps going where it went: a far end behind NAT that is only quiet (silence
+    # suppression) still listens at its learnt address, not at the private one its SDP names
     _rtp_unpin(ph, s)
     c.flowing = True
     return 0
@@ -487,6 +489,9 @@ def SendINFO(ph, s, arg, ev):
     # one digit as SIP INFO (application/dtmf-relay): the PBXs that take DTMF only in signalling
     digit = (ev or {}).get("digit") or (ev or {}).get("digits", "")[:1]
     if s.ctx.dialog is None or not digit:
+        return ERR_FAILED
+    if digit not in _DIGITS:
+        ph.emit("err %s SendInfo needs digit=<0-9*#A-D>" % s.sid)     # refused as an action, not as an exception
         return ERR_FAILED
     req, dest = request.dialog_request(ph, s, "INFO", dtmf.info_body(digit), "application/dtmf-relay")
     ph.send_request(s, req, dest, "info")

@@ -9,10 +9,17 @@ from uphone.sip import transport
 from uphone.sip.auth import DigestClient
 from uphone.sip.uri import parse_uri
 
-ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE", "REFER")
+ALLOW = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "NOTIFY", "MESSAGE", "REFER", "PRACK")
 ACCEPT = ("application/sdp", "application/dtmf-relay", "application/simple-message-summary", "message/sipfrag",
           "text/plain")
-SUPPORTED = ("replaces",)      # RFC 3891 6.2: an INVITE may take another dialog's place (ua/replaces.py)
+
+
+def supported(ph):
+    """The option tags the phone supports (Supported, and what a request's Require may name, RFC 3261 8.2.2.3):
+    100rel (RFC 3262) unless sip.100rel is off, replaces (RFC 3891 6.2: an INVITE may take another dialog's place,
+    ua/replaces.py) and timer (RFC 4028)."""
+    return ("replaces", "timer") if ph.cfg["sip"].get("100rel", "supported") == "off" else \
+        ("100rel", "replaces", "timer")
 
 
 def account(ph, s):
@@ -119,12 +126,12 @@ def out_of_dialog(ph, s, method, uri, extra=(), body=b"", ctype=None):
     return req, dest
 
 
-def dialog_request(ph, s, method, body=b"", ctype=None, extra=()):
-    """A request in session s's dialog -> (request, next hop)."""
+def dialog_request(ph, s, method, body=b"", ctype=None, extra=(), dialog=None):
+    """A request in session s's dialog (or in `dialog`, one early dialog of several) -> (request, next hop)."""
     c = s.ctx
     hs = list(extra) + common_headers(ph)
-    msg, nxt = c.dialog.create_request(method, contact=contact(ph, account(ph, s)), body=body,
-                                       content_type=ctype, extra=hs)
+    msg, nxt = (dialog or c.dialog).create_request(method, contact=contact(ph, account(ph, s)), body=body,
+                                                   content_type=ctype, extra=hs)
     dest = hop(ph, nxt)
     msg.add_first("Via", via(ph, dest))
     auth = auth_client(ph, c.account)

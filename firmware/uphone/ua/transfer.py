@@ -43,10 +43,15 @@ def AcceptTransfer(ph, s, arg, ev):
         return ERR_FAILED
     if msg.get("Referred-By") and not any(h[0] == "Referred-By" for h in headers):
         headers.append(("Referred-By", msg.get("Referred-By")))
-    if not media.line_free(ph) or not ph.room():
+    why = None
+    if not media.line_free(ph):
+        why = "no free line"
+    elif not ph.room():
+        why = "heap short (%d bytes free)" % ph.heap_free()
+    if why:
         # the new call could not be made: refused now rather than accepted and failed in a NOTIFY
         ph.fail_answer = (503, "Service Unavailable")
-        ph.emit("err %s REFER refused: no free line or heap for the new call" % s.sid)
+        ph.emit("err %s REFER refused: %s for the new call" % (s.sid, why))
         return ERR_FAILED
     ph.respond(stx, msg, 202, "Accepted")
     s.ctx.extra["refer_id"] = msg.cseq_num       # the implicit subscription's id (RFC 3515 2.4.6)
