@@ -83,7 +83,14 @@ def test_every_action_is_bound_and_an_unsupported_one_refuses_cleanly():
     # the multi-leg actions are bound on first use (heap); each of them is a function of one of actions.lazy()
     late = [T.ACTIONS[i] for i, fn in enumerate(bound) if fn is actions._lazy]
     assert "CreateAudioMixer" in late and "SendREFERWithReplaces" in late and "CreateBridge" in late
-    assert all(any(callable(getattr(m, n, None)) for m in actions.lazy()) for n in late), late
+    # actions.LAZY names each lazy module's actions: exactly the functions of that module the table calls
+    import inspect
+    for mod, names in actions.LAZY:
+        m = [x for x in actions.lazy() if x.__name__ == "uphone.ua." + mod][0]
+        mine = sorted(n for n, o in vars(m).items() if n in T.ACTIONS and inspect.isfunction(o)
+                      and o.__module__ == m.__name__)
+        assert sorted(names) == mine, mod
+    assert sorted(late) == sorted(n for _mod, names in actions.LAZY for n in names)
     # the refusal itself still leaves the state and conditions as they were
     refuse = list(bound)
     refuse[T.ACTIONS.index("CreateAudioMixer")] = actions._unsupported

@@ -25,10 +25,23 @@ def eager():
 
 
 def lazy():
-    """The multi-leg modules (attended transfer, conference, bridge), loaded by the first of their actions a phone
-    runs: ~2 KB of heap a phone that never does these does not hold (phone.multileg says they are loaded)."""
+    """The multi-leg modules (attended transfer, conference, bridge): each loaded by the first of its actions a
+    phone runs (LAZY), ~0.5-1 KB of heap apiece a phone that never does these does not hold; phone.multileg lists
+    the loaded ones (their progress hooks)."""
     from uphone.ua import attended, bridge, conference
     return (attended, conference, bridge)
+
+
+# the actions of each lazy() module (tests/test_engine.py checks this against the modules themselves)
+LAZY = (
+    ("attended", ("CreateConsultationCall", "HoldCurrentCall", "SendREFERWithReplaces", "TerminateConsultationCall",
+                  "ResumeOriginalCall")),
+    ("conference", ("CreateAudioMixer", "RedirectToMixer", "ConnectToMixer", "DisconnectFromMixer",
+                    "RestoreDirectMedia", "DestroyMixer", "MuteToMixer", "UnmuteToMixer", "StartRecordingMixer")),
+    ("bridge", ("CreateBridge", "ConnectMediaStreams", "StartBridgeMonitoring", "SetupTranscoder", "UpdateMediaPath",
+                "AttemptBridgeRecovery", "NotifyEndpoints", "CleanupBothLegs", "SendErrorResponses",
+                "Send200OKToInbound", "Send200OKToOutbound", "SendBYEToInbound", "SendBYEToOutbound")),
+)
 
 
 def _find(mods, name):
@@ -39,17 +52,33 @@ def _find(mods, name):
     return None
 
 
-def _lazy(fx, session, arg, evargs):
-    # an action of lazy(): load them, bind each of their actions in the engine in place of this, run the one
-    # asked for (the engine keeps the id of the action it is calling in last[1])
-    e = fx.engine
-    acts = e.actions
-    mods = lazy()
+def _load(fx, mod):
+    """Import lazy module `mod` of LAZY, bind its actions in the phone's engine in place of _lazy, and add it to
+    fx.multileg (the phone calls each loaded module's progress after a call's transitions)."""
+    m = __import__("uphone.ua." + mod, None, None, ("progress",))
+    if m in fx.multileg:
+        return m
+    acts = fx.engine.actions
     for i in range(len(acts)):
         if acts[i] is _lazy:
-            acts[i] = _find(mods, T.ACTIONS[i]) or _unsupported
-    fx.multileg = True
-    return e.actions[e.last[1]](fx, session, arg, evargs)
+            fn = getattr(m, T.ACTIONS[i], None)
+            if fn is not None:
+                acts[i] = fn
+    fx.multileg.append(m)
+    return m
+
+
+def _lazy(fx, session, arg, evargs):
+    # an action of a LAZY module: load that module (binding its actions), run the one asked for (the engine keeps
+    # the id of the action it is calling in last[1])
+    e = fx.engine
+    name = T.ACTIONS[e.last[1]]
+    for mod, names in LAZY:
+        if name in names:
+            _load(fx, mod)
+            fn = e.actions[e.last[1]]
+            return fn(fx, session, arg, evargs) if fn is not _lazy else ERR_UNSUPPORTED
+    return ERR_UNSUPPORTED
 
 
 def bind():

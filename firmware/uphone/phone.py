@@ -89,10 +89,10 @@ class Phone:
         self.timers_used = False    # a call agreed a session timer (RFC 4028): the loop asks ua/sessiontimer
         self.last_sdp_error = 0     # 488 when the last SDP offer or answer was refused (ua/media.py, ua/call.py)
         self.now = 0  # type: Any  # ticks_ms of the event being handled
-        # conferences and bridges (ua/conference.py, ua/bridge.py), stepped every 20 ms by ua/audio.py, and whether
-        # the modules that make them are loaded (actions._lazy)
+        # conferences and bridges (ua/conference.py, ua/bridge.py), stepped every 20 ms by ua/audio.py, and the
+        # multi-leg modules loaded so far (actions._lazy), whose progress follows each call transition
         self.mixes = []  # type: list
-        self.multileg = False
+        self.multileg = []  # type: list
         tp.init(self)
         audio.init(self)
         media.init(self)
@@ -271,11 +271,8 @@ class Phone:
             if s.ctx.extra.get("replaces") is not None:
                 from uphone.ua import replaces      # loaded: the INVITE with Replaces made this call
                 replaces.progress(self, s)
-            if self.multileg:
-                from uphone.ua import attended, bridge, conference
-                attended.progress(self, s)
-                bridge.progress(self, s)
-                conference.progress(self, s)
+            for m in self.multileg:
+                m.progress(self, s)
             if s.state in _ENDING and not self.busy(s, "bye"):
                 self.post(s, T.E_InternalCleanupComplete)
             elif s.state in _FINAL_CALL and not self.busy(s, None):
@@ -555,8 +552,8 @@ class Phone:
             ev = -1
             if st >= 300:
                 ev = T.E_TransferFailed
-                if self.multileg:
-                    from uphone.ua import attended
+                if s.ctx.extra.get("consult") is not None:
+                    from uphone.ua import attended      # loaded: it made the consultation
                     ev = attended.refer_failed_event(self, s, st)
         else:
             ev = -1

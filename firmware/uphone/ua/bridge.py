@@ -8,7 +8,7 @@ from uphone import table as T
 from uphone.compat import ticks_add
 from uphone.engine import ERR_FAILED
 from uphone.media import g711
-from uphone.ua import attended, call, conference, media
+from uphone.ua import attended, call, media
 
 _OVER = (T.S_Terminating, T.S_Replaced, T.S_Terminated, T.S_Cancelled, T.S_Failed, T.S_Idle)
 _JOINS = (T.S_Active, T.S_OnHold, T.S_Transferring)     # the states with an InitiateBridge row
@@ -41,6 +41,7 @@ def CreateBridge(ph, s, arg, ev):
     ev = ev or {}
     if s.state == T.S_ConferenceHost:
         # AddParticipant: the participant's leg (a call of ours, or a new one) that RedirectToMixer connects
+        from uphone.ua import conference        # loaded: s hosts a conference
         return conference.participant(ph, s, ev)
     r = ev.get("bridge")
     if r is not None:
