@@ -33,11 +33,14 @@ micropython: venv
 firmware: venv
 	$(VPY) -m host_tools runtime build --board $(BOARD)
 
+# 4 workers on 2 cores: the session-timer, transfer and conference tests spend their minutes waiting on RFC timers
+# (RFC 4028's 90 s minimum interval), so one after another they would take the suite past 15 minutes
+TEST_WORKERS ?= 4
 test: venv micropython
 	$(VPY) -m host_tools table verify
 	$(VPY) -m host_tools typecheck
 	rm -f build/coverage/running-phones.txt
-	$(VPY) -m pytest -q tests
+	$(VPY) -m pytest -q -n $(TEST_WORKERS) tests
 	$(VPY) -m host_tools table coverage --quiet
 
 bench: venv micropython
