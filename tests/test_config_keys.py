@@ -327,7 +327,7 @@ def test_volume_mic_sets_the_level_the_far_end_hears():
     alice = rig.phones["alice"]
     buf = bytearray(b"\x10\x27" * 160)                          # 10000
     from uphone.ua import audio
-    audio._mic(alice, buf)
+    audio.mic_frame(alice, buf)
     assert buf[:2] == (1000).to_bytes(2, "little"), buf[:4]     # 10000 at -20 dB
 
 
