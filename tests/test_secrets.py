@@ -22,11 +22,11 @@ def _forms(secret):
     return [b, b.upper(), binascii.hexlify(b), base64.b64encode(b), secret[::-1].encode()]
 
 
-def _with_pcap(runtime, path):
+def _with_pcap(runtime, path, heap=None):
     # the runner with a SIP capture, as `phonectl sim --pcap` runs it
     def argv(code):
         pre = "import sys\nsys.path.append(%r)\nfrom host_tools.pcap import PcapWriter\n" % ROOT
-        return runtime_cmd(runtime, pre + code[:-1] + ", pcap=PcapWriter(%r))" % path)
+        return runtime_cmd(runtime, pre + code[:-1] + ", pcap=PcapWriter(%r))" % path, heap)
     return argv
 
 
@@ -36,7 +36,10 @@ def test_passwords_appear_in_nothing_the_phone_writes(runtime, tmp_path):
     ps = Phones(runtime, tmp_path)
     try:
         wifi = {"ssid": "lab", "password": WIFI_PW}
-        a = ps.add("alice", argv=_with_pcap(runtime, str(tmp_path / "alice.pcap")), wifi=wifi,
+        # alice runs the desktop simulator's SIP capture (`phonectl sim --pcap`), a host tool compiled into her
+        # heap with a buffer per packet: 16 KB more than a phone's 96 KB for it (tests/test_heap.py holds the phone
+        # itself to 96 KB); bob is a phone as shipped
+        a = ps.add("alice", argv=_with_pcap(runtime, str(tmp_path / "alice.pcap"), 112000), wifi=wifi,
                    account=dict(account_at("alice", kam), password=SIP_PW), audio={"source": "tone:1000"})
         b = ps.add("bob", wifi=wifi, account=dict(account_at("bob", kam), password=SIP_PW),
                    features={"auto_answer": True, "auto_answer_delay_ms": 0})
