@@ -80,7 +80,15 @@ class Console:
         cmd = words[0]
         try:
             if cmd == "ev":
-                self._ev(words[1:])
+                try:
+                    self._ev(words[1:])
+                except MemoryError:
+                    # the user's key press is not lost to a fragmented heap: a transition commits only when all of
+                    # its actions ran, so it is tried once more after the loop shed what it could and collected
+                    if self.loop is None:
+                        raise
+                    self.loop.relieve()
+                    self._ev(words[1:])
             elif cmd == "st":
                 self._st()
             elif cmd == "selftest":
