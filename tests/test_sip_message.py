@@ -312,4 +312,7 @@ def test_a_token_is_ascii_and_lists_split_around_non_ascii_text():
     # sip/headers.py scans bytes (MicroPython would intern each character a str scan makes): same answers
     assert H.is_token("X-Foo_2.b!%*+`'~") and H.is_token("INVITE")
     assert not H.is_token("\u00fcber") and not H.is_token("a b") and not H.is_token("")
-    assert H.split_list('"J\u00fcrgen, \\"Z\u00e9\" <sip:a@h>, <sip:b@h>') == ['"J\u00fcrgen, \\"Z\u00e9\" <sip:a@h>', '<sip:b@h>']
+    text = '"J\u00fcrgen, \\"Z\u00e9\" <sip:a@h>'
+    assert H.split_list(text + ', <sip:b@h>') == [text, '<sip:b@h>']
+    na = H.parse_name_addr(text + ';tag=1')
+    assert na.display == 'J\u00fcrgen, "Z\u00e9' and na.uri == "sip:a@h", na

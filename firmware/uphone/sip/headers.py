@@ -243,14 +243,16 @@ def parse_name_addr(value):
         i = v.find('"', 1)
         b = v.find("\\", 1)
         if b >= 0 and (i < 0 or b < i):
-            # an escape before the closing quote: step over quoted-pairs one by one
-            i, n = 1, len(v)
-            while i < n and v[i] != '"':
-                if v[i] == "\\":
-                    i += 1
-                i += 1
-            if i >= n:
-                i = -1
+            # an escape before the closing quote: step over quoted-pairs, from one backslash to the next with find()
+            # (not character by character: see is_token)
+            i = 1
+            while True:
+                q = v.find('"', i)
+                b = v.find("\\", i)
+                if q < 0 or b < 0 or b > q:
+                    i = q
+                    break
+                i = b + 2               # the escaped character, whatever it is, is passed over
         if i < 0:
             raise ValueError("unterminated display name")
         display = v[1:i]
