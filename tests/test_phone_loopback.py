@@ -155,3 +155,23 @@ def test_options_answered_and_unknown_dialog_gets_481(rig):
     assert codes == {"OPTIONS": 200, "BYE": 481}
     opt = [m for m in got if m.cseq_method == "OPTIONS"][0]
     assert "INVITE" in opt.get("Allow") and opt.get("Accept")
+
+
+def test_a_repeated_2xx_is_acked_again_with_its_invites_cseq_and_the_call_goes_on(rig):
+    # the UAC no longer keeps its last ACK's bytes for the call's life (ua/call.py ack_2xx): a 2xx that comes
+    # again (the UAS missed our ACK, RFC 3261 13.3.1.4) gets an ACK built anew, for the INVITE it answers
+    seen = []
+    rig.net.loss = lambda data, src, dst: seen.append((data, src, dst)) and False
+    rig.ev("alice", "MakeCall", target="sip:bob@127.0.0.1:5064")
+    assert rig.run(3000, until=lambda: rig.state("alice") == "Active" and rig.state("bob") == "Active")
+    rig.ev("alice", "HoldCall")             # a re-INVITE: the dialog's CSeq moves on to 2
+    assert rig.run(2000, until=lambda: rig.state("alice") == "OnHold" and not rig.call("alice").ctx.txns)
+    ok = [x for x in seen if x[0].startswith(b"SIP/2.0 200") and b" 1 INVITE\r\n" in x[0]]
+    assert len(ok) == 1
+    del seen[:]
+    rig.net.queue.append((rig.net.t + 1, ok[0][0], ok[0][1], ok[0][2]))     # the first 2xx again
+    rig.run(200)
+    acks = [x[0] for x in seen if x[0].startswith(b"ACK ")]
+    assert len(acks) == 1 and b"CSeq: 1 ACK\r\n" in acks[0], seen
+    assert not [x for x in seen if x[0].startswith(b"BYE ")]
+    assert rig.state("alice") == "OnHold" and rig.state("bob") == "Active"   # bob is held: his table stays

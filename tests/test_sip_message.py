@@ -306,3 +306,13 @@ def test_same_results_in_micropython(mp):
     out = mp(code)
     assert out.split("\n")[:3] == ["a84b4c76e66710@127.0.0.1 314159 INVITE z9hG4bK776asdhds 1928301774 None",
                                    "9 BYE z9hG4bKmp True", "400 CSeq Method Mismatch"]
+
+
+def test_a_token_is_ascii_and_lists_split_around_non_ascii_text():
+    # sip/headers.py scans bytes (MicroPython would intern each character a str scan makes): same answers
+    assert H.is_token("X-Foo_2.b!%*+`'~") and H.is_token("INVITE")
+    assert not H.is_token("\u00fcber") and not H.is_token("a b") and not H.is_token("")
+    text = '"J\u00fcrgen, \\"Z\u00e9\" <sip:a@h>'
+    assert H.split_list(text + ', <sip:b@h>') == [text, '<sip:b@h>']
+    na = H.parse_name_addr(text + ';tag=1')
+    assert na.display == 'J\u00fcrgen, "Z\u00e9' and na.uri == "sip:a@h", na

@@ -60,7 +60,7 @@ class Ctx:
         self.flowing = False
         self.tone = None
         self.next_frame = 0
-        self.last_ack = None        # (bytes, dest) to repeat on 2xx retransmissions
+        self.acked = False          # a 2xx of this dialog was ACKed: its retransmissions are ACKed again
         self.digits = ""            # DTMF received, for the console and tests
         self.recording = None
         self.refer_target = None

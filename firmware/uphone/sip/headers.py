@@ -49,38 +49,53 @@ def title(n):
     return "-".join([w[:1].upper() + w[1:].lower() for w in n.split("-")])
 
 
+# Scanners below look at the UTF-8 bytes, not at str characters: on MicroPython `s[i]` and `for ch in s` make each
+# character a 1-char str, and it interns those (a qstr, in the heap, never freed: 16 B per distinct character). A
+# peer's text then grew the heap for good: one 2 KB datagram of header names starting with 250 distinct non-ASCII
+# characters kept ~4 KB, and two of them left a 96 KB phone unable to take a datagram ("err heap"). Bytes index to
+# ints, which allocate nothing.
+_TOKEN_B = _TOKEN.encode()
+
+
 def is_token(s):
+    """RFC 3261 25.1 token: ASCII letters, digits and -.!%*_+`'~ (a non-ASCII letter is not one, on either runtime)."""
     if not s:
         return False
-    if s.isalpha():     # the common case (methods, most header names): one C call instead of a loop
+    b = s.encode()
+    if len(b) != len(s):
+        return False        # not ASCII
+    if s.isalpha():         # the common case (methods, most header names): one C call instead of a loop
         return True
-    for ch in s:
-        if not (ch.isalpha() or ch.isdigit() or ch in _TOKEN):
+    for x in b:
+        if not (97 <= x <= 122 or 65 <= x <= 90 or 48 <= x <= 57 or x in _TOKEN_B):
             return False
     return True
 
 
 def _split_outside(value, sep, angle):
     """Split on sep outside quoted strings (and outside <> when angle) -> (stripped parts, a quote left open)."""
-    out, start, q, ang, i, n = [], 0, False, False, 0, len(value)
+    # on the UTF-8 bytes (see is_token): the separators are ASCII, so every cut falls between characters
+    b = value.encode()
+    sp = ord(sep)
+    out, start, q, ang, i, n = [], 0, False, False, 0, len(b)
     while i < n:
-        ch = value[i]
+        ch = b[i]
         if q:
-            if ch == "\\":
+            if ch == 92:            # backslash
                 i += 1
-            elif ch == '"':
+            elif ch == 34:          # "
                 q = False
-        elif ch == '"':
+        elif ch == 34:
             q = True
-        elif angle and ch == "<":
+        elif angle and ch == 60:    # <
             ang = True
-        elif angle and ch == ">":
+        elif angle and ch == 62:    # >
             ang = False
-        elif ch == sep and not ang:
-            out.append(value[start:i].strip())
+        elif ch == sp and not ang:
+            out.append(value[start:i].strip() if n == len(value) else b[start:i].decode().strip())
             start = i + 1
         i += 1
-    out.append(value[start:].strip())
+    out.append(value[start:].strip() if n == len(value) else b[start:].decode().strip())
     return out, q
 
 
@@ -228,14 +243,16 @@ def parse_name_addr(value):
         i = v.find('"', 1)
         b = v.find("\\", 1)
         if b >= 0 and (i < 0 or b < i):
-            # an escape before the closing quote: step over quoted-pairs one by one
-            i, n = 1, len(v)
-            while i < n and v[i] != '"':
-                if v[i] == "\\":
-                    i += 1
-                i += 1
-            if i >= n:
-                i = -1
+            # an escape before the closing quote: step over quoted-pairs, from one backslash to the next with find()
+            # (not character by character: see is_token)
+            i = 1
+            while True:
+                q = v.find('"', i)
+                b = v.find("\\", i)
+                if q < 0 or b < 0 or b > q:
+                    i = q
+                    break
+                i = b + 2               # the escaped character, whatever it is, is passed over
         if i < 0:
             raise ValueError("unterminated display name")
         display = v[1:i]

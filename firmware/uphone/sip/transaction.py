@@ -188,6 +188,11 @@ class TransactionLayer:
             if st < 300:
                 if live:
                     self._drop_cli(c)
+                    # the transaction ends here (17.1.1.2) but the call keeps it (ctx.invite_ctx) for its whole
+                    # life: its request bytes (the INVITE and its SDP, ~800 B) are never sent again, and a kept
+                    # copy made every UAC call, and a transfer's new call, hold them until hang-up. The request
+                    # stays: it is the call's ctx.invite too (a forked 2xx builds its dialog from it)
+                    c.data = None
                     self.tu.on_response(c, msg)
                 else:
                     self.tu.on_response(None, msg)

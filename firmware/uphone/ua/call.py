@@ -239,8 +239,8 @@ def stray_2xx(ph, msg):
         c = s.ctx
         if c.call_id != msg.call_id:
             continue
-        if c.dialog is not None and c.dialog.remote_tag == msg.to_tag and c.last_ack is not None:
-            ph.send_sip(c.last_ack[0], c.last_ack[1])
+        if c.dialog is not None and c.dialog.remote_tag == msg.to_tag and c.acked:
+            ack_2xx(ph, s, msg)         # built again, with the CSeq of the INVITE this 2xx answers
             return
         if c.invite is not None:
             ph.emit("fork %s 2xx from tag %s after the call was answered: ACK and BYE" % (s.sid, msg.to_tag))
@@ -270,9 +270,10 @@ def ack_2xx(ph, s, msg):
     auth = request.auth_client(ph, c.account)
     if auth is not None:
         auth.apply_cached(ack)
-    data = ack.to_bytes()
-    c.last_ack = (data, dest)
-    ph.send_sip(data, dest)
+    # not kept as bytes: a UAC call held its last ACK (~400 B) for its whole life to answer 2xx retransmissions,
+    # which end 64*T1 after the 2xx (13.3.1.4); stray_2xx builds the ACK again for the rare one that comes
+    c.acked = True
+    ph.send_sip(ack.to_bytes(), dest)
     return 0
 
 
