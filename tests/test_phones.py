@@ -106,3 +106,29 @@ def test_a_digit_sent_as_sip_info_on_demand(phones):
     assert b.st()["media"]["c1"]["dtmf"] == "7*" and b.count("DialogINFO") == 2, b.tail()
     a.ev("HangupCall")
     assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
+
+
+def test_info_digits_reach_a_muted_call_and_an_update_reaches_a_held_one(phones):
+    # the far end's INFO digits reach a call its user muted (muting silences the microphone, not the far end), and
+    # its UPDATE offer reaches a call its user holds: answered 200 and the hold survives it (our answer stays
+    # sendonly), where a 491 would have ended a session-timer call at its expiry
+    a = phones.add("alice")
+    b = phones.add("bob", features={"auto_answer": True, "auto_answer_delay_ms": 0})
+    a.ev("MakeCall", target=b.uri)
+    assert a.wait(lambda: a.state() == "Active" and b.state() == "Active", 10), (a.tail(), b.tail())
+    assert b.ev("MuteCall") == "ok c1 Muted"
+    assert a.ev("SendInfo", digit="5").startswith("ok c1 Active"), a.tail()
+    assert b.wait_line("tr c1 Muted DialogINFO Muted ReportDTMF,Send200OK", 5), b.tail()
+    assert b.wait(lambda: b.st()["media"]["c1"]["dtmf"] == "5", 5), b.tail()
+    assert a.wait_line("resp c1 info 200 OK", 5), a.tail()
+    assert b.ev("UnmuteCall") == "ok c1 Active"
+    assert b.ev("HoldCall") == "ok c1 OnHold"
+    assert a.wait(lambda: a.st()["leg"]["c1"]["dir"] == "recvonly", 5), a.tail()
+    assert a.ev("SendUpdate").startswith("ok c1 Active"), a.tail()
+    assert b.wait_line("tr c1 OnHold DialogUPDATE OnHold StoreRemoteSDP,NegotiateSDPAsUAS,GenerateLocalSDP,Send200OK",
+                       5), b.tail()
+    assert a.wait_line(lambda l: l.startswith("tr c1 Active Update200OK Active"), 5), a.tail()
+    assert b.st()["leg"]["c1"]["dir"] == "sendonly" and a.st()["leg"]["c1"]["dir"] == "recvonly", (a.tail(), b.tail())
+    assert b.state() == "OnHold"
+    a.ev("HangupCall")
+    assert a.wait(lambda: a.state() == "-" and b.state() == "-", 5), (a.tail(), b.tail())
