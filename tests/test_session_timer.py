@@ -213,6 +213,7 @@ def test_what_reaches_a_call_while_its_refresh_is_out(phones, tmp_path):
     sc.send("\n".join(["SIP/2.0 491 Request Pending", "Via: [$uvia]", "From: [$ufrom]", "To: [$uto]",
                        "[last_Call-ID:]", "CSeq: [$ucseq]", "Content-Length: 0", ""]))
     sc.recv("request", "UPDATE", must=("Session-Expires: 90;refresher=uac",), more=' timeout="10000"')
+    sc.pause(1500)                  # the phone's user presses a key while this refresh is out
     sc.raw(bob_to(peers.sipp_send("BYE", 4)))
     sc.recv("response", "200", must=("CSeq: 4 BYE",))
     b = phones.add("bob", features=AUTO, media=NO_RTP_TIMEOUT, sip={"t1_ms": 2000, "t2_ms": 8000})
@@ -223,6 +224,8 @@ def test_what_reaches_a_call_while_its_refresh_is_out(phones, tmp_path):
         assert b.wait_line("Refreshing DialogUPDATE Refreshing", 5), b.tail()
         assert b.wait_line("Refreshing Dialog491Glare Refreshing StartGlareTimer", 5), b.tail()
         assert b.wait_line("Refreshing GlareRetry Refreshing RefreshSession", 5), b.tail()
+        assert b.ev("SendDTMF", digits="4") == "ok c1 Refreshing", b.tail()      # RFC 4733 events go out meanwhile
+        assert b.saw("tr c1 Refreshing SendDTMF Refreshing SendDTMFTone"), b.tail()
         assert b.wait_line("Refreshing DialogBYE Terminating", 5), b.tail()
     finally:
         _done(proc, tmp_path, "crossing", b)
