@@ -246,7 +246,13 @@ def stray_2xx(ph, msg):
             ph.emit("fork %s 2xx from tag %s after the call was answered: ACK and BYE" % (s.sid, msg.to_tag))
             d = Dialog.uac(c.invite, msg)
             ack, nxt = d.create_request("ACK")
-            dest = request.hop(ph, nxt)
+            try:
+                dest = request.hop(ph, nxt)
+            except ValueError as e:
+                # its Contact or Record-Route names no place to send to: nothing can be ACKed or BYEd there
+                # (the fork's UAS gives up at Timer H); the answered call goes on
+                ph.emit("err %s fork's 2xx unusable: %s" % (s.sid, e))
+                return
             ack.add_first("Via", request.via(ph, dest))
             ph.send_sip(ack.to_bytes(), dest)
             bye, nxt = d.create_request("BYE")
