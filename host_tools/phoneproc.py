@@ -93,6 +93,27 @@ _POLL_ANSWERS = ("st ", "leg ", "media ", "mix ", "flow ", "mwi ", "audio ", "ga
                  "ok mem ")
 
 
+def watch_lines(cv, lines, pred, timeout, start=0, proc=None):
+    """Wait until one of `lines` (a list another thread appends to, under Condition cv) from index start satisfies
+    pred (a function, or a substring); -> that line, or None at the timeout or once proc has ended and every line
+    it printed was seen. The phone processes and the virtual board's supervisor are watched this way."""
+    if isinstance(pred, str):
+        text = pred
+        pred = lambda l: text in l  # noqa: E731
+    end = time.time() + timeout
+    i = start
+    with cv:
+        while True:
+            while i < len(lines):
+                if pred(lines[i]):
+                    return lines[i]
+                i += 1
+            left = end - time.time()
+            if left <= 0 or proc is not None and proc.poll() is not None and i >= len(lines):
+                return None
+            cv.wait(min(left, 0.2))
+
+
 class PhoneProc:
     """One phone process. Lines it prints are collected as they come; cmd() sends a console command and returns
     its answer (the console answers each line with one final `ok ...` or `err ...`; an `echo` marks the end)."""
@@ -198,21 +219,7 @@ class PhoneProc:
     # -- watching -----------------------------------------------------------------------------------------------
     def wait_line(self, pred, timeout, start=0):
         """Wait until a line (from index start) satisfies pred; -> True/False."""
-        if isinstance(pred, str):
-            text = pred
-            pred = lambda l: text in l  # noqa: E731
-        end = time.time() + timeout
-        i = start
-        with self._cv:
-            while True:
-                while i < len(self.lines):
-                    if pred(self.lines[i]):
-                        return True
-                    i += 1
-                left = end - time.time()
-                if left <= 0 or self.proc.poll() is not None and i >= len(self.lines):
-                    return False
-                self._cv.wait(min(left, 0.2))
+        return watch_lines(self._cv, self.lines, pred, timeout, start, self.proc) is not None
 
     def wait(self, cond, timeout):
         """Poll cond() (which may send console commands) until true or timeout."""

@@ -7,6 +7,8 @@ import sys
 import threading
 import time
 
+from host_tools.phoneproc import watch_lines
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 
@@ -39,21 +41,7 @@ class VBoard:
 
     def wait_line(self, pred, timeout, start=0):
         """Wait for a supervisor stdout line (from index start) matching pred (a substring or a function)."""
-        if isinstance(pred, str):
-            text = pred
-            pred = lambda ln: text in ln  # noqa: E731
-        end = time.time() + timeout
-        i = start
-        with self._cv:
-            while True:
-                while i < len(self.lines):
-                    if pred(self.lines[i]):
-                        return self.lines[i]
-                    i += 1
-                left = end - time.time()
-                if left <= 0:
-                    return None
-                self._cv.wait(min(left, 0.2))
+        return watch_lines(self._cv, self.lines, pred, timeout, start)
 
     def mark(self):
         with self._cv:
