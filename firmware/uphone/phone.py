@@ -441,8 +441,10 @@ class Phone:
             return self.respond(stx, msg, 200, "OK")
         s = self.find_dialog(msg)
         if m == "ACK":
-            self.txl.ack_received(msg.call_id, msg.cseq_num)
-            if s is not None:
+            # only the dialog's own ACK stops our 2xx and its no-ACK timer: a stray one (other tags, RFC 3261
+            # 12.2.2) left the call answered, never ACKed and never hung up (the fuzz found such a call still up)
+            if s is not None and (s.ctx.dialog is None or msg.from_tag == s.ctx.dialog.remote_tag):
+                self.txl.ack_received(msg.call_id, msg.cseq_num)
                 self.dispatch(s, T.E_DialogACK, {"msg": msg})
             return
         if s is None or s.ctx.dialog is None or not msg.to_tag or msg.from_tag != s.ctx.dialog.remote_tag:
